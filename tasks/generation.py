@@ -14,6 +14,7 @@ from sqlalchemy.engine import Engine
 from evaluation.run._chunk import as_chunk
 from evaluation.run._generate import ChunkOutcome
 from evaluation.run._record_writer import OnStored, RecordWriter
+from evaluation.run._slot_waits import LaneWatch
 from evaluation.run._work import GenerationRecord, WorkItem, WorkKey
 from evaluation.run._writer_process import WriterProcess
 from evaluation.spec import HostSpec
@@ -60,20 +61,24 @@ async def generate_on_host(host: HostSpec, lanes: Callable[[], Awaitable[None]])
 
 
 async def generate_chunk(
-    host: HostSpec, items: list[WorkItem], context: GenerationContext
+    host: HostSpec,
+    items: list[WorkItem],
+    context: GenerationContext,
+    watch: LaneWatch | None = None,
 ) -> ChunkOutcome:
     """Generate ``items`` on ``host``. Each generation is retried on its own with backoff;
     the host's concurrency slot is given back whenever an attempt fails and handed to
     the lane's next chunk when this one ends (tasks/adapters/host_slots.py). A
     chunk that fails otherwise (a write that failed, no slot in time) is tried once more,
-    skipping what the first attempt stored."""
+    skipping what the first attempt stored. ``watch``: told of the lane's slot
+    (``evaluation.run._slot_waits``)."""
     try:
-        return await _generate(host, items, context)
+        return await _generate(host, items, context, watch)
     except Exception as exc:
         get_run_logger().warning("a chunk on %s failed (%s); trying it once more", host.name, exc)
     todo = as_chunk(items)  # what an idle lane took from it stays taken
     todo.restart(_stored_keys(context.engine, context.experiment_id))
-    return await _generate(host, todo, context)
+    return await _generate(host, todo, context, watch)
 
 
 def _stored_keys(engine: Engine | None, experiment_id: int) -> set[WorkKey]:

@@ -17,6 +17,7 @@ from evaluation.run._chunk import as_chunk
 from evaluation.run._generate import ChunkOutcome, run_chunk
 from evaluation.run._pipelines import SharedCalls
 from evaluation.run._record_writer import RecordWriter
+from evaluation.run._slot_waits import LaneWatch
 from evaluation.run._work import GenerationRecord, WorkItem
 from evaluation.run._workers import LaneWorkers
 from evaluation.spec import HostSpec
@@ -55,18 +56,23 @@ class GenerationContext:
 
 
 async def generate_once(
-    host: HostSpec, items: list[WorkItem], context: GenerationContext
+    host: HostSpec,
+    items: list[WorkItem],
+    context: GenerationContext,
+    watch: LaneWatch | None = None,
 ) -> ChunkOutcome:
+    """``items`` on ``host``, in this process or a lane worker's; ``watch``: told when the
+    lane waits for a slot, holds one, holds none (``evaluation.run._slot_waits``)."""
     if context.workers is not None:  # stored by the dispatch's end (tasks/host_pool)
         writer = context.writer
         assert isinstance(writer, RecordWriter)
         try:
-            return await context.workers.run(host, as_chunk(items), writer.put_now)
+            return await context.workers.run(host, as_chunk(items), writer.put_now, watch)
         except Exception:
             await writer.flush()  # stored before the retry reads what is stored
             raise
     assert context.slots is not None
-    lane = context.slots.lane(host.name)
+    lane = context.slots.lane(host.name, watch)
     spare = context.shared.spare if context.shared is not None else None
     try:
         outcome = await run_chunk(

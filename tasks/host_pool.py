@@ -5,6 +5,8 @@ hosts' Prefect slots with progress and GPU telemetry (``generate_all``)."""
 from __future__ import annotations
 
 import asyncio
+import os
+import socket
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager, suppress
@@ -39,6 +41,8 @@ from tasks.adapters.cancellation import unless_cancelled
 from tasks.adapters.host_limits import size_limits
 from tasks.adapters.host_slots import HostSlots
 from tasks.adapters.slot_client import slot_client
+from tasks.adapters.slot_holders import holders_of
+from tasks.adapters.slot_registry import Registry
 from tasks.adapters.spare_slots import PoolSpareSlots
 from tasks.generation import (
     GenerationContext,
@@ -48,7 +52,7 @@ from tasks.generation import (
     record_writer,
 )
 from tasks.hosts import check_hosts
-from tasks.lane_workers import start_lane_workers
+from tasks.lane_workers import lane_plan, start_lane_workers
 from tasks.progress import ProgressArtifact
 from tasks.results import artifact_key
 
@@ -123,10 +127,19 @@ async def generate_all(
     # NVML starts (pynvml's import, the driver) in a thread while the API is asked below,
     # not on the event loop as the phase starts
     opening = asyncio.ensure_future(asyncio.to_thread(sampler.open)) if local else None
+    label = f"'{experiment}' (process {os.getpid()} on {socket.gethostname()})"
+    registry: Registry | None = None  # where the run's slots are listed, once they open
     async with AsyncExitStack() as stack:
         client = await stack.enter_async_context(get_client())
         limit_names = await size_limits(client, hosts)
         telemetry = RunTelemetry(sampler, pool.backends, local=local)
+
+        def whose(host: str) -> list[tuple[str, int]]:
+            """Who else holds ``host``'s slots, as the slot registry lists them."""
+            if registry is None:
+                return []
+            return holders_of(registry.folder, limit_names[host], besides=label)
+
         live = LiveRun(
             engine,
             experiment,
@@ -135,6 +148,8 @@ async def generate_all(
             gpu=_gpu_now(sampler, telemetry, measure=bool(local)),
             say=get_run_logger().warning,
             timeouts=request_timeouts(limits),
+            whose=whose,
+            slot_timeout_s=limits.first_request_timeout_s,
         )
         progress = await ProgressArtifact.create(
             artifact_key(experiment, "progress"),
@@ -156,9 +171,9 @@ async def generate_all(
                 workers,
             )
             progress.waiting(f"starting {workers} lane workers…")  # seconds at a terminal
-            lanes = start_lane_workers(
-                workers, sweep, hosts, limit_names, pool.simulated_time_scale, client
-            )
+            plan = lane_plan(sweep, limit_names, pool.simulated_time_scale, client, label)
+            registry = plan.registry
+            lanes = start_lane_workers(workers, hosts, plan)
             stack.push_async_callback(_flushed_quietly, writer)
             stack.push_async_callback(lanes.close)
             stack.enter_context(lanes.counted())  # a stop waits for their cases too
@@ -168,7 +183,9 @@ async def generate_all(
                 limit_names,
                 timeout_s=limits.first_request_timeout_s,
                 capacity={host.name: host.slots for host in hosts},
+                label=label,
             )
+            registry = slots.registry
             stack.push_async_callback(slots.close)
             shared = SharedCalls(pool.backends, PoolSpareSlots(slots, hosts))
         context = GenerationContext(
@@ -184,11 +201,9 @@ async def generate_all(
         )
 
         async def run(host, items):
-            live.sent(host.name, 1)  # one lane: one request on the wire at a time
-            try:
-                return await generate_chunk(host, items, context)
-            finally:
-                live.returned(host.name, 1)
+            # one lane: one request on the wire at a time, once it holds its slot
+            with live.lane(host.name) as lane:
+                return await generate_chunk(host, items, context, lane)
 
         async def on_host(host, lanes):
             with tags(host_tag(host)):

@@ -28,6 +28,7 @@ from evaluation.backends.retry import RetryPolicy
 from evaluation.run._chunk import Chunk
 from evaluation.run._generate import ChunkOutcome
 from evaluation.run._pipelines import SharedCalls
+from evaluation.run._slot_waits import LaneWatch
 from evaluation.run._sweep import Sweep, open_backends
 from evaluation.run._work import GenerationRecord
 from evaluation.run._workers import LaneWorkers, Sink, WorkerRunner
@@ -53,19 +54,12 @@ class LanePlan:
     simulated_time_scale: float | None  # None: each simulated host's own ?time_scale=
     api: SlotApiSettings
     registry: Registry
+    label: str = ""  # the run in words, in its workers' holder files (``HostSlots.open``)
 
 
-def start_lane_workers(
-    count: int,
-    sweep: Sweep,
-    hosts: Sequence[HostSpec],
-    limit_names: Mapping[str, str],
-    simulated_time_scale: float | None,
-    client: PrefectClient,
-) -> LaneWorkers:
-    """``count`` workers for ``hosts``' lanes, starting (``await workers.ready()``), on
-    the Prefect server ``client`` talks to."""
-    plan = lane_plan(sweep, limit_names, simulated_time_scale, client)
+def start_lane_workers(count: int, hosts: Sequence[HostSpec], plan: LanePlan) -> LaneWorkers:
+    """``count`` workers for ``hosts``' lanes as ``plan`` says, starting (``await
+    workers.ready()``)."""
     return LaneWorkers(count, hosts, open_lanes, plan)
 
 
@@ -74,14 +68,15 @@ def lane_plan(
     limit_names: Mapping[str, str],
     simulated_time_scale: float | None,
     client: PrefectClient,
+    label: str = "",
 ) -> LanePlan:
     """The plan of a run's workers on the Prefect server ``client`` talks to (read from
-    the run's Prefect settings here: a worker reads none)."""
+    the run's Prefect settings here: a worker reads none); ``label``: the run in words."""
     api = slot_api_settings(client)
     # As a worker's own Prefect client found it before: a server at that URL (never a
     # temporary one of its own), its slots by count where it is this run's embedded one.
     registry = registry_at(api.url, ephemeral=False)
-    return LanePlan(sweep, dict(limit_names), simulated_time_scale, api, registry)
+    return LanePlan(sweep, dict(limit_names), simulated_time_scale, api, registry, label)
 
 
 class _SentBack:
@@ -112,6 +107,7 @@ async def open_lanes(plan: LanePlan, seats: Mapping[str, int]) -> AsyncIterator[
             timeout_s=limits.first_request_timeout_s,
             capacity={name: n for name, n in seats.items() if n},
             handoff_s=None,  # its seats' slots kept until the run's generation ends
+            label=plan.label,
         )
         stack.push_async_callback(slots.close)
         await slots.reserve(tuple(replace(h, slots=seats[h.name]) for h in hosts if seats[h.name]))
@@ -126,7 +122,7 @@ async def open_lanes(plan: LanePlan, seats: Mapping[str, int]) -> AsyncIterator[
             shared=SharedCalls(backends, PoolSpareSlots(slots, hosts)),
         )
 
-        async def run(host: HostSpec, chunk: Chunk, sink: Sink) -> ChunkOutcome:
-            return await generate_once(host, chunk, replace(context, writer=_SentBack(sink)))
+        async def run(host: HostSpec, chunk: Chunk, sink: Sink, watch: LaneWatch) -> ChunkOutcome:
+            return await generate_once(host, chunk, replace(context, writer=_SentBack(sink)), watch)
 
         yield run

@@ -16,6 +16,7 @@ from sqlmodel import Session
 
 from evaluation.labels import distinguishing_labels, settings_footer
 from evaluation.monitor._summary import refresh_summaries
+from evaluation.run._slot_waits import held_by_words
 from evaluation.series import series_names
 from evaluation.series.schema import CalibratedNight
 from evaluation.spec import DEFAULT_NUM_PREDICT
@@ -29,6 +30,7 @@ from evaluation.storage.models import (
     RunSummary,
 )
 from evaluation.storage.runs import experiment_status, in_utc, starting_runs, starting_words
+from evaluation.wording import counted
 
 RECENT = 30
 SERIES = 30  # series shown, most recently run first
@@ -158,6 +160,7 @@ def starting_facts(run: ExperimentRun, experiment: Experiment | None) -> dict[st
         "per_s": None,
         "eta_s": None,
         "in_flight": {},
+        "waiting": {},
         "slots": {},
         "failures": {},
         "gpu": [],
@@ -187,6 +190,7 @@ def live_facts(
         "eta_s": live.eta_s if live else None,
         "in_flight": dict(live.in_flight or {}) if live else {},
         "slots": dict(live.slots or {}) if live else {},
+        "waiting": {},
         "failures": dict(live.failures or {}) if live else {},
         "gpu": list(live.gpu or []) if live else [],
         "updated_at": _iso(live.updated_at if live else experiment.updated_at),
@@ -194,10 +198,29 @@ def live_facts(
         "started_at": _iso(run.started_at if run else experiment.created_at),
         "flow_run_id": run.flow_run_id if run else None,
     }
+    if live is not None and live.stage == "generate":  # lanes wait in no other stage
+        facts["waiting"] = waiting_facts(live.waiting or {}, facts["slots"])
     total = facts["total"]
     facts["percent"] = round(100.0 * facts["done"] / total, 1) if total else 0.0
     facts["eta_clock"] = eta_clock(live.updated_at if live else None, facts["eta_s"])
     return facts
+
+
+def waiting_facts(
+    waiting: Mapping[str, Mapping[str, Any]], slots: Mapping[str, int]
+) -> dict[str, dict[str, Any]]:
+    """The hosts whose lanes wait for a slot, as the live row has them, each with its
+    ``words`` (e.g. "2 lanes waiting since 17:02:11 UTC (held by another run: ...)")."""
+    out = {}
+    for host, wait in waiting.items():
+        since = in_utc(datetime.fromisoformat(wait["since"]))
+        held_by = [tuple(holder) for holder in wait.get("held_by") or []]
+        words = (
+            f"{counted(wait['lanes'], 'lane')} waiting since {since:%H:%M:%S} UTC "
+            f"({held_by_words(held_by, slots.get(host))})"
+        )
+        out[host] = dict(wait) | {"words": words}
+    return out
 
 
 def eta_clock(updated_at: datetime | None, eta_s: float | None) -> str | None:

@@ -1,6 +1,8 @@
 """A run's live state, written while it goes (``run_live``): the stage, generations done
 of the total with the rate and ETA the progress bar shows, cases in flight per host
-(against its slots), failures so far by reason and the current GPU readings.
+(against its slots: a lane's request is in flight while the lane holds a slot), the
+hosts whose lanes wait for a slot (since when, and who holds them), failures so far by
+reason and the current GPU readings.
 
 ``LiveRun`` keeps the figures in memory as the run reports them and writes its row at
 most every ``interval_s`` seconds (and at once on a stage change or when the last
@@ -15,7 +17,9 @@ host, how long, and ``timeouts`` (what will end the wait); again each time the s
 doubles. A host whose answers take longer (a CPU server at ~35 s a request) is said only
 past twice the longest silence it has ended with an answer: a slow but healthy server
 is not warned of once a generation. The CLI's bar says it too, but only on a terminal;
-this line is in the log.
+this line is in the log. Lanes waiting for a slot send nothing: a host whose lanes have
+waited ``SLOW_WAIT_S`` is said once a wait, naming who holds its slots
+(``evaluation.run._slot_waits``).
 """
 
 from __future__ import annotations
@@ -25,11 +29,13 @@ import time
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy.engine import Engine
 
 from evaluation.run._rate import format_duration
+from evaluation.run._slot_waits import Holders, SlotLane, SlotWaits
 from evaluation.storage.db import insert_ignoring_conflicts, session_scope
 from evaluation.storage.models import RunLive, utcnow
 
@@ -39,11 +45,11 @@ QUIET_AFTER_S = 30.0  # no answer from a host with requests in flight: said afte
 REASON_CHARS = 100
 _EMPTY: dict[str, Any] = {
     "done": 0, "total": 0, "failed": 0, "per_s": None, "eta_s": None,
-    "in_flight": {}, "slots": {}, "failures": {}, "gpu": [],
+    "in_flight": {}, "waiting": {}, "slots": {}, "failures": {}, "gpu": [],
 }  # fmt: skip
 
-_UPDATED = ("stage", "done", "total", "failed", "per_s", "eta_s", "in_flight", "slots",
-            "failures", "gpu", "updated_at")  # fmt: skip
+_UPDATED = ("stage", "done", "total", "failed", "per_s", "eta_s", "in_flight", "waiting",
+            "slots", "failures", "gpu", "updated_at")  # fmt: skip
 
 
 def failure_reason(error: str | None) -> str:
@@ -61,8 +67,8 @@ def set_stage(engine: Engine, experiment: str, stage: str, *, started: bool = Fa
     row: dict[str, Any] = {"experiment": experiment, "stage": stage, "updated_at": now}
     columns: tuple[str, ...] = ("stage", "updated_at")
     if stage != "generate":  # what was in flight was the generate stage's: none now
-        row["in_flight"] = {}
-        columns = (*columns, "in_flight")
+        row["in_flight"], row["waiting"] = {}, {}
+        columns = (*columns, "in_flight", "waiting")
     if started:
         row |= _EMPTY | {"started_at": now}
         columns = (*_UPDATED, "started_at")
@@ -74,7 +80,9 @@ def set_stage(engine: Engine, experiment: str, stage: str, *, started: bool = Fa
 class LiveRun:
     """The live figures of one run's generation stage; see the module docstring.
     ``gpu`` reads the current GPU readings (a list of dicts, one per GPU or host) when a
-    row is written; ``clock`` is monotonic seconds (a test gives its own)."""
+    row is written; ``clock`` is monotonic seconds (a test gives its own); ``whose(host)``:
+    who holds a host's slots besides this run; ``slot_timeout_s``: how long a lane
+    waits for a slot before it gives up."""
 
     engine: Engine
     experiment: str
@@ -92,28 +100,52 @@ class LiveRun:
     say: Callable[[str], None] | None = None
     timeouts: str = ""  # how a request's wait ends, e.g. "each try gives up after 120 s"
     quiet_after_s: float = QUIET_AFTER_S
+    whose: Callable[[str], Holders] = lambda host: ()
+    slot_timeout_s: float | None = None
+    _waits: SlotWaits = field(init=False)
     _written: float = float("-inf")
     _pending: bool = False
     _heard: dict[str, float] = field(default_factory=dict)  # host -> last answer or send
+    _paused: dict[str, float] = field(default_factory=dict)  # host -> none in flight since
     _said: dict[str, float] = field(default_factory=dict)  # host -> silence last said
     _slowest: dict[str, float] = field(default_factory=dict)  # host -> longest answered
+
+    def __post_init__(self) -> None:
+        self._waits = SlotWaits(
+            clock=self.clock,
+            say=self.say,
+            whose=self.whose,
+            give_up_s=self.slot_timeout_s,
+            slots=dict(self.slots),
+            on_holding=self._holding,
+            on_change=self._changed,
+        )
 
     def start(self) -> None:
         """The generate stage begins: written at once."""
         set_stage(self.engine, self.experiment, "generate")
         self.write()
 
-    def sent(self, host: str, n: int) -> None:
-        """``n`` cases went to ``host``."""
-        if not self.in_flight[host]:  # its silence counts from now
-            self._heard[host] = self.clock()
-            self._said.pop(host, None)
-        self.in_flight[host] += n
-        self._changed()
+    def lane(self, host: str) -> SlotLane:
+        """A lane's chunk on ``host``, told of its slot by the lane (``LaneWatch``): its
+        request is in flight while it holds one; ``close`` it when the chunk ends."""
+        return self._waits.lane(host)
 
-    def returned(self, host: str, n: int) -> None:
-        self.in_flight[host] = max(0, self.in_flight[host] - n)
-        self._changed()
+    def _holding(self, host: str, lanes: int) -> None:
+        """``lanes`` of ``host`` hold a slot now: their requests are in flight. A host's
+        silence counts only while it has requests in flight: from its first one after an
+        answer; a try that failed and the lane's wait for a slot after it pause it."""
+        now = self.clock()
+        if lanes and not self.in_flight[host]:
+            paused = self._paused.pop(host, None)
+            if paused is None:  # its silence counts from now
+                self._heard[host] = now
+                self._said.pop(host, None)
+            else:  # unanswered since: it goes on, less the pause
+                self._heard[host] += now - paused
+        elif not lanes and self.in_flight[host]:
+            self._paused[host] = now
+        self.in_flight[host] = lanes
 
     def stored(
         self, errors: list[str | None], per_s: float | None = None, eta_s: float | None = None
@@ -139,6 +171,7 @@ class LiveRun:
                 self._slowest[host] = max(self._slowest.get(host, 0.0), waited)
             self._heard[host] = now
             self._said.pop(host, None)
+            self._paused.pop(host, None)
 
     def _quiet(self) -> None:
         """Say each host in flight that answered nothing for ``quiet_after_s``."""
@@ -164,6 +197,7 @@ class LiveRun:
     def tick(self) -> None:
         """Write what is pending once the interval since the last write has passed."""
         self._quiet()
+        self._waits.tick()
         if self._pending and self.clock() - self._written >= self.interval_s:
             self.write()
 
@@ -191,6 +225,7 @@ class LiveRun:
             "per_s": self.per_s,
             "eta_s": self.eta_s,
             "in_flight": {h: n for h, n in self.in_flight.items() if n},
+            "waiting": self._waiting(),
             "slots": dict(self.slots),
             "failures": dict(self.failures.most_common(20)),
             "gpu": self.gpu(),
@@ -198,6 +233,19 @@ class LiveRun:
         }
         with session_scope(self.engine) as session:
             insert_ignoring_conflicts(session, RunLive, [row], update_columns=_UPDATED)
+
+    def _waiting(self) -> dict[str, dict[str, Any]]:
+        """The live row's hosts whose lanes wait for a slot: how many, since when (UTC),
+        and who holds the host's slots (``[[run in words, slots]]``)."""
+        now, at = self.clock(), utcnow()
+        return {
+            host: {
+                "lanes": wait.lanes,
+                "since": (at - timedelta(seconds=now - wait.since)).isoformat(timespec="seconds"),
+                "held_by": [list(holder) for holder in wait.held_by],
+            }
+            for host, wait in self._waits.waiting().items()
+        }
 
 
 def gpu_readings(

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from evaluation.run import format_duration, format_rate
+from evaluation.run._slot_waits import wait_words
 from evaluation.wording import corpus_value_words
 
 #: An ETA is shown as given until the row has not changed for this long past it.
@@ -52,9 +53,14 @@ def status_text(facts: Mapping[str, Any], now: datetime | None = None) -> str:
         eta = live.get("eta_s")
         still = _unchanged_s(live.get("updated_at"), now or datetime.now(UTC))
         if eta is not None and still is not None and still > eta + ETA_GRACE_S:
+            why = (
+                "its lanes wait for host slots, below"
+                if live.get("waiting")
+                else "a host not answering? run's log names it"
+            )
             parts.append(
                 f"nothing stored or sent for {format_duration(still)}, past the ETA of "
-                f"{format_duration(eta)} given then (a host not answering? run's log names it)"
+                f"{format_duration(eta)} given then ({why})"
             )
         elif eta is None:
             parts.append("ETA unknown yet")
@@ -78,6 +84,13 @@ def status_text(facts: Mapping[str, Any], now: datetime | None = None) -> str:
                 for h in hosts
             )
         )
+    when = now or datetime.now(UTC)
+    for host, wait in sorted(live.get("waiting", {}).items()):
+        since = datetime.fromisoformat(wait["since"])
+        waited = (when - (since if since.tzinfo else since.replace(tzinfo=UTC))).total_seconds()
+        held_by = [tuple(holder) for holder in wait.get("held_by") or []]
+        slots = live["slots"].get(host)
+        lines.append("  " + wait_words(host, wait["lanes"], held_by, waited, slots))
     lines += _failures(live["failures"])
     for reading in live["gpu"]:
         lines.append("  gpu " + gpu_text(reading))

@@ -62,12 +62,16 @@ from evaluation.run._generate import ChunkOutcome
 from evaluation.run._group_signals import deaf_children, ignore_group_signals
 from evaluation.run._heap import fewer_collections, settled_heap
 from evaluation.run._in_flight import counted_elsewhere, wait_for_cases_in_flight
+from evaluation.run._slot_waits import LaneWatch
 from evaluation.run._work import GenerationRecord, WorkItem
 from evaluation.run._writer_process import picklable
 from evaluation.spec import HostSpec
 
 Sink = Callable[[Sequence[GenerationRecord]], None]
-WorkerRunner = Callable[[HostSpec, Chunk, Sink], Any]  # awaitable of a ChunkOutcome
+WorkerRunner = Callable[[HostSpec, Chunk, Sink, LaneWatch], Any]  # awaitable: a ChunkOutcome
+"""``runner(host, chunk, sink, watch)``: ``watch`` is told of the lane's slot (sent back
+to the run's process with the records: ``evaluation.run._slot_waits``)."""
+LANE_STATES = ("waits", "holds", "holds_none")  # ``LaneWatch``'s, as a worker sends them
 OpenRunner = Callable[[Any, Mapping[str, int]], AbstractAsyncContextManager[WorkerRunner]]
 """``open_runner(plan, shares)`` in a worker: what runs its chunks, given this worker's
 seats per host; a module-level function (sent to the worker by name)."""
@@ -111,6 +115,7 @@ class _Job:
     sink: Sink
     context: contextvars.Context  # its lane's: the sink runs in it (a Prefect task run's)
     done: asyncio.Future[ChunkOutcome]
+    watch: LaneWatch | None = None  # told of the lane's slot as the worker says
     abandoned: bool = False  # its lane stopped waiting: the seat is freed when it ends
 
 
@@ -213,14 +218,23 @@ class LaneWorkers:
         with counted_elsewhere(self.in_flight):
             yield
 
-    async def run(self, host: HostSpec, chunk: Chunk, sink: Sink) -> ChunkOutcome:
+    async def run(
+        self, host: HostSpec, chunk: Chunk, sink: Sink, watch: LaneWatch | None = None
+    ) -> ChunkOutcome:
         """Run ``chunk`` on ``host`` in a worker with a free seat of it; each record, as
-        it comes back, to ``sink`` (called in this loop)."""
+        it comes back, to ``sink`` (called in this loop); ``watch``: told of the lane's
+        slot as the worker says (it waits for one, holds one, holds none)."""
         seat = await self._take_seat(host.name)
         worker = self._seats.owner[seat]
         job_id = next(self._ids)
         job = _Job(
-            worker, seat, chunk.items, sink, contextvars.copy_context(), self._loop.create_future()
+            worker,
+            seat,
+            chunk.items,
+            sink,
+            contextvars.copy_context(),
+            self._loop.create_future(),
+            watch,
         )
         self._jobs[job_id] = job
         chunk.move_to(Cursor(self._cells, seat, self._lock))
@@ -324,6 +338,9 @@ class LaneWorkers:
             for job_id, made in message[1]:
                 if (job := self._jobs.get(job_id)) is not None:
                     self._store(job, made)
+            for job_id, state in message[2]:
+                if (job := self._jobs.get(job_id)) is not None and job.watch is not None:
+                    getattr(job.watch, LANE_STATES[state])()
         elif (job := self._jobs.get(message[1])) is not None:
             if not job.done.done():
                 if kind == "done":
@@ -406,24 +423,36 @@ class _Outbox:
     """What a worker sends back. Records go without their work item (its place in the
     chunk's items: the run's process has them), those made within ``SEND_EVERY_S`` in
     one message (a message each cost the run's process a wake-up of its reader thread and
-    of its loop per generation); anything else is sent after what is queued, in order."""
+    of its loop per generation), with the lanes' slot states told meanwhile (in the
+    order told); anything else is sent after what is queued, in order."""
 
     def __init__(self, conn: Any, loop: asyncio.AbstractEventLoop) -> None:
         self._conn = conn
         self._loop = loop
         self._lock = threading.Lock()
         self._records: list[tuple[int, list[tuple[int, GenerationRecord]]]] = []
+        self._states: list[tuple[int, int]] = []  # (job, its lane's state in LANE_STATES)
 
     def records(self, job_id: int, places: dict[int, int], made: Sequence) -> None:
         """From the loop: ``made``'s records, sent at the end of this turn of the loop."""
-        if not self._records:
-            self._loop.call_later(SEND_EVERY_S, self.flush)
+        self._due()
         self._records.append((job_id, [(places[id(r.item)], _itemless(r)) for r in made]))
 
+    def state(self, job_id: int, state: str) -> None:
+        """From the loop: the job's lane's slot state (one of ``LANE_STATES``), sent with
+        the records."""
+        self._due()
+        self._states.append((job_id, LANE_STATES.index(state)))
+
+    def _due(self) -> None:
+        if not self._records and not self._states:
+            self._loop.call_later(SEND_EVERY_S, self.flush)
+
     def flush(self) -> None:
-        if self._records:
+        if self._records or self._states:
             batch, self._records = self._records, []
-            self._send(("records", batch))
+            states, self._states = self._states, []
+            self._send(("records", batch, states))
 
     def send(self, message: tuple) -> None:
         """From the loop, after the records queued."""
@@ -433,6 +462,23 @@ class _Outbox:
     def _send(self, message: tuple) -> None:
         with self._lock:
             self._conn.send(message)
+
+
+class _SentWatch:
+    """A job's lane's slot, told to the run's process (``LaneWatch``)."""
+
+    def __init__(self, outbox: _Outbox, job_id: int) -> None:
+        self._outbox = outbox
+        self._job_id = job_id
+
+    def waits(self) -> None:
+        self._outbox.state(self._job_id, "waits")
+
+    def holds(self) -> None:
+        self._outbox.state(self._job_id, "holds")
+
+    def holds_none(self) -> None:
+        self._outbox.state(self._job_id, "holds_none")
 
 
 def _itemless(record: GenerationRecord) -> GenerationRecord:
@@ -496,7 +542,12 @@ async def _serve(
         chunk = Chunk(items, earlier, cursor=Cursor(cells, seat, lock))
         places = {id(item): i for i, item in enumerate(items)}
         try:
-            outcome = await runner(host, chunk, lambda made: outbox.records(job_id, places, made))
+            outcome = await runner(
+                host,
+                chunk,
+                lambda made: outbox.records(job_id, places, made),
+                _SentWatch(outbox, job_id),
+            )
         except asyncio.CancelledError:
             outbox.send(("failed", job_id, WorkerDied("cancelled")))
             raise

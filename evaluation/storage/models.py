@@ -507,6 +507,9 @@ class RunLive(Table, table=True):
     per_s: float | None = None
     eta_s: float | None = None
     in_flight: dict[str, int] = Field(default_factory=dict, sa_column=Column(JSON))
+    # hosts whose lanes wait for a slot: {host: {lanes, since (UTC), held_by}}; NULL in a
+    # row an older evalflow wrote (the column is added to an older database on open)
+    waiting: dict[str, dict[str, Any]] | None = Field(default_factory=dict, sa_column=Column(JSON))
     slots: dict[str, int] = Field(default_factory=dict, sa_column=Column(JSON))
     failures: dict[str, int] = Field(default_factory=dict, sa_column=Column(JSON))
     gpu: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON))

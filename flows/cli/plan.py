@@ -174,6 +174,8 @@ def _probe(sweep, items, pairs: list[tuple[str, str]]) -> list:
     request holding a slot of its host's Prefect limit as a run's requests do (on the
     embedded server, started for it, when no Prefect API is configured)."""
     import asyncio
+    import os
+    import socket
 
     from evaluation.run._preflight import check_before_run
     from evaluation.run._probe import probe
@@ -190,22 +192,37 @@ def _probe(sweep, items, pairs: list[tuple[str, str]]) -> list:
     )
 
     async def measure():
+        from evaluation.run._slot_waits import SlotWaits
         from tasks.adapters.host_limits import size_limits
         from tasks.adapters.host_slots import HostSlots
         from tasks.adapters.slot_client import slot_client
 
         hosts = tuple(h for h in sweep.spec.hosts if h.kind != "simulated")
         backends = open_backends(sweep)
+        label = f"plan --probe (process {os.getpid()} on {socket.gethostname()})"
         try:
             async with slot_client() as client:
                 names = await size_limits(client, hosts)
                 timeout_s = sweep.spec.limits.first_request_timeout_s
-                slots = await HostSlots.open(client, names, timeout_s=timeout_s)
+                slots = await HostSlots.open(client, names, timeout_s=timeout_s, label=label)
+                waits = SlotWaits(  # a wait for another run's slots is said, once a host
+                    say=lambda line: print(f"probe     {line}", flush=True),
+                    whose=slots.holders,
+                    give_up_s=timeout_s,
+                    slots={h.name: h.slots for h in hosts},
+                )
+                ticking = asyncio.create_task(waits.keep_ticking())
                 try:
                     return await probe(
-                        items, hosts, backends, sweep.suite, set(pairs), lanes=slots.lane
+                        items,
+                        hosts,
+                        backends,
+                        sweep.suite,
+                        set(pairs),
+                        lanes=lambda host: slots.lane(host, waits.lane(host)),
                     )
                 finally:
+                    ticking.cancel()
                     await slots.close()
         finally:
             await asyncio.gather(*(b.aclose() for b in backends.values()))

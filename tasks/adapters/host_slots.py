@@ -53,7 +53,7 @@ from tasks.adapters.dead_run_slots import give_back_dead
 from tasks.adapters.host_limits import _warn_of_namesakes
 from tasks.adapters.lane_slot import LaneSlot
 from tasks.adapters.slot_errors import SlotUnavailable, _SlotsFull
-from tasks.adapters.slot_holders import FolderLock, Held, HolderFile, scan
+from tasks.adapters.slot_holders import FolderLock, Held, HolderFile, holders_of, scan
 from tasks.adapters.slot_leases import _give_back_call, _Grant, _Lease
 from tasks.adapters.slot_registry import Registry, registry_for
 from tasks.adapters.slot_writes import SlotWrites
@@ -62,13 +62,13 @@ from tasks.adapters.slots_at_exit import _OPEN_RECORDS
 if TYPE_CHECKING:
     from prefect.client.orchestration import PrefectClient
 
+    from evaluation.run._slot_waits import LaneWatch
     from tasks.adapters.slot_api import SlotApi
 
 MAX_POLL_S = 1.0
 LEASE_S = 60.0  # the shortest lease Prefect grants
 RENEW_EVERY_S = 15.0  # for a LEASE_S lease; a longer one at the same quarter of its length
 RECLAIM_EVERY_S = 2.0  # while a limit is full: how often to look for dead holders
-SLOW_WAIT_S = 30.0  # a lane waiting this long for a slot says so, once
 HANDOFF_S = 1.0  # a parked slot nobody takes within this goes back to the limit
 RESERVE_HOLD_S = 30.0  # slots taken before the lanes start are kept for them this long
 
@@ -121,8 +121,10 @@ class HostSlots:
         registry: Registry | None = None,
         holder: UUID | None = None,
         capacity: Mapping[str, int] | None = None,
+        label: str = "",
     ) -> None:
         self._client = client
+        self._label = label  # the run, in words, in its holder file (``holders_of``)
         self._names = dict(limit_names)
         self._capacity = dict(capacity or {})  # host -> its slots (its limit's size)
         self._lease_s = lease_s
@@ -161,13 +163,16 @@ class HostSlots:
         capacity: Mapping[str, int] | None = None,
         handoff_s: float | None = HANDOFF_S,
         registry: Registry | None = None,
+        label: str = "",
     ) -> HostSlots:
         """Record this run as a slot holder and give back the slots of runs that died.
         On the embedded server, where nothing else would free them, a run that finds no
         other live run there also zeroes its limits' counters (the folder lock keeps any
         run from joining between the look and the reset). ``registry``: given (a lane
         worker's, found by the run's process: ``tasks.lane_workers``; no holder), else
-        ``client``'s, with this flow run as the holder of its leases."""
+        ``client``'s, with this flow run as the holder of its leases. ``label``: the run
+        in words, as another run waiting for these slots names it (a lane worker's is
+        its run's)."""
         holder = None
         if registry is None:
             from prefect.context import FlowRunContext
@@ -183,6 +188,7 @@ class HostSlots:
             holder=holder,
             capacity=capacity,
             handoff_s=handoff_s,
+            label=label,
         )
         await slots.join()
         return slots
@@ -195,6 +201,8 @@ class HostSlots:
         await asyncio.to_thread(lock.acquire)  # another run may hold it through API calls
         try:
             note = f"pid={os.getpid()} host={socket.gethostname()} flow_run={self._flow_run()}"
+            if self._label:
+                note += " run=" + " ".join(self._label.split())  # one line
             self._record = HolderFile.create(registry.folder, note)
             _OPEN_RECORDS[self._record] = registry.by_count
             self._record.uses(self._names)
@@ -214,8 +222,22 @@ class HostSlots:
     def _flow_run(self) -> str:
         return str(self._holder.id) if self._holder else "-"
 
-    def lane(self, host: str) -> LaneSlot:
-        return LaneSlot(self, host)
+    def lane(self, host: str, watch: LaneWatch | None = None) -> LaneSlot:
+        """A lane's hold on a slot of ``host``; ``watch``: told when it waits for one,
+        holds one, holds none."""
+        return LaneSlot(self, host, watch)
+
+    @property
+    def registry(self) -> Registry | None:
+        """Where the runs sharing the server record their slots."""
+        return self._registry
+
+    def holders(self, host: str) -> list[tuple[str, int]]:
+        """Who else holds slots of ``host``, as the registry's holder files list them
+        (``slot_holders.holders_of``; not this run, by its ``label``)."""
+        if self._registry is None:
+            return []
+        return holders_of(self._registry.folder, self._names[host], besides=self._label)
 
     async def take(self, host: str) -> _Lease:
         """A parked lease of ``host`` if one is waiting, else a new one."""
@@ -427,10 +449,10 @@ class HostSlots:
             self._lanes_waiting[host] -= 1
 
     async def _poll_for_slot(self, host: str) -> _Lease:
+        """A slot of ``host`` once one comes free (its wait is said by the run, once for
+        all its lanes: ``evaluation.run._slot_waits``)."""
         loop = asyncio.get_running_loop()
-        started = loop.time()
-        deadline = started + self._timeout_s
-        said_slow = False
+        deadline = loop.time() + self._timeout_s
         parked = self._parked_signal[host]
         while True:
             parked.clear()
@@ -445,15 +467,6 @@ class HostSlots:
                 except _SlotsFull as full:
                     if await self._reclaim():
                         continue
-                    if not said_slow and loop.time() - started >= SLOW_WAIT_S:
-                        said_slow = True
-                        logger.warning(
-                            "waiting %.0f s so far for a free slot of %s: other runs hold"
-                            " all its slots (giving up after %.0f s)",
-                            loop.time() - started,
-                            self._names[host],
-                            self._timeout_s,
-                        )
                     wait = min(full.retry_after_s, MAX_POLL_S) * random.uniform(0.5, 1.0)
             if loop.time() + wait > deadline:
                 raise SlotUnavailable(

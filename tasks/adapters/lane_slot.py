@@ -9,7 +9,21 @@ from typing import TYPE_CHECKING
 from tasks.adapters.slot_leases import _Lease
 
 if TYPE_CHECKING:
+    from evaluation.run._slot_waits import LaneWatch
     from tasks.adapters.host_slots import HostSlots
+
+
+class _Unwatched:
+    """A lane nobody watches."""
+
+    def waits(self) -> None: ...
+
+    def holds(self) -> None: ...
+
+    def holds_none(self) -> None: ...
+
+
+_UNWATCHED = _Unwatched()
 
 
 class LaneSlot:
@@ -21,27 +35,45 @@ class LaneSlot:
     Taking and giving back a slot around every request costs two API writes per
     generation, which on the embedded SQLite server dominated a sweep
     (benchmarks/perf/sweep_throughput.py).
+
+    ``watch`` is told when the lane waits for a slot, holds one and holds none (the run
+    counts its requests as sent only while it holds one, and says a lasting wait:
+    ``evaluation.run._slot_waits``).
     """
 
-    def __init__(self, slots: HostSlots, host: str) -> None:
+    def __init__(self, slots: HostSlots, host: str, watch: LaneWatch | None = None) -> None:
         self._slots = slots
         self._host = host
+        self._watch = watch or _UNWATCHED
         self._lease: _Lease | None = None
 
     @asynccontextmanager
     async def attempt(self) -> AsyncIterator[None]:
         if self._lease is None or not self._slots.still_held(self._lease):
-            self._lease = await self._slots.take(self._host)
+            self._lease = await self._take()
         try:
             yield
         except BaseException:
             await self.release()
             raise
 
+    async def _take(self) -> _Lease:
+        lease = self._slots.take_parked(self._host)
+        if lease is None:
+            self._watch.waits()
+            try:
+                lease = await self._slots.take(self._host)
+            except BaseException:
+                self._watch.holds_none()
+                raise
+        self._watch.holds()
+        return lease
+
     async def release(self) -> None:
         """Give the slot back now (an attempt failed)."""
         if self._lease is not None:
             lease, self._lease = self._lease, None
+            self._watch.holds_none()
             await self._slots.release(lease)
 
     def lend(self, to: Callable[[str, _Lease], bool]) -> None:
@@ -50,9 +82,11 @@ class LaneSlot:
         lane's next call then waits for a slot as a lane does, ahead of spare calls."""
         if self._lease is not None and to(self._host, self._lease):
             self._lease = None
+            self._watch.holds_none()
 
     def finish(self) -> None:
         """The chunk is over: park the slot for the lane's next chunk."""
         if self._lease is not None:
             lease, self._lease = self._lease, None
+            self._watch.holds_none()
             self._slots.park(self._host, lease)

@@ -18,7 +18,9 @@ already given back (a slot taken by a request the kill cut short may go unlisted
 server frees it at lease expiry; see ``HostSlots.open`` for the embedded server). Slots
 taken in one write (``HostSlots.reserve``) are listed one line each, ``GRANT/i`` (one
 lease of N slots on a shared server, a count on the embedded one), in one append: a
-file is never left listing part of a grant. ``Held.grant`` groups them back.
+file is never left listing part of a grant. ``Held.grant`` groups them back. The
+file's first line notes its process and, after ``run=``, the run in words (a lane
+worker's, its run's): a run waiting for slots names who holds them (``holders_of``).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ import fcntl
 import os
 import threading
 import uuid
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -119,6 +122,34 @@ class HolderFile:
     def _close_fd(self) -> None:
         fd, self._fd = self._fd, -1  # a write after this fails, never lands in another file
         os.close(fd)
+
+
+def holders_of(folder: Path, limit: str, *, besides: str = "") -> list[tuple[str, int]]:
+    """Who holds slots of ``limit`` as the files in ``folder`` list them, most first:
+    each run in words (the ``run=`` of its note: its workers' files count as the run),
+    and how many; ``besides``: a run left out (the caller's own). Read without a lock,
+    so no run ever waits on it: a dead run's file is named until a run gives its slots
+    back (a run waiting for slots does within ``RECLAIM_EVERY_S``)."""
+    held: Counter[str] = Counter()
+    for path in sorted(folder.glob(f"*{SUFFIX}")):
+        try:
+            text = path.read_text()
+        except OSError:  # given back and removed meanwhile
+            continue
+        who = _who(text)
+        if who != besides and (n := sum(h.limit == limit for h in _parse(text))):
+            held[who] += n
+    return held.most_common()
+
+
+def _who(text: str) -> str:
+    """The run a holder file is, in words: its note's ``run=``, else its process."""
+    note = text.partition("\n")[0].removeprefix("# ")
+    before, _, label = note.partition(" run=")
+    if label:
+        return label
+    fields = dict(part.partition("=")[::2] for part in before.split())
+    return f"a run (process {fields.get('pid', '?')} on {fields.get('host', '?')})"
 
 
 def _hosts(text: str) -> dict[str, str]:

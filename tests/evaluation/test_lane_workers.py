@@ -19,7 +19,7 @@ from evaluation.run._work import WorkItem
 from evaluation.run._workers import LaneWorkers, WorkerDied, shares
 from evaluation.spec import Config, GenerationParams, HostSpec, PromptTemplate
 from evaluation.suites import Case
-from tests.support.lane_runner import Plan, open_runner
+from tests.support.lane_runner import Plan, open_runner, until
 
 ROOT = Path(__file__).resolve().parents[2]
 ITEMS = [
@@ -28,15 +28,6 @@ ITEMS = [
     )
     for i in range(10)
 ]
-
-
-async def until(condition, timeout_s: float = 60.0) -> None:
-    """Poll ``condition`` (the workers start in seconds on a loaded machine)."""
-    for _ in range(int(timeout_s / 0.01)):
-        if condition():
-            return
-        await asyncio.sleep(0.01)
-    raise AssertionError("timed out")
 
 
 def test_shares_spread_a_hosts_slots_evenly_and_small_hosts_apart():
@@ -177,7 +168,7 @@ elif __name__ == "__main__":
     from evaluation.run._workers import LaneWorkers
     from evaluation.run._writer_process import WriterProcess
     from evaluation.spec import HostSpec
-    from tests.support.lane_runner import Plan, open_runner
+    from tests.support.lane_runner import Plan, open_runner, until
 
     async def lanes():
         workers = LaneWorkers(1, [HostSpec("a", "http://a", slots=1)], open_runner,
@@ -222,3 +213,50 @@ def test_a_helper_process_ignores_a_ctrl_c_that_comes_while_it_starts(tmp_path, 
         run.kill()
     assert "Traceback" not in err and "KeyboardInterrupt" not in err, err
     assert out.strip() == "exit code 0" and run.returncode == 0, out + err
+
+
+def test_lanes_in_two_workers_waiting_for_slots_are_one_hosts_wait_said_once(tmp_path):
+    """Recheck R5 (stop 72): each lane, in each worker process, said its own wait for a
+    slot (8 lines for one host), and the run counted the chunk's request as sent while
+    the lane still waited. The workers' lanes tell the run's process instead: one
+    ``SlotWaits`` sees both lanes of the host wait, says it once, and counts them as
+    holding slots only once they do."""
+    from evaluation.run._slot_waits import SlotWaits
+
+    host = HostSpec("a", "http://a", slots=2)
+    go = tmp_path / "go"
+    now, said = [0.0], []
+    waits = SlotWaits(clock=lambda: now[0], say=said.append, whose=lambda h: [("'nightly'", 2)])
+
+    async def main():
+        workers = LaneWorkers(2, [host], open_runner, Plan(go, hold="c0"))
+        try:
+            await workers.ready()
+            lanes = [waits.lane("a") for _ in "ab"]
+            running = [
+                asyncio.ensure_future(workers.run(host, Chunk(ITEMS[:2]), lambda r: None, lane))
+                for lane in lanes
+            ]
+            await until(lambda: "a" in waits.waiting() and waits.waiting()["a"].lanes == 2)
+            assert {w.busy for w in workers.workers} == {1}  # one lane in each worker
+            assert waits.holding["a"] == 0
+            now[0] = 31.0
+            waits.tick()
+            waits.tick()
+            go.touch()
+            await until(lambda: waits.holding["a"] == 2)
+            assert waits.waiting() == {}
+            outcomes = await asyncio.gather(*running)
+            for lane in lanes:
+                lane.close()  # the chunk is over (host_pool's lane closes so)
+        finally:
+            await workers.close()
+        return outcomes
+
+    outcomes = asyncio.run(main())
+    assert [len(o.records) for o in outcomes] == [2, 2]
+    assert said == [
+        "2 lanes waiting 31 s so far for a free slot of host 'a' "
+        "(held by another run: 'nightly', 2)"
+    ]
+    assert waits.holding["a"] == 0

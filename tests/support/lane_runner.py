@@ -1,7 +1,8 @@
 """A light lane worker runner for tests of ``evaluation.run._workers`` (no Prefect, no
 host): each item's record is made at once, and the item ``hold`` names (its case id)
 waits until the file ``go`` exists before it is recorded, so a test can act while a
-worker's lane is on it; ``exit_note``: what the worker's heap is like as it exits."""
+worker's lane is on it (its lane says meanwhile that it waits for a slot, then holds
+one); ``exit_note``: what the worker's heap is like as it exits."""
 
 from __future__ import annotations
 
@@ -25,6 +26,16 @@ class Plan:
     exit_note: Path | None = None  # the worker writes here, as it exits, how many are frozen
 
 
+async def until(condition, timeout_s: float = 120.0) -> None:
+    """Poll ``condition`` until it holds (lane workers start in seconds on a loaded
+    machine; a lane polls a full limit about once a second)."""
+    for _ in range(int(timeout_s / 0.01)):
+        if condition():
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("timed out")
+
+
 def _note_frozen(path: Path) -> None:
     path.write_text(str(gc.get_freeze_count()))
 
@@ -34,11 +45,14 @@ async def open_runner(plan: Plan, seats: Mapping[str, int]) -> AsyncIterator:
     if plan.exit_note is not None:
         atexit.register(_note_frozen, plan.exit_note)
 
-    async def run(host, chunk, sink) -> ChunkOutcome:
+    async def run(host, chunk, sink, watch) -> ChunkOutcome:
         outcome = ChunkOutcome()
         while (item := chunk.start_next()) is not None:
-            while item.case.id == plan.hold and not plan.go.exists():
-                await asyncio.sleep(0.01)
+            if item.case.id == plan.hold and not plan.go.exists():
+                watch.waits()  # as a lane waiting for a slot, until ``go``
+                while not plan.go.exists():
+                    await asyncio.sleep(0.01)
+                watch.holds()
             result = GenerationResult(f"{item.case.id}@{host.name}", "stop", 0.001, 0.001)
             record = GenerationRecord(item, host.name, 1, result=result)
             sink([record])

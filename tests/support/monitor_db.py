@@ -76,7 +76,8 @@ def start_running(engine: Engine, flow_run_id: str | None = None) -> LiveRun:
     set_stage(engine, RUNNING, "load", started=True)
     live = LiveRun(engine, RUNNING, total=12, slots={"host-a": 2}, clock=lambda: 0.0)
     live.start()
-    live.sent("host-a", 2)
+    for _ in range(2):
+        live.lane("host-a").holds()
     live.stored([None, None, "TimeoutError: no answer in 60 s"], per_s=1.5, eta_s=6.0)
     live.write()
     return live

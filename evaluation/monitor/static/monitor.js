@@ -54,7 +54,10 @@ if (running) {
       link.textContent = r.name;
       const first = document.createElement("td");
       first.append(link);
-      const flight = Object.entries(r.in_flight).map(([h, n]) => `${h} ${n}`).join(", ");
+      const flight = [
+        ...Object.entries(r.in_flight).map(([h, n]) => `${h} ${n}`),
+        ...Object.entries(r.waiting || {}).map(([h, w]) => `${h} ${w.lanes} waiting for a slot`),
+      ].join(", ");
       const progress = cell(r.starting || `${r.done}/${r.total} (${Math.round(r.percent)}%)`);
       progress.className = "progress";
       const stage = cell(r.stage);
@@ -91,7 +94,8 @@ if (run && ["running", "starting"].includes(run.dataset.status)) {
     run.querySelector("#in-flight tbody").replaceChildren(...hosts.map((h) => {
       const tr = document.createElement("tr");
       tr.dataset.host = h;
-      tr.append(cell(h), cell(String(live.in_flight[h] || 0)), cell(String(live.slots[h] ?? "–")));
+      const waiting = (live.waiting || {})[h];
+      tr.append(cell(h), cell(String(live.in_flight[h] || 0)), cell(String(live.slots[h] ?? "–")), cell(waiting ? waiting.words : "–"));
       return tr;
     }));
     const reasons = Object.entries(live.failures);

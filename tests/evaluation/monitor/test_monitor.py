@@ -7,6 +7,7 @@ and `evalflow status`."""
 from __future__ import annotations
 
 import asyncio
+import html
 import re
 
 import pytest
@@ -97,13 +98,14 @@ def test_a_host_silent_with_requests_in_flight_is_said_with_what_ends_the_wait(d
         db.engine, "hung", total=4, clock=lambda: now[0], say=said.append,
         timeouts="a try gives up after 2 min", quiet_after_s=30.0,
     )  # fmt: skip
-    live.sent("fast", 1)
-    live.sent("hung", 1)
+    fast, hung = live.lane("fast"), live.lane("hung")
+    fast.holds()
+    hung.holds()
     now[0] = 29.0
     live.tick()
     assert said == []  # not yet
     live.answered({"fast"})
-    live.returned("fast", 1)  # its lane is done
+    fast.close()  # its lane is done
     now[0] = 31.0
     live.tick()
     assert said == [
@@ -119,10 +121,44 @@ def test_a_host_silent_with_requests_in_flight_is_said_with_what_ends_the_wait(d
     live.answered({"hung"})  # it answers: its silence starts over
     now[0] = 80.0
     live.tick()
-    live.returned("hung", 1)
+    hung.close()
     now[0] = 500.0
     live.tick()  # nothing in flight: nothing to say
     assert len(said) == 2
+
+
+def test_a_hosts_silence_counts_only_while_a_lane_holds_a_slot(db):
+    """Recheck R5 (stop 72): lanes waiting for another run's slots were counted as
+    requests sent, and the run warned of a hung server that answered in 100 ms. A try
+    that fails (its slot given back) and the wait for a slot after it pause the silence;
+    they do not start it over."""
+    now, said = [0.0], []
+    live = LiveRun(db.engine, "paused", total=4, clock=lambda: now[0], say=said.append,
+                   quiet_after_s=30.0)  # fmt: skip
+    lane = live.lane("shared")
+    lane.waits()  # another run holds every slot
+    now[0] = 600.0
+    live.tick()
+    assert said == [
+        "1 lane waiting 10 min so far for a free slot of host 'shared' (held by no other "
+        "run listed on this machine: one on another machine?)"
+    ]
+    said.clear()
+    assert live.in_flight["shared"] == 0
+    lane.holds()  # sent now
+    now[0] = 620.0
+    lane.holds_none()  # the try failed: its slot given back
+    lane.waits()
+    now[0] = 700.0  # 80 s waiting for a slot again: that wait is said, nothing else
+    live.tick()
+    assert len(said) == 1 and said.pop().startswith("1 lane waiting 1 min 20 s so far")
+    lane.holds()
+    now[0] = 710.0  # 20 s + 10 s with a request out
+    live.tick()
+    assert said == [
+        "no answer from host 'shared' for 30 s (1 request waits; a hung or overloaded "
+        "server?); the request timeout ends it"
+    ]
 
 
 def test_a_slow_but_healthy_host_is_not_warned_of_once_a_generation(db):
@@ -131,7 +167,7 @@ def test_a_slow_but_healthy_host_is_not_warned_of_once_a_generation(db):
     now, said = [0.0], []
     live = LiveRun(db.engine, "slow", total=9, clock=lambda: now[0], say=said.append,
                    quiet_after_s=30.0)  # fmt: skip
-    live.sent("local", 1)
+    live.lane("local").holds()
     for answer_at in (29.0, 58.0, 87.0):
         now[0] = answer_at
         live.tick()
@@ -164,7 +200,7 @@ def test_a_write_the_interval_held_back_is_written_later_not_dropped(db):
     live.tick()
     live.stored([None] * 8)  # held back again; the next event, once due, writes it
     now[0] = 4.5
-    live.returned("host-a", 0)
+    live.lane("host-a").holds()
     assert done() == 12
     live.stored([None])
     live.flush()  # the stage ends: written whatever the interval
@@ -262,6 +298,45 @@ def test_the_live_json_answers_304_while_nothing_changed(client, db):
     changed = c.get("/api/live", headers={"If-None-Match": first.headers["etag"]})
     assert changed.status_code == 200 and changed.json()["running"][0]["done"] == 5
     start_running(db.engine)  # as the other tests expect it
+
+
+def test_status_the_json_and_the_pages_say_a_hosts_lanes_wait_for_slots_and_whose(client, db):
+    """Recheck R5 (stop 72): a run whose lanes all waited for another run's slots read
+    "in flight: shared 4/4 slots" in `status`; now nothing is in flight, and the wait
+    is said with who holds the slots, in `status`, the JSON and both pages alike."""
+    from datetime import datetime, timedelta
+
+    c, _ = client
+    nightly = "'nightly' (process 11 on box)"
+    live = LiveRun(
+        db.engine, RUNNING, total=12, slots={"host-a": 2}, clock=lambda: 0.0,
+        whose=lambda host: [(nightly, 2)],
+    )  # fmt: skip
+    for _ in range(2):
+        live.lane("host-a").waits()
+    live.write()
+    try:
+        facts = c.get(f"/api/runs/{RUNNING}").json()
+        running = c.get("/api/live").json()["running"][0]
+        page = _text(c.get(f"/e/{RUNNING}/live").text)
+        home = _text(c.get("/").text)
+    finally:
+        start_running(db.engine)  # as the other tests expect it
+    wait = facts["live"]["waiting"]["host-a"]
+    assert (wait["lanes"], wait["held_by"]) == (2, [[nightly, 2]])
+    assert running["waiting"] == facts["live"]["waiting"]
+    since = datetime.fromisoformat(wait["since"])
+    assert wait["words"] == (
+        f"2 lanes waiting since {since:%H:%M:%S} UTC (held by another run: {nightly}, 2 of its 2)"
+    )
+    text = status_text(facts, now=since + timedelta(seconds=45))
+    assert "in flight: host-a 0/2 slots" in text
+    assert (
+        "  2 lanes waiting 45 s so far for a free slot of host 'host-a' "
+        f"(held by another run: {nightly}, 2 of its 2)"
+    ) in text.splitlines()
+    assert wait["words"] in html.unescape(page)
+    assert "host-a 2 waiting for a slot" in home
 
 
 def test_the_run_page_shows_the_live_figures_then_the_leaderboard(client):

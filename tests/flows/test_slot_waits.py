@@ -1,0 +1,129 @@
+"""A run whose lanes wait for slots another run holds (recheck R5 of stop 72): it said
+"waiting N s for a free slot" once per lane (8 lines for one host), and warned of "no
+answer from host … a hung or overloaded server?" while the host answered in 100 ms (a
+chunk's request counted as sent when the chunk started, before its lane held a slot).
+Now the lanes tell the run: one line per host naming who holds its slots, requests in
+flight only while a lane holds one. On the test server's real limits; the run's clock
+is moved by hand, and each step waits for the state it needs, not for a time."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+import pytest
+from prefect.client.orchestration import get_client
+from sqlalchemy.engine import Engine
+
+from evaluation.monitor import LiveRun
+from evaluation.spec import HostSpec
+from evaluation.storage.db import make_engine, session_scope
+from evaluation.storage.models import RunLive
+from tasks.adapters.host_limits import size_limits
+from tasks.adapters.host_slots import HostSlots
+from tasks.adapters.slot_holders import Held, HolderFile
+from tests.support.lane_runner import until
+
+pytestmark = pytest.mark.usefixtures("prefect_harness")
+
+NIGHTLY = "'nightly' (process 11 on box)"
+MINE = "'mine' (process 22 on box)"
+
+
+def _row(engine: Engine, live: LiveRun) -> RunLive:
+    live.write()
+    with session_scope(engine) as session:
+        row = session.get(RunLive, live.experiment)
+        session.expunge(row)
+        return row
+
+
+def test_a_run_waiting_for_another_runs_slots_says_so_once_naming_it_and_no_hung_host(tmp_path):
+    host = HostSpec("busy", f"http://busy-{uuid.uuid4().hex[:8]}", slots=2)
+    engine = make_engine(f"sqlite:///{tmp_path / 'results.db'}")
+    now, said = [0.0], []
+
+    async def main() -> None:
+        async with get_client() as client:
+            names = await size_limits(client, (host,))
+            other = await HostSlots.open(client, names, timeout_s=30, label=NIGHTLY)
+            theirs = [other.lane(host.name) for _ in range(2)]
+            for lane in theirs:  # another run holds both slots
+                async with lane.attempt():
+                    pass
+            mine = await HostSlots.open(
+                client, names, timeout_s=600, capacity={host.name: 2}, label=MINE
+            )
+            live = LiveRun(
+                engine, "mine", total=2, slots={host.name: 2}, clock=lambda: now[0],
+                say=said.append, whose=mine.holders, slot_timeout_s=600, quiet_after_s=30,
+            )  # fmt: skip
+            answer = asyncio.Event()
+
+            async def chunk() -> None:
+                with live.lane(host.name) as watch:
+                    lane = mine.lane(host.name, watch)
+                    async with lane.attempt():
+                        await answer.wait()  # the host answers
+                    lane.finish()
+
+            lanes = [asyncio.create_task(chunk()) for _ in range(2)]
+            await until(
+                lambda: (_row(engine, live).waiting or {}).get(host.name, {}).get("lanes") == 2
+            )
+            row = _row(engine, live)
+            assert row.in_flight == {}  # nothing sent: both lanes wait
+            assert row.waiting[host.name]["held_by"] == [[NIGHTLY, 2]]
+            now[0] = 29.0
+            live.tick()
+            assert said == []
+            now[0] = 31.0
+            live.tick()
+            now[0] = 300.0  # long past the silence that means a hung host
+            live.tick()
+            assert said == [
+                f"2 lanes waiting 31 s so far for a free slot of host 'busy' (held by another "
+                f"run: {NIGHTLY}, 2 of its 2); each gives up after 10 min of waiting"
+            ]
+            for lane in theirs:  # the other run is done with them
+                await lane.release()
+            await until(lambda: live.in_flight[host.name] == 2)
+            assert _row(engine, live).waiting == {}
+            now[0] = 320.0
+            live.tick()
+            assert len(said) == 1  # 20 s since they were sent
+            now[0] = 331.0
+            live.tick()  # sent and unanswered for 31 s: now said
+            assert len(said) == 2
+            assert said[1].startswith("no answer from host 'busy' for 31 s (2 requests wait;")
+            answer.set()
+            await asyncio.gather(*lanes)
+            assert live.in_flight[host.name] == 0
+            await mine.close()
+            await other.close()
+
+    asyncio.run(main())
+
+
+def test_holders_are_named_by_their_runs_label_a_runs_workers_counted_as_it(tmp_path):
+    """A run's lane workers each keep a holder file under the run's label; the run
+    waiting leaves its own files out; a file an older evalflow wrote is named by its
+    process."""
+    from tasks.adapters.slot_holders import holders_of
+
+    files = [
+        HolderFile.create(tmp_path, f"pid={pid} host=box flow_run=- run={label}")
+        for pid, label in ((11, NIGHTLY), (12, NIGHTLY), (22, MINE))
+    ]
+    files.append(HolderFile.create(tmp_path, "pid=33 host=old flow_run=-"))
+    for record, taken in zip(files, (2, 1, 1, 1), strict=True):
+        stem = record.path.stem
+        slots = [Held(f"{stem}/{i}", "limit-a") for i in range(taken)]
+        record.took_all([*slots, Held(f"{stem}-b", "limit-b")])
+    files[1].giving_back(f"{files[1].path.stem}/0")  # given back: not held
+    assert holders_of(tmp_path, "limit-a", besides=MINE) == [
+        (NIGHTLY, 2),
+        ("a run (process 33 on old)", 1),
+    ]
+    for record in files:
+        record.close()
