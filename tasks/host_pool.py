@@ -221,6 +221,7 @@ async def generate_all(
         progress.work_starts()
         stack.enter_context(telemetry)
         live.start()
+        stack.enter_context(live.listed())  # the terminal's line reads its lanes
         stack.push_async_callback(_stopped, asyncio.create_task(live.keep_written()))
 
         pace = Pace()  # a race's later rounds start from the hosts' pace so far

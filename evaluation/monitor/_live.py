@@ -28,6 +28,7 @@ import asyncio
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -130,6 +131,11 @@ class LiveRun:
         """A lane's chunk on ``host``, told of its slot by the lane (``LaneWatch``): its
         request is in flight while it holds one; ``close`` it when the chunk ends."""
         return self._waits.lane(host)
+
+    def listed(self) -> AbstractContextManager[None]:
+        """While the block runs, the terminal's line counts this run's lanes
+        (``evaluation.run._slot_waits.lanes_now``)."""
+        return self._waits.listed()
 
     def _holding(self, host: str, lanes: int) -> None:
         """``lanes`` of ``host`` hold a slot now: their requests are in flight. A host's

@@ -18,7 +18,8 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -26,6 +27,7 @@ from evaluation.run._rate import format_duration
 from evaluation.wording import counted
 
 SLOW_WAIT_S = 30.0  # a host's lanes waiting this long for a slot: said, once a wait
+_LISTED: list[SlotWaits] = []  # this process's runs' lanes while they generate
 
 Holders = Sequence[tuple[str, int]]
 """Who holds a host's slots besides the run: (which run, in words; how many slots)."""
@@ -122,6 +124,15 @@ class SlotWaits:
                 line += f"; each gives up after {format_duration(self.give_up_s)} of waiting"
             self.say(line)
 
+    @contextmanager
+    def listed(self) -> Iterator[None]:
+        """While the block runs, ``lanes_now`` counts these lanes."""
+        _LISTED.append(self)
+        try:
+            yield
+        finally:
+            _LISTED.remove(self)
+
     async def keep_ticking(self, every_s: float = 1.0) -> None:
         """``tick`` every ``every_s`` until cancelled (an owner that ticks nothing else:
         ``plan --probe``)."""
@@ -143,6 +154,15 @@ class SlotWaits:
                 del self._waiting[host]
                 self._said.discard(host)
         self.on_change()
+
+
+def lanes_now() -> tuple[int, int]:
+    """The lanes of this process's runs now (``SlotWaits.listed``): how many hold a slot
+    (their requests are in flight) and how many wait for one (the terminal's generating
+    line says both: it counted a lane waiting for another run's slot as in flight)."""
+    holding = sum(n for waits in _LISTED for n in waits.holding.values())
+    waiting = sum(len(lanes) for waits in _LISTED for lanes in waits._waiting.values())
+    return holding, waiting
 
 
 class SlotLane:

@@ -45,9 +45,17 @@ _PHASE_NAMES = {"writing report": "writing the report", "comparing configs": "co
 
 
 def _in_flight_now() -> int:
-    from evaluation.run._in_flight import cases_in_flight
+    """The run's lanes holding a slot: their requests are in flight."""
+    from evaluation.run._slot_waits import lanes_now
 
-    return cases_in_flight()
+    return lanes_now()[0]
+
+
+def _waiting_now() -> int:
+    """The run's lanes waiting for a slot (another run holds them)."""
+    from evaluation.run._slot_waits import lanes_now
+
+    return lanes_now()[1]
 
 
 def seconds_text(seconds: float) -> str:
@@ -115,15 +123,22 @@ STALE_MIN_S = 5.0
 
 class _Detail(ProgressColumn):
     """What the phase is doing; while generating, the requests in flight read now (a
-    host answering nothing for a minute shows them, where the count stands still), and
+    host answering nothing for a minute shows them, where the count stands still; a
+    lane's once it holds a slot) and the lanes waiting for a slot another run holds, and
     once nothing has finished for a while (``STALE_INTERVALS``) no rate or ETA but what
     it waits on. Only the parts ``shown`` (``shown_failing`` once a generation has failed;
     both set for the run, ``_layout``), in at most ``room`` characters where set
     (``_FittedProgress``)."""
 
-    def __init__(self, in_flight: Callable[[], int], clock: Callable[[], float]) -> None:
+    def __init__(
+        self,
+        in_flight: Callable[[], int],
+        clock: Callable[[], float],
+        waiting: Callable[[], int] = lambda: 0,
+    ) -> None:
         super().__init__()
         self.in_flight = in_flight
+        self.waiting = waiting
         self.clock = clock
         self.room: int | None = None
         self.shown = self.shown_failing = _ALL
@@ -139,6 +154,8 @@ class _Detail(ProgressColumn):
                 parts = self._waiting(task, flying)
             elif flying:
                 parts = [*parts, (f"{flying} in flight", _KEEP)]
+            if waiting := self.waiting():  # what else stands still: not in flight
+                parts = [*parts, (f"{waiting} waiting for a slot", _KEEP)]
         return [part for part in parts if part[0] and part[1] in self._shown(task)]
 
     def render(self, task: Task) -> Text:
@@ -195,12 +212,14 @@ class RunProgress:
         in_flight: Callable[[], int] = _in_flight_now,
         clock: Callable[[], float] = time.monotonic,
         slots: int = 99,
+        waiting: Callable[[], int] = _waiting_now,
     ) -> None:
-        """``slots``: the most requests in flight at once (the hosts' slots)."""
+        """``slots``: the most requests in flight at once (the hosts' slots);
+        ``in_flight`` and ``waiting``: the run's lanes holding a slot and waiting for one."""
         self.progress = _FittedProgress(
             TextColumn(f"{{task.description:<{NAME_WIDTH}}}"),
             _PhaseBar(bar_width=BAR_WIDTH),
-            _Detail(in_flight, clock),
+            _Detail(in_flight, clock, waiting),
             _Time(),
             console=console,
             transient=False,

@@ -710,3 +710,27 @@ def test_after_a_first_failure_the_line_keeps_its_parts_for_the_rest_of_the_run(
     wide = _frames(120, 100_000, 99, readings)
     assert wide[0] == "1234/100000, 20.5 gen/s, ETA 1 h 20 min, 0 failed, 64 in flight"
     assert wide[1] == "5000/100000, 2.5 gen/s, ETA 10 h 33 min, 1 failed, 64 in flight"
+
+
+def test_lanes_waiting_for_another_runs_slots_are_said_so_not_in_flight():
+    """Recheck R5 (stop 72): the generating line counted every case started as in flight,
+    those whose lanes waited for another run's slots too ("4 in flight", then "waiting on
+    4 in flight"). It reads the run's lanes: in flight once a lane holds a slot."""
+    from evaluation.run._slot_waits import SlotWaits
+
+    now = [100.0]
+    waits = SlotWaits(clock=lambda: now[0])
+    lanes = [waits.lane("shared") for _ in range(4)]
+    bar = RunProgress(_terminal(), clock=lambda: now[0])  # the run's own lanes, read now
+    bar.update(progress.Reading("demo", 0, 8, 0, None, None))
+
+    def line() -> str:
+        return bar.progress.columns[2].render(bar.progress.tasks[-1]).plain
+
+    with waits.listed():
+        for lane in lanes:
+            lane.waits()
+        assert line() == "0/8, ETA -, 0 failed, 4 waiting for a slot"
+        lanes[0].holds()
+        assert line() == "0/8, ETA -, 0 failed, 1 in flight, 3 waiting for a slot"
+    assert line() == "0/8, ETA -, 0 failed"  # the run's generation is over
