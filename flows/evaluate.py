@@ -14,6 +14,7 @@ from evaluation.settings import database_url
 from evaluation.storage.db import make_engine
 from evaluation.wording import failed_words
 from flows.adaptive import check_smoke, race_batches
+from flows.deployed_console import deployed_errors_in_one_line
 from flows.masked_errors import masked_errors
 from flows.preload import preload_when_idle
 from flows.run_names import evaluate_run_name
@@ -82,6 +83,7 @@ async def evaluate(
         workers: generation lanes in this many processes (1: in this one); for hosts
             whose slots answer faster than one process can send (docs/throughput.md).
     """
+    deployed_errors_in_one_line()
     sweep = load_sweep(spec_path)  # load: the spec, its suite and its configs
     name = experiment or sweep.spec.name
     await label_flow_run(

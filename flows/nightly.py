@@ -13,6 +13,7 @@ from evaluation.compare._regression import RegressionDetected, Thresholds
 from evaluation.series import ESCALATE_SHARE
 from evaluation.spec import load_spec
 from evaluation.storage.db import open_database
+from flows.deployed_console import deployed_errors_in_one_line
 from flows.evaluate import evaluate
 from flows.masked_errors import masked_errors
 from flows.run_names import experiment_name, nightly_run_name
@@ -90,6 +91,7 @@ async def nightly(
         escalate_at: the share of the CUSUM's threshold whose evidence sends a
             calibrated night on to the full suite (an alarm always does).
     """
+    deployed_errors_in_one_line()
     thresholds = Thresholds(alpha, min_success_rate, max_p95_ratio, min_gpu_util_pct)
     series = load_spec(spec_path).name
     when = _scheduled()

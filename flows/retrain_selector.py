@@ -7,6 +7,7 @@ from typing import Any
 from prefect import flow, get_run_logger
 
 from evaluation.storage.db import open_database
+from flows.deployed_console import deployed_errors_in_one_line
 from flows.run_names import retrain_run_name
 from tasks.selector import load_training_frame, publish_report, train
 
@@ -28,6 +29,7 @@ def retrain_selector(
             (``selection.record_outcome``; `evalflow retrain --no-outcomes` leaves them out).
         tolerance: how much worse (relative) the new version may be and still be promoted.
     """
+    deployed_errors_in_one_line()
     engine = open_database(database)
     frame = load_training_frame(engine, include_simulated)
     outcome = train(engine, frame, include_outcomes, tolerance)

@@ -22,7 +22,7 @@ from evaluation.run._heap import release_freed
 from evaluation.run._preflight import HostCheck
 from evaluation.run._sweep import Sweep, prepare_sweep
 from evaluation.run._work import GenerationRecord, WorkItem
-from evaluation.settings import database_url
+from evaluation.settings import database_url, sqlite_file
 from evaluation.storage.db import make_engine, refresh_planner_facts, session_scope
 from evaluation.storage.dropped import dropped_configs
 from evaluation.storage.models import Experiment
@@ -234,7 +234,10 @@ def record_outcome(flow: Flow, flow_run: FlowRun, state: State) -> None:
     else:
         reason = (state.message or state.name or "").removeprefix(_EXCEPTION_PREFIX) or None
         reason = one_line(reason, known=known) if reason else None
-    engine = make_engine(database_url(flow_run.parameters.get("database")), create=False)
+    url = database_url(flow_run.parameters.get("database"))
+    if (path := sqlite_file(url, uri_filename=True)) is not None and not path.exists():
+        return  # it failed before it opened the database (a spec it could not read)
+    engine = make_engine(url, create=False)
     try:
         with session_scope(engine) as session:
             end_flow_run(session, str(flow_run.id), status, reason)

@@ -10,9 +10,7 @@ from collections.abc import Sequence
 
 from evaluation.errors import EvalError
 from evaluation.wording import ON_THE_DISPLAY
-
-_RUN_LOGGERS = ("prefect.flow_runs", "prefect.task_runs")
-
+from flows.deployed_console import RUN_LOGGERS, console_handlers
 
 #: Prefect's records of a host's generation task cut short because the run stopped
 #: (cancelled from the UI, or another lane failed), and of the flow run ending Cancelled;
@@ -38,7 +36,7 @@ class _ExpectedErrors(logging.Filter):
         self.seen = False
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if not record.name.startswith(_RUN_LOGGERS):
+        if not record.name.startswith(RUN_LOGGERS):
             return True
         if self.seen and str(record.msg).startswith("Finished in state Failed"):
             return False  # logged at INFO or ERROR
@@ -80,7 +78,7 @@ def left_to_the_display(displayed: bool) -> None:
     """While `run`'s terminal display shows the phases and the progress, the run's INFO
     lines stay off the terminal (not with -v; warnings and errors always show). They
     still reach Prefect's API: the flow run's logs in the UI."""
-    for handler in _console_handlers():
+    for handler in console_handlers():
         for keep in handler.filters:
             if isinstance(keep, _Verbosity):
                 keep.displayed = displayed
@@ -124,16 +122,12 @@ def redact_logs(known: Sequence[str] = ()) -> None:
             handler.addFilter(_Redacting(known))
 
 
-def _console_handlers() -> list[logging.Handler]:
-    return [h for h in logging.getLogger().handlers if type(h).__name__ == "PrefectConsoleHandler"]
-
-
 def quiet_expected_errors(verbose: bool = False) -> None:
     """Keep Prefect's tracebacks of expected errors off the console (not with -v).
     Call after Prefect is imported: it configures its console handler on import."""
     if verbose:
         return
-    for handler in _console_handlers():
+    for handler in console_handlers():
         if not any(isinstance(f, _ExpectedErrors) for f in handler.filters):
             handler.addFilter(_ExpectedErrors())
 
@@ -153,7 +147,7 @@ def console_for(args: argparse.Namespace, *, result_says_it: bool = False) -> No
     quiet_expected_errors(args.verbose)
     redact_logs(getattr(args, "known", ()))
     level = verbosity(args)
-    for handler in _console_handlers():
+    for handler in console_handlers():
         for old in [f for f in handler.filters if isinstance(f, _Verbosity)]:
             handler.removeFilter(old)
         handler.addFilter(_Verbosity(level))
