@@ -4,10 +4,11 @@ Prefect starts its ephemeral server as a plain child process
 (``prefect.server.api.server.SubprocessASGIServer``) and stops it from an ``atexit`` hook,
 so a ``kill -9`` of the command leaves the server running, holding its port and ~230 MB.
 Here the command starts the same server itself (the same uvicorn command line and
-environment Prefect uses) through a small launcher that dies with its parent: Linux's
-parent-death signal (``prctl(PR_SET_PDEATHSIG)``) for an immediate SIGTERM, and on every
-platform a watchdog thread that notices the parent is gone, asks uvicorn to shut down and
-exits for good 3 s later. The command then points ``PREFECT_API_URL`` at it, so every
+ephemeral mode Prefect uses; :func:`server_environment` says where they differ) through
+a small launcher that dies with its parent: Linux's parent-death signal
+(``prctl(PR_SET_PDEATHSIG)``) for an immediate SIGTERM, and on every platform a watchdog
+thread that notices the parent is gone, asks uvicorn to shut down and exits for good 3 s
+later. The command then points ``PREFECT_API_URL`` at it, so every
 Prefect client of the process uses this one server and none starts its own.
 
 The server's own output (Prefect's server services, uvicorn) goes to
@@ -302,12 +303,15 @@ class EmbeddedServer:
 def server_environment() -> dict[str, str]:
     """The environment the embedded server starts with: this process's, made Prefect's
     ephemeral server's (no UI, only the services of ephemeral mode) less the services in
-    ``SERVICES_OFF``, without block registration and without an API URL of its own."""
-    env = os.environ | {
-        "PREFECT_UI_ENABLED": "0",
-        "PREFECT__SERVER_EPHEMERAL": "1",
-        "PREFECT__SERVER_FINAL": "1",
-    }
+    ``SERVICES_OFF``, without block registration and without an API URL of its own.
+
+    Not ``PREFECT__SERVER_FINAL``, which Prefect's own ephemeral launcher sets (and
+    ``prefect server start`` does not): the "final" app drops its routers' originals to
+    free the copies FastAPI < 0.137 made of them, then runs a full garbage collection.
+    With the pinned FastAPI (0.150) there is nothing to drop, and the collection freed
+    ~100 objects for 0.22-0.25 s of CPU, a twentieth of every server's start
+    (benchmarks/perf/README.md)."""
+    env = os.environ | {"PREFECT_UI_ENABLED": "0", "PREFECT__SERVER_EPHEMERAL": "1"}
     # Registering Prefect's block types costs ~1 s per start (3 s on a new home) and
     # no evalflow flow uses a block; `prefect server start` still registers them.
     env.setdefault("PREFECT_SERVER_REGISTER_BLOCKS_ON_START", "0")

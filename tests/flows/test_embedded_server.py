@@ -562,3 +562,31 @@ def test_the_embedded_server_runs_only_the_services_a_run_needs(monkeypatch):
     assert (
         embedded_server.server_environment()["PREFECT_SERVER_SERVICES_TRIGGERS_ENABLED"] == "true"
     )
+
+
+def test_the_embedded_servers_app_is_built_without_a_full_garbage_collection(tmp_path):
+    """Prefect's "final" app (PREFECT__SERVER_FINAL) ends its construction with a full
+    collection that, with FastAPI >= 0.137, frees ~100 objects for ~0.25 s of CPU of every
+    start. Built in a process of its own, as the launcher builds it, with automatic
+    collections off: any collection seen is one the construction asked for."""
+    probe = (
+        "import gc, os, sys\n"
+        "from flows import embedded_server\n"
+        "os.environ.clear()\n"
+        "os.environ.update(embedded_server.server_environment())\n"
+        "import prefect.server.api.server\n"
+        "gc.disable()\n"
+        "asked = []\n"
+        "gc.callbacks.append(lambda phase, info: phase == 'start' and asked.append(info))\n"
+        "embedded_server.create_server_app()\n"
+        "print(len(asked))\n"
+    )
+    env = os.environ | {
+        "EVALFLOW_HOME": str(tmp_path / "home"),
+        "PREFECT_HOME": str(tmp_path / "prefect"),
+    }
+    done = subprocess.run(
+        [sys.executable, "-c", probe], env=env, capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split()[-1] == "0"
