@@ -301,6 +301,13 @@ def listening_hint(kind: str) -> str:
     )
 
 
+#: What a hint to start an OpenAI-compatible host says to start.
+START_OPENAI = (
+    "start the OpenAI-compatible server there (llama.cpp's `llama-server`, "
+    "`python -m llama_cpp.server`, `vllm serve`)"
+)
+
+
 def start_hint(kind: str) -> str:
     """What to do about an unreachable host of ``kind``: start its server (Ollama's own
     command only for an Ollama host), or point the spec at where it runs."""
@@ -310,10 +317,7 @@ def start_hint(kind: str) -> str:
             "where it runs"
         )
     if kind == "openai":
-        return (
-            "start the OpenAI-compatible server there (llama.cpp's `llama-server`, "
-            "`python -m llama_cpp.server`, `vllm serve`), or point the host's url at its root"
-        )
+        return f"{START_OPENAI}, or point the host's url at its root"
     return "fix the spec's hosts"
 
 

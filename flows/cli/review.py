@@ -163,7 +163,10 @@ def cmd_judge(args: argparse.Namespace) -> int:
     rubric = load_rubric(args.rubric) if args.rubric else None
     progress = JudgeProgress(lambda line: print(line, file=sys.stderr, flush=True))
 
+    tried: list[str] = []  # the kinds the judge spoke to the host: the last for its hint
+
     async def judge_with(kind):
+        tried.append(kind)
         async with Judge(
             url.removesuffix("/v1"),
             args.model,
@@ -221,7 +224,8 @@ def cmd_judge(args: argparse.Namespace) -> int:
                 model=exc.model,
             ) from None
         except BackendUnavailable as exc:
-            raise _unreachable(exc, redact_url(url), args.url is not None) from None
+            kind = tried[-1] if tried else "ollama"
+            raise _unreachable(exc, redact_url(url), args.url is not None, kind) from None
     rate = "–" if result.contradiction_rate is None else f"{result.contradiction_rate:.0%}"
     asked = result.generations + result.pairs
     if asked and result.scored == 0 and result.pairs_judged == 0:
@@ -252,12 +256,14 @@ def _key_headers(url: str, variable: str | None) -> dict[str, str]:
     return auth_headers(HostSpec("judge", url, api_key_env=variable))
 
 
-def _unreachable(exc: BackendUnavailable, where: str, given: bool) -> BackendUnavailable:
+def _unreachable(exc: BackendUnavailable, where: str, given: bool, kind: str) -> BackendUnavailable:
     """The judge's host not reached, in one line: the URL tried and where it came from,
-    what the transport said, and the fix (start the server, or --url / OLLAMA_HOST), as
-    `run`'s host check says it. A refused connection is not retried: it fails at once."""
+    what the transport said, and the fix (start the server of the ``kind`` the judge
+    spoke to it, or --url / OLLAMA_HOST), as `run`'s host check says it. A refused
+    connection is not retried: it fails at once."""
     import os
 
+    from evaluation.run._preflight import START_OPENAI
     from evaluation.settings import OLLAMA_HOST_ENV
 
     said = str(exc)
@@ -272,6 +278,8 @@ def _unreachable(exc: BackendUnavailable, where: str, given: bool) -> BackendUna
     )
     if exc.connected:  # something listens there but drops the requests
         fix = "check that the URL is the model server's (its port) and that it is healthy"
+    elif kind == "openai":
+        fix = START_OPENAI
     else:
         fix = "start the model server there (Ollama: `ollama serve`)"
     return BackendUnavailable(

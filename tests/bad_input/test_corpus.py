@@ -1177,6 +1177,27 @@ HOST_CASES = [
             "--url or OLLAMA_HOST",
         ),
     ),
+    Bad(  # the newcomer's N5: `--kind openai` was told to start Ollama
+        "judge-host-closed-openai",
+        "judge",
+        lambda w: [
+            "judge",
+            "demo",
+            "--url",
+            f"http://127.0.0.1:{_closed_port()}",
+            "--model",
+            "judge:1b",
+            "--kind",
+            "openai",
+        ],
+        (
+            "cannot reach the judge host http://127.0.0.1:",
+            "(--url): could not connect to 127.0.0.1:",
+            "start the OpenAI-compatible server there (llama.cpp's `llama-server`",
+            "`vllm serve`), or name the judge's host with --url",
+        ),
+        absent=("ollama serve",),
+    ),
 ]
 
 DATABASE_CASES = [
