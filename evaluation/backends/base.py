@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
-from evaluation.spec import GenerationParams, HostSpec
-from evaluation.suites import Message
+if TYPE_CHECKING:  # annotations: storage reads DECODE_WALL_FACTOR without the spec's YAML
+    from evaluation.spec import GenerationParams, HostSpec
+    from evaluation.suites import Message
 
 DoneReason = Literal["stop", "length", "load", "unload", "error", ""]
 

@@ -28,7 +28,8 @@ heavy = [m for m in {HEAVY!r} if m in sys.modules]
 from evaluation.storage.db import EVALUATION_TABLES
 built = [t.__name__ for t in EVALUATION_TABLES if t.__pydantic_complete__]
 print(json.dumps({{"code": code, "heavy": heavy, "pandas": "pandas" in sys.modules,
-                  "numpy": "numpy" in sys.modules, "built": built}}))
+                  "numpy": "numpy" in sys.modules, "built": built,
+                  "yaml": "yaml" in sys.modules}}))
 """
 
 
@@ -92,6 +93,18 @@ def test_show_builds_no_tables_validator(database_url, tmp_path):
     answer, printed = probe(database_url, tmp_path, ["show", "toy-review"])
     assert "toy-review" in printed
     assert answer["built"] == []
+
+
+@pytest.mark.parametrize("verb", ["show", "view"])
+def test_show_and_view_read_results_without_the_yaml_reader(database_url, tmp_path, verb):
+    """Stored results are read without PyYAML and the spec's models (~0.03 s of every
+    database verb's start-up): the storage layer's impossible-rate rule takes its factor
+    from the backends' base, whose spec types are annotations only."""
+    build_review_db(database_url)
+    script = VIEW_PROBE if verb == "view" else PROBE
+    answer, printed = probe(database_url, tmp_path, [verb, "toy-review"], script)
+    assert "toy-review" in printed
+    assert answer["yaml"] is False
 
 
 SCIPY_PROBE = PROBE.replace('"pandas": "pandas" in sys.modules', '"scipy": "scipy" in sys.modules')
