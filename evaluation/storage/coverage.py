@@ -46,6 +46,9 @@ class Coverage:
     run, but no case a mean rests on."""
     ran: tuple[int, int] = field(default=(0, 0), compare=False)
     """The fewest and most cases, over configs, run: generated successfully or failed."""
+    cases_ok: tuple[tuple[str, int], ...] = field(default=(), compare=False)
+    """Per config with a successful generation (its hash), its distinct cases with one:
+    ``short_configs`` without scanning the generations again."""
 
     @property
     def partial(self) -> bool:
@@ -93,6 +96,10 @@ class Coverage:
             per_config=self.failed[0] != self.failed[1],
         )
 
+    def short_configs(self) -> dict[str, int]:
+        """``short_configs`` of the experiment, from the counts read with this coverage."""
+        return _short(dict(self.cases_ok), self.total)
+
     @property
     def how(self) -> str:
         """How the last run took its cases, as ``part_of_suite`` says them."""
@@ -119,6 +126,7 @@ def experiment_coverage(session: Session, experiment: Experiment) -> Coverage:
         generated=sum(g for _, _, g, _ in own),
         failed=(min(failed, default=0), max(failed, default=0)),
         ran=(min(ran, default=0), max(ran, default=0)),
+        cases_ok=tuple((config, n) for config, n, generated, _ in own if generated),
     )
     named = named_cases(experiment)
     if found.partial and ran_first_cases(session, experiment.name):
@@ -235,4 +243,8 @@ def short_configs(session: Session, experiment_id: int, total: int) -> dict[str,
         ).all()
         if config in own
     }
+    return _short(done, total)
+
+
+def _short(done: dict[str, int], total: int) -> dict[str, int]:
     return done if any(n < total for n in done.values()) else {}

@@ -115,7 +115,6 @@ def board_text(
     experiment raced, the race's standing under it (what `show`, `run` and `rescore`
     print)."""
     from evaluation.compare._leaderboard import label_names, render_text
-    from evaluation.storage.coverage import short_configs
     from evaluation.storage.race import raced
 
     shown = render_text(board, wide=wide, columns=terminal_columns())
@@ -126,7 +125,7 @@ def board_text(
         from evaluation.adaptive import stored_standing
 
         race = stored_standing(session, experiment_id, board.labels)
-    if board.coverage and short_configs(session, experiment_id, board.coverage.total):
+    if board.coverage and board.coverage.short_configs():
         estimated = _estimates_text(session, experiment_id, label_names(board, wide=wide))
     return (
         shown + (f"\n\n{race.text()}" if race else "") + (f"\n\n{estimated}" if estimated else "")
