@@ -1162,14 +1162,7 @@ HOST_CASES = [
     Bad(
         "judge-host-closed",
         "judge",
-        lambda w: [
-            "judge",
-            "demo",
-            "--url",
-            f"http://127.0.0.1:{_closed_port()}",
-            "--model",
-            "judge:1b",
-        ],
+        lambda w: _judge_closed_host(),
         (
             "cannot reach the judge host http://127.0.0.1:",
             "(--url): could not connect to 127.0.0.1:",
@@ -1180,16 +1173,7 @@ HOST_CASES = [
     Bad(  # the newcomer's N5: `--kind openai` was told to start Ollama
         "judge-host-closed-openai",
         "judge",
-        lambda w: [
-            "judge",
-            "demo",
-            "--url",
-            f"http://127.0.0.1:{_closed_port()}",
-            "--model",
-            "judge:1b",
-            "--kind",
-            "openai",
-        ],
+        lambda w: _judge_closed_host("--kind", "openai"),
         (
             "cannot reach the judge host http://127.0.0.1:",
             "(--url): could not connect to 127.0.0.1:",
@@ -2445,6 +2429,19 @@ def _no_sidecar(w: World) -> Path:
 
 def _renamed(w: World, name: str) -> Path:
     return w.suite.rename(w.suite.with_name(name))
+
+
+def _judge_closed_host(*more: str) -> list[str]:
+    """`judge demo` at a port where nothing listens."""
+    return [
+        "judge",
+        "demo",
+        "--url",
+        f"http://127.0.0.1:{_closed_port()}",
+        "--model",
+        "judge:1b",
+        *more,
+    ]
 
 
 def _closed_port() -> int:
