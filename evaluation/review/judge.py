@@ -49,6 +49,10 @@ JudgeKind = Literal["ollama", "openai"]
 GRADES = (1, 2, 3, 4, 5)
 PairChoice = Literal["first", "second", "tie"]
 PAIR_CHOICES: tuple[str, ...] = ("first", "second", "tie")
+# How long the judge waits for the host's model list before judging anything: a
+# llama-cpp-python server answers it only between two generations (a minute and more
+# when busy), as `run`'s request timeout waits for an answer.
+PREFLIGHT_TIMEOUT_S = 120.0
 
 DEFAULT_CRITERIA = MappingProxyType(
     {
@@ -214,7 +218,8 @@ class Judge(OwnedClient):
         (BackendUnavailable, or ModelNotFound listing the host's models), with the
         backend a sweep would use for this host."""
         backend = OllamaBackend if self.kind == "ollama" else OpenAICompatBackend
-        await backend(self._spec, client=self._client).preflight([self.model])
+        waits = PREFLIGHT_TIMEOUT_S
+        await backend(self._spec, client=self._client, timeout_s=waits).preflight([self.model])
 
     async def score(
         self, input_text: str, output: str, references: Sequence[str] = ()

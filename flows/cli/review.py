@@ -10,7 +10,13 @@ import os
 import sys
 from pathlib import Path
 
-from evaluation.errors import BackendUnavailable, EvalError, ModelNotFound, NotOllamaAPI
+from evaluation.errors import (
+    BackendTimeout,
+    BackendUnavailable,
+    EvalError,
+    ModelNotFound,
+    NotOllamaAPI,
+)
 from flows.cli import options
 from flows.cli._database import open_engine
 from flows.cli._serving import bind, serve
@@ -260,7 +266,8 @@ def _unreachable(exc: BackendUnavailable, where: str, given: bool, kind: str) ->
     """The judge's host not reached, in one line: the URL tried and where it came from,
     what the transport said, and the fix (start the server of the ``kind`` the judge
     spoke to it, or --url / OLLAMA_HOST), as `run`'s host check says it. A refused
-    connection is not retried: it fails at once."""
+    connection is not retried: it fails at once. A host that took the connection and
+    kept silent is busy, not down (as `run` says it): the line says why and to wait."""
     import os
 
     from evaluation.run._preflight import START_OPENAI
@@ -276,6 +283,19 @@ def _unreachable(exc: BackendUnavailable, where: str, given: bool, kind: str) ->
         if os.environ.get(OLLAMA_HOST_ENV)
         else f"the default: ${OLLAMA_HOST_ENV} is not set"
     )
+    if isinstance(exc, BackendTimeout):
+        # It listens and is busy with other requests: a judge started right after a run
+        # was stopped waited 120 s on a llama-cpp-python server still generating the
+        # run's abandoned requests, and was told to check its URL (newcomer N7).
+        return BackendTimeout(
+            f"the judge host {where} ({source}) is busy, not down: connected, {reason} "
+            "(asked for its models); a server that answers one request at a time "
+            "(llama-cpp-python's) first finishes the requests it holds, those of a run "
+            "that was stopped or gave up on them too: wait for it, or restart it, then "
+            "run judge again",
+            host=exc.host,
+            model=exc.model,
+        )
     if exc.connected:  # something listens there but drops the requests
         fix = "check that the URL is the model server's (its port) and that it is healthy"
     elif kind == "openai":
