@@ -134,7 +134,7 @@ def calibrate(
         h = human[human["criterion"] == criterion]
         j = judge[judge["criterion"] == criterion]
         rated_gens = set(h["generation_id"]) & set(j["generation_id"])
-        if len(rated_gens) < 2:
+        if not rated_gens:  # fewer than 2: shown, each estimate "—" (rate-next says why)
             continue
         configs_judged = sorted(set(j["config"]), key=lambda c: (rank.get(c, len(rank)), c))
         tables = {c: _case_table(h, j, c) for c in configs_judged}

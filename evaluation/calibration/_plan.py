@@ -134,6 +134,12 @@ def _unestimated_lines(
     judge scored and people did not) for the judge's scores to add anything."""
     out = []
     for m in metrics:
+        if len(m.configs) < 2:  # no difference at all: people rated one config's outputs
+            rated = ", ".join(labels.get(e.config, e.config) for e in m.configs)
+            out.append(
+                f"  {m.criterion}: people rated judged outputs of one config only ({rated}); "
+                f"rate at least 2 cases of each config (evalflow review {experiment})"
+            )
         for d in m.diffs:
             est = d.combined
             if est.estimate is not None:

@@ -505,25 +505,17 @@ def _calibrated(metric: CalibratedMetric, names: dict[str, str]) -> list[_Block]
     ]
     method = ADJUSTMENT_NAMES.get(metric.adjustment, metric.adjustment)
     adjusted = f"{method} over {len(metric.diffs)} pairs at α {metric.alpha:g}"
-    return [
+    blocks: list[_Block] = [
         _H3(f"{metric.metric} calibrated to people"),
         _P(f"{metric.source()[0].upper()}{metric.source()[1:]}; unit scale (stars − 1)/4."),
         _Table(
             ["config", "judge only", "people only (n)", "combined [95% CI]", "λ", "note"], rows, 1
         ),
-        _Table(
-            [
-                "difference",
-                "judge only",
-                "people only (n)",
-                "combined",
-                f"p ({adjusted})",
-                "differ",
-            ],
-            diffs,
-            1,
-        ),
     ]
+    if diffs:  # none where people rated the outputs of one config only
+        headers = ["difference", "judge only", "people only (n)", "combined"]
+        blocks.append(_Table([*headers, f"p ({adjusted})", "differ"], diffs, 1))
+    return blocks
 
 
 def _trends(data: ReportData) -> _Section:

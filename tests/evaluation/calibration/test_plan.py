@@ -47,6 +47,28 @@ def test_an_open_difference_says_how_many_ratings_settle_it() -> None:
     assert metric.diffs[0].significant
 
 
+def test_one_output_judged_and_rated_is_shown_and_rate_next_says_what_it_lacks() -> None:
+    """The newcomer's N8: with one output both judged and rated, judge-card counted it,
+    but show printed no calibrated block and rate-next said no judge had outputs people
+    rated (judge, then review), which the user had done."""
+    from evaluation.calibration._plan import plan_lines
+    from evaluation.calibration._render import calibration_lines
+    from evaluation.report.html import _calibrated
+
+    human, judge = frames(0.1, rated=1, cases=5)
+    human = human[human["config"] == "A"]  # people rated one output, of one config
+    (metric,) = calibrate(human, judge)
+    assert metric.n_rated == 1 and [e.config for e in metric.configs] == ["A"]
+    shown = "\n".join(calibration_lines([metric]))
+    assert "people's ratings of 1 (PPI++)" in shown and "—" in shown
+    assert len(_calibrated(metric, {})) == 3  # the report's: no table of no differences
+    assert plan_lines([metric], {"A": "a-label"}, "calib") == [
+        "no combined comparison could be estimated, so none can be called settled:",
+        "  accuracy: people rated judged outputs of one config only (a-label); rate at "
+        "least 2 cases of each config (evalflow review calib)",
+    ]
+
+
 def test_what_a_settled_comparison_needs() -> None:
     assert _settled_at(0.0, 10, 100, a=1.0, b=1.0, people=1.0) is None
     # SE² = min(A/n + B/(K − n), V/n), K = 100: at n = 19, 0.05/19 + 0.01/81 = 0.002755;
