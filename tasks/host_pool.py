@@ -148,6 +148,7 @@ async def generate_all(
             gpu=_gpu_now(sampler, telemetry, measure=bool(local)),
             say=get_run_logger().warning,
             timeouts=request_timeouts(limits),
+            never_hung=frozenset(host.name for host in hosts if host.kind == "simulated"),
             whose=whose,
             slot_timeout_s=limits.first_request_timeout_s,
         )

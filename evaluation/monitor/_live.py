@@ -16,7 +16,9 @@ server accepts the connection and never answers) is said through ``say``, naming
 host, how long, and ``timeouts`` (what will end the wait); again each time the silence
 doubles. A host whose answers take longer (a CPU server at ~35 s a request) is said only
 past twice the longest silence it has ended with an answer: a slow but healthy server
-is not warned of once a generation. The CLI's bar says it too, but only on a terminal;
+is not warned of once a generation. A simulated host (``never_hung``) is never said: it
+sleeps the latencies it simulates (a pipeline case's ~80 s with `--time-scale 1`) and
+cannot hang. The CLI's bar says it too, but only on a terminal;
 this line is in the log. Lanes waiting for a slot send nothing: a host whose lanes have
 waited ``SLOW_WAIT_S`` is said once a wait, naming who holds its slots
 (``evaluation.run._slot_waits``).
@@ -101,6 +103,7 @@ class LiveRun:
     say: Callable[[str], None] | None = None
     timeouts: str = ""  # how a request's wait ends, e.g. "each try gives up after 120 s"
     quiet_after_s: float = QUIET_AFTER_S
+    never_hung: frozenset[str] = frozenset()  # simulated hosts: their silence is by design
     whose: Callable[[str], Holders] = lambda host: ()
     slot_timeout_s: float | None = None
     _waits: SlotWaits = field(init=False)
@@ -187,7 +190,9 @@ class LiveRun:
         for host, n in self.in_flight.items():
             silent = now - self._heard.get(host, now)
             said, slowest = self._said.get(host, 0.0), self._slowest.get(host, 0.0)
-            if not n or silent < max(self.quiet_after_s, 2 * said, 2 * slowest):
+            if not n or host in self.never_hung:
+                continue
+            if silent < max(self.quiet_after_s, 2 * said, 2 * slowest):
                 continue
             self._said[host] = silent
             waiting = "1 request waits" if n == 1 else f"{n} requests wait"

@@ -181,6 +181,20 @@ def test_a_slow_but_healthy_host_is_not_warned_of_once_a_generation(db):
     assert len(said) == 1 and "no answer from host 'local' for 59 s" in said[0]
 
 
+def test_a_simulated_host_is_never_said_to_hang(db):
+    """The newcomer's N4: report-sections with `--time-scale 1` sleeps ~80 s a pipeline
+    case on the simulated host, and its log said "no answer from host 'sim' for 32 s (4
+    requests wait; a hung or overloaded server?)"; the simulated backend cannot hang."""
+    now, said = [0.0], []
+    live = LiveRun(db.engine, "sim", total=8, clock=lambda: now[0], say=said.append,
+                   quiet_after_s=30.0, never_hung=frozenset({"sim"}))  # fmt: skip
+    live.lane("sim").holds()
+    live.lane("real").holds()
+    now[0] = 500.0
+    live.tick()
+    assert len(said) == 1 and "no answer from host 'real'" in said[0]
+
+
 def test_a_write_the_interval_held_back_is_written_later_not_dropped(db):
     now = [0.0]
     live = LiveRun(db.engine, "stalled", total=16, clock=lambda: now[0], interval_s=2.0)
