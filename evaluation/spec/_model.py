@@ -56,11 +56,12 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import parse_qsl, urlsplit
 
+from evaluation.errors import SpecError
 from evaluation.labels import configs_named, quoted
 from evaluation.pipelines._setting import PipelineSetting, PipelineSpec
 from evaluation.redact import redact_url
 from evaluation.spec._fields import FieldReader, child
-from evaluation.spec._params import BY_NAME, GRID_ORDER, RULES, GenerationParams
+from evaluation.spec._params import BY_NAME, GRID_ORDER, RULES, GenerationParams, Rule
 from evaluation.spec._strategy import Strategy
 from evaluation.wording import counted
 
@@ -277,14 +278,7 @@ def _expand(spec: SweepSpec, reader: FieldReader) -> list[Config]:
     for rule in RULES:
         broken = next((p for p in params if not rule.holds(p)), None)
         if broken is not None:
-            combined = ", ".join(
-                f"{n}={getattr(broken, n)}"
-                for n in GRID_ORDER
-                if n in spec.grid and getattr(broken, n) != BY_NAME[n].default
-            )
-            raise reader.error(
-                child("grid", rule.field), f"{rule.message}; the grid combines {combined}"
-            )
+            raise _broken_rule(spec, reader, rule, broken)
     pipelines = spec.pipeline.settings() if spec.pipeline is not None else [None]
     return [
         Config(model, p, template, pipeline)
@@ -293,6 +287,32 @@ def _expand(spec: SweepSpec, reader: FieldReader) -> list[Config]:
         for template in spec.templates
         for pipeline in pipelines
     ]
+
+
+def _broken_rule(
+    spec: SweepSpec, reader: FieldReader, rule: Rule, broken: GenerationParams
+) -> SpecError:
+    """A rule between parameters that ``broken`` breaks, placed where the file writes
+    its parameter: in the grid, or in the pipeline block (chunk_size & co. fixed there
+    reach the grid as one value: newcomer N6 was pointed at line 1 and `grid.`), else
+    at the first other parameter it combines that the file writes. A value the file
+    does not write is the pipeline's default, and said so."""
+    names = [n for n in GRID_ORDER if n in spec.grid and getattr(broken, n) != BY_NAME[n].default]
+    written = {
+        n: next((f for f in (child("grid", n), child("pipeline", n)) if reader.written(f)), None)
+        for n in names
+    }
+    field = next(
+        (written[n] for n in (rule.field, *names) if written.get(n)), child("grid", rule.field)
+    )
+    default = " (the pipeline's default)" if reader.path is not None else ""
+    combined = ", ".join(
+        f"{n}={getattr(broken, n)}{default if written[n] is None else ''}" for n in names
+    )
+    grid_only = all(f is None or f.startswith("grid.") for f in written.values())
+    return reader.error(
+        field, f"{rule.message}; the {'grid' if grid_only else 'spec'} combines {combined}"
+    )
 
 
 def _match_config(configs: list[Config], ref: str, reader: FieldReader) -> Config:

@@ -651,6 +651,18 @@ SPEC_CASES = [
             "chunk_size=500, chunk_overlap=500",
         ),
     ),
+    Bad(  # the newcomer's N6: placed at 1:1 and named 'grid.chunk_overlap'
+        "spec-pipeline-block-overlap-not-below-size",
+        "spec",
+        spec({"pipeline": {"name": "map_reduce", "chunk_size": 100, "chunk_overlap": 100}}),
+        (
+            "{spec}",
+            F.format("pipeline.chunk_overlap"),
+            "less than chunk_size; the spec combines",
+            "chunk_size=100, chunk_overlap=100",
+        ),
+        absent=("grid.", ":1:1:"),
+    ),
     Bad(
         "spec-pipeline-retrieve-k-zero",
         "spec",

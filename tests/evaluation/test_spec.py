@@ -354,6 +354,49 @@ def test_load_spec_errors_carry_the_path(tmp_path: Path, suite: Path) -> None:
 
 
 @pytest.mark.parametrize(
+    ("block", "grid", "where", "combined"),
+    [  # the newcomer's N6: each was placed at 1:1 (or at `grid:`), as 'grid.chunk_overlap'
+        (
+            "  chunk_size: 100\n  chunk_overlap: 100\n",
+            "",
+            "7:18: field 'pipeline.chunk_overlap'",
+            "the spec combines chunk_size=100, chunk_overlap=100",
+        ),
+        (
+            "  chunk_size: 100\n",
+            "",
+            "6:15: field 'pipeline.chunk_size'",
+            "the spec combines chunk_size=100, chunk_overlap=200 (the pipeline's default)",
+        ),
+        (
+            "  chunk_overlap: 150\n",
+            "grid:\n  chunk_size: [100, 300]\n",
+            "6:18: field 'pipeline.chunk_overlap'",
+            "the spec combines chunk_size=100, chunk_overlap=150",
+        ),
+        (
+            "",
+            "grid:\n  chunk_size: [100, 300]\n  chunk_overlap: [150]\n",
+            "8:18: field 'grid.chunk_overlap'",
+            "the grid combines chunk_size=100, chunk_overlap=150",
+        ),
+    ],
+)
+def test_a_rule_between_pipeline_parameters_points_where_the_file_sets_them(
+    tmp_path: Path, suite: Path, block: str, grid: str, where: str, combined: str
+) -> None:
+    spec_file = tmp_path / "spec.yaml"
+    spec_file.write_text(
+        f"name: t\nsuite: {suite}\nmodels: [m]\npipeline:\n  name: map_reduce\n{block}{grid}"
+    )
+    with pytest.raises(SpecError) as info:
+        expand(load_spec(spec_file))
+    assert str(info.value) == (
+        f"{spec_file}:{where}: chunk_overlap must be less than chunk_size; {combined}"
+    )
+
+
+@pytest.mark.parametrize(
     ("text", "fragment"),
     [
         ("name: t\nmodels: [m\n", "not valid YAML"),
