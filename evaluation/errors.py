@@ -44,6 +44,12 @@ class InputWarning(UserWarning):
     line that says where (file:line, field) and why."""
 
 
+class ReadNote(UserWarning):
+    """How a command that reads results read something it could not read as usual (a
+    user's scorer whose code does not import, read as its stored declaration says): one
+    line, said once as a `note:`."""
+
+
 class SuiteError(EvalError):
     """A suite file (or its header) is invalid."""
 
@@ -83,6 +89,11 @@ class SpecError(EvalError):
 
 class MetricError(EvalError):
     """A metric is unknown, or cannot score what it was given."""
+
+
+class ScorerNotHere(MetricError):
+    """A user's scorer whose code does not load here: its module does not import or
+    lacks the function, or its entry point fails to load."""
 
 
 class ScorerFailed(MetricError):

@@ -41,8 +41,10 @@ def rescore(
         row = get_experiment(session, experiment)
         named = (*([first] if first else []), *(metrics or []))
         chosen = tuple(dict.fromkeys(named or row.metrics))
-        get_metrics(chosen)  # unknown names fail here, before anything is rewritten
         every = tuple(dict.fromkeys((*([first] if first else []), *row.metrics, *chosen)))
+        # unknown names fail here, before anything is rewritten, and so does a scorer of
+        # the experiment's whose code does not import here: every metric is aggregated
+        get_metrics(every)
         set_experiment_metrics(session, row.id, every)
         suite = load_suite(suite_path(session, row.suite))
         experiment_id = row.id

@@ -32,6 +32,7 @@ from evaluation.storage.repository import (
     replace_scores,
     scores_frame,
 )
+from evaluation.storage.scorers import keep_declarations
 from evaluation.suites import Suite
 from evaluation.view import view_hint
 
@@ -54,6 +55,7 @@ def score(
     known_cases = {c.id for c in suite.cases}
     scored = unknown = 0
     with session_scope(engine) as session:
+        keep_declarations(session, resolved)  # a user's scorer: read where its code is not
         # config by config: a run's generations at once held hundreds of MiB at 100,000
         for config in generated_configs(session, experiment_id):
             generations = generations_frame(session, experiment_id, config=config)

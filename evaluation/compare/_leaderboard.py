@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 import re
 import textwrap
+import warnings
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from functools import cached_property
@@ -554,9 +555,10 @@ def ranking_words(board: Leaderboard) -> str:
 
 def metric_direction(metric: str) -> bool:
     """Whether higher is better on ``metric`` (the registry's word; descriptive metrics
-    and unknown ones: higher). A built-in metric's is read from its table, without loading
-    the metrics (numpy, the backends: `show` ranks by it)."""
-    from evaluation.errors import EvalError
+    and unknown ones: higher, said in a ReadNote for a user's scorer whose code does not
+    import and whose declaration is not stored). A built-in metric's is read from its
+    table, without loading the metrics (numpy, the backends: `show` ranks by it)."""
+    from evaluation.errors import EvalError, ReadNote, ScorerNotHere
     from evaluation.metrics._directions import HIGHER_IS_BETTER
 
     if metric in HIGHER_IS_BETTER:
@@ -565,6 +567,10 @@ def metric_direction(metric: str) -> bool:
 
     try:
         return get_metric(metric).higher_is_better is not False
+    except ScorerNotHere as exc:
+        note = f"{metric}: ranked as higher is better, its direction not known here ({exc})"
+        warnings.warn(note, ReadNote, stacklevel=2)
+        return True
     except EvalError:
         return True
 

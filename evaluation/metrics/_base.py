@@ -59,6 +59,11 @@ class Metric:
     ``embed_model``: the metric needs vectors from that embedding model, so the model
     is checked on the hosts before a run and the metric scores only once given an
     embedder (``with_embedder``, done by ``scoring``).
+
+    ``source``: a user's scorer's code (``module:function``), whose declaration is
+    stored when it scores; None for evalflow's own. ``not_here``: why this one cannot
+    score here: its code does not import, and it is read with the declaration stored
+    when it scored (its stored scores read as they are; scoring raises MetricError).
     """
 
     name: str
@@ -73,6 +78,8 @@ class Metric:
     samples_together: bool = False
     embed_model: str | None = None  # scores from this embedding model's vectors (a host's)
     bounds: tuple[float, float] | None = None  # the scale of a bounded score, for intervals
+    source: str | None = None  # a user's scorer: module:function
+    not_here: str | None = None  # a user's scorer read from its stored declaration: why
 
     def serves(self, task_type: str) -> bool:
         """Whether this metric can score a suite of ``task_type``."""

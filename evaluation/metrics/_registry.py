@@ -325,12 +325,14 @@ def get_metrics(names: Iterable[str]) -> list[Metric]:
 
 def metric_problem(name: str, samples_per_case: int = 1) -> str | None:
     """Why a sweep with ``samples_per_case`` samples cannot use the metric ``name``
-    (unknown, a user's scorer that does not load, pass@k with fewer than k samples), or
-    None when it can."""
+    (unknown, a user's scorer that does not load, even where its stored declaration
+    reads its scores, pass@k with fewer than k samples), or None when it can."""
     try:
-        get_metric(name)
+        metric = get_metric(name)
     except MetricError as exc:
         return str(exc)
+    if metric.not_here:
+        return metric.not_here
     k = parse_k(name)
     if k is not None and k > samples_per_case:
         return f"{name} needs samples_per_case >= {k}, got {samples_per_case}"

@@ -12,6 +12,10 @@ for that output with the reason kept as the score's detail; scoring goes on. ``c
 names a ``(cases, outputs) -> float`` function giving the headline corpus value (as
 BLEU's), with the per-case values used for paired statistics; if it raises or returns no
 finite number, the corpus value is NaN with the reason as the aggregate's note.
+
+Each scorer's declaration is stored when it scores; where its code does not import, a
+command that reads results reads it with that declaration (``_stored``), and one that
+scores refuses it.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from __future__ import annotations
 import importlib
 import json
 import math
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cache
@@ -27,8 +32,9 @@ from typing import Any, get_args
 
 import numpy as np
 
-from evaluation.errors import MetricError, ScorerFailed
+from evaluation.errors import MetricError, ReadNote, ScorerFailed, ScorerNotHere
 from evaluation.metrics._base import Metric, Scored, ScoreType
+from evaluation.metrics._stored import StoredDeclaration, stored_declaration, why_none_stored
 from evaluation.suites import Case
 
 ENTRY_POINT_GROUP = "evalflow.metrics"
@@ -65,19 +71,37 @@ def scorer(
     return declare
 
 
-@cache
 def user_metric(name: str) -> Metric | None:
     """The user's scorer called ``name`` ("module:function" or an entry point name), or
-    None when ``name`` is neither; MetricError when it is one but cannot be used."""
+    None when ``name`` is neither; MetricError when it is one but cannot be used. Where
+    its code does not load and a command that reads results remembered its stored
+    declaration (``_stored``), that declaration's metric, which reads stored scores and
+    scores nothing (``Metric.not_here``), said once in a ReadNote."""
+    try:
+        found = _loaded(name)
+    except ScorerNotHere as exc:
+        if (declared := stored_declaration(name)) is None:
+            raise ScorerNotHere(f"{exc}{why_none_stored(name)}") from exc
+        return _as_declared(declared, str(exc))
+    if found is None and (declared := stored_declaration(name)) is not None:
+        why = f"metric '{name}': no installed package names it in {ENTRY_POINT_GROUP}"
+        return _as_declared(declared, why)
+    return found
+
+
+@cache
+def _loaded(name: str) -> Metric | None:
+    """``user_metric`` from the user's code alone: ScorerNotHere where it does not load."""
     if ":" in name:
         module_name, _, attribute = name.partition(":")
         try:
             module = importlib.import_module(module_name)
         except Exception as exc:  # the user's module: any error it raises on import
-            raise MetricError(f"metric '{name}': cannot import {module_name}: {exc}") from exc
+            raise ScorerNotHere(f"metric '{name}': cannot import {module_name}: {exc}") from exc
         fn = getattr(module, attribute, None)
         if fn is None:
-            raise MetricError(f"metric '{name}': {module_name} has no attribute '{attribute}'")
+            raise ScorerNotHere(f"metric '{name}': {module_name} has no attribute '{attribute}'")
+        source = name
     else:
         found = entry_points(group=ENTRY_POINT_GROUP, name=name)
         if not found:
@@ -86,17 +110,50 @@ def user_metric(name: str) -> Metric | None:
         try:
             fn = entry.load()
         except Exception as exc:  # the user's module: any error it raises on import
-            raise MetricError(
+            raise ScorerNotHere(
                 f"metric '{name}': cannot load entry point {entry.value}: {exc}"
             ) from exc
-    return _as_metric(name, fn)
+        source = entry.value
+    return _as_metric(name, fn, source)
 
 
 def entry_point_names() -> tuple[str, ...]:
     return tuple(sorted(ep.name for ep in entry_points(group=ENTRY_POINT_GROUP)))
 
 
-def _as_metric(name: str, fn: Any) -> Metric:
+def _as_declared(declared: StoredDeclaration, why: str) -> Metric:
+    """The metric ``declared`` describes, for a scorer whose code does not load
+    (``why``): its stored scores are read with its direction and score type; scoring
+    raises MetricError."""
+    name = declared.metric
+    direction = "higher" if declared.higher_is_better else "lower"
+    corpus = ", a corpus headline" if declared.corpus_level else ""
+    said = why.removeprefix(f"metric '{name}': ")
+    warnings.warn(
+        f"{name}: its scorer's code is not importable here ({said}); read as it declared "
+        f"itself when it scored ({declared.score_type}, {direction} is better{corpus}): "
+        "its scores as stored, nothing rescored",
+        ReadNote,
+        stacklevel=2,
+    )
+
+    def cannot_score(*_args: object) -> Any:
+        raise MetricError(f"{why}: it cannot score here")
+
+    return Metric(
+        name=name,
+        description=declared.description or f"user scorer {name}",
+        score_type=declared.score_type,  # type: ignore[arg-type]  # stored as it was declared
+        higher_is_better=declared.higher_is_better,
+        corpus_level=declared.corpus_level,
+        per_case=cannot_score,
+        corpus=cannot_score if declared.corpus_level else None,
+        source=declared.source,
+        not_here=why,
+    )
+
+
+def _as_metric(name: str, fn: Any, source: str) -> Metric:
     declaration = getattr(fn, "__evalflow_scorer__", None)
     if not callable(fn) or not isinstance(declaration, ScorerDeclaration):
         raise MetricError(
@@ -113,6 +170,7 @@ def _as_metric(name: str, fn: Any) -> Metric:
         corpus_level=corpus is not None,
         per_case=_per_case(fn, declaration.score_type),
         corpus=_corpus(name, corpus) if corpus is not None else None,
+        source=source,
     )
 
 

@@ -115,22 +115,26 @@ def create_tables(engine: Engine, tables: Tables, *, checked: bool = False) -> N
     impossible decode speeds "not reported", their aggregates recomputed
     (``storage.impossible_rates``), and the output search index is built
     (``storage.text_search``). A database that holds tables, none of them evalflow's,
-    is refused first (``refuse_another_applications``; ``checked``: it was already)."""
+    is refused first (``refuse_another_applications``; ``checked``: it was already).
+    One that takes no write and lacks only tables its readers do without
+    (``models.READ_WITHOUT``) is read without them."""
     if not checked:
         refuse_another_applications(engine, tables)
     try:
         _while_locked(lambda: _upgrade_older_schema(engine, tables))  # before creating
         _while_locked(lambda: _create_tables(engine, tables))
     except DBAPIError as exc:
-        if not refused_write(exc) or not (lacking := _lacking(engine, tables)):
+        if not refused_write(exc) or not _lacking(engine, tables):
             raise
-        raise StorageError(
-            f"the results database {database_name(engine)} lacks {lacking}, which this "
-            "evalflow adds to a database it opens (one an older evalflow wrote, or the "
-            "selector's before its first `retrain`), and it is read-only: open it once where "
-            "it may be written (any evalflow command there adds them), or read it with the "
-            "evalflow that wrote it"
-        ) from exc
+        needed = [t for t in tables if t not in results_schema.READ_WITHOUT]
+        if lacking := _lacking(engine, needed):
+            raise StorageError(
+                f"the results database {database_name(engine)} lacks {lacking}, which this "
+                "evalflow adds to a database it opens (one an older evalflow wrote, or the "
+                "selector's before its first `retrain`), and it is read-only: open it once "
+                "where it may be written (any evalflow command there adds them), or read it "
+                "with the evalflow that wrote it"
+            ) from exc
     _while_locked(lambda: _create_missing_indexes(engine, tables))
     if results_schema.Generation in tables:
         _while_locked(lambda: forget_overhead_latencies(engine))

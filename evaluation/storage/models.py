@@ -296,6 +296,24 @@ class Aggregate(Table, table=True):
     note: str = ""
 
 
+class ScorerDeclarationRow(Table, table=True):
+    """How a user's scorer declared itself when it last scored (``@scorer``: score
+    type, direction, corpus form) and the code it came from: a command that reads its
+    scores where that code does not import (a teammate's copy of the database) reads
+    them with it (``evaluation.metrics``). A table of its own, added after databases
+    were shared read-only: one without it is read without it (``READ_WITHOUT``)."""
+
+    __tablename__ = "scorer_declarations"
+
+    metric: str = Field(primary_key=True)  # as a spec names it: module:function, an entry point
+    score_type: str
+    higher_is_better: bool
+    corpus_level: bool
+    description: str = ""
+    source: str = ""  # module:function the scorer was loaded from (an entry point's value)
+    declared_at: datetime = Field(default_factory=utcnow)
+
+
 class ViewPage(Table, table=True):
     """A view page that reads every score of an experiment (its summary, its flip
     matrix), computed once and kept with the fingerprint of what it was computed from
@@ -580,6 +598,7 @@ TABLES: tuple[type[SQLModel], ...] = (
     Score,
     ScoreDetail,
     Aggregate,
+    ScorerDeclarationRow,
     ViewPage,
     ConfigTelemetry,
     ComparisonRow,
@@ -593,3 +612,8 @@ TABLES: tuple[type[SQLModel], ...] = (
     RunSummary,
     RegressionVerdictRow,
 )
+
+READ_WITHOUT: tuple[type[SQLModel], ...] = (ScorerDeclarationRow,)
+"""Tables of ``TABLES`` a database that may not be written can lack (an older
+evalflow's, shared read-only): it is read without them, their readers falling back to
+what was done before them, not refused as lacking them (``storage.db.create_tables``)."""

@@ -24,7 +24,9 @@ def open_engine(
     with every table a command may touch, review tables included (unless not
     ``create``). For a verb that ``reads_only``, a SQLite file in WAL mode in a folder
     that may not be written is read as a snapshot, which the verb says once on stderr
-    (``storage.snapshot``); other verbs are refused it."""
+    (``storage.snapshot``); other verbs are refused it. Such a verb reads a user's
+    scorer whose code does not import here as its stored declaration says
+    (``storage.scorers``); a verb that scores refuses it."""
     from evaluation.storage.db import open_database
     from evaluation.storage.snapshot import snapshot_note
 
@@ -32,6 +34,10 @@ def open_engine(
     if (note := snapshot_note(engine)) and not getattr(args, "snapshot_noted", False):
         args.snapshot_noted = True  # a verb may open the database more than once
         print(f"note: {note}", file=sys.stderr)
+    if reads_only and create:  # created where it may be: one lacking it is older, read-only
+        from evaluation.storage.scorers import remember_stored_declarations
+
+        remember_stored_declarations(engine)
     return engine
 
 

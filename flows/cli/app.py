@@ -15,7 +15,8 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import NoReturn, TextIO
 
-from evaluation.errors import EvalError, InputWarning
+from evaluation.errors import EvalError, InputWarning, ReadNote
+from evaluation.metrics._stored import forget_declarations
 from evaluation.redact import gives_a_key, one_line, redact, redact_argv, urls_given
 from flows.cli import (
     calibration,
@@ -362,7 +363,8 @@ def _database_in_environment(args: argparse.Namespace) -> Iterator[None]:
 def _input_warnings_once(known: Sequence[str]) -> Iterator[None]:
     """Each InputWarning (a forgeable hidden test, ...) as one `warning:` line on stderr,
     once per command although the input is read more than once (`run` checks the plan,
-    then the sweep loads the suite); other warnings as Python shows them."""
+    then the sweep loads the suite), each ReadNote (a scorer read as its stored
+    declaration says) as one `note:` line so; other warnings as Python shows them."""
     shown: set[str] = set()
     python_shows = warnings.showwarning
 
@@ -374,16 +376,18 @@ def _input_warnings_once(known: Sequence[str]) -> Iterator[None]:
         file: TextIO | None = None,
         line: str | None = None,
     ) -> None:
-        if not issubclass(category, InputWarning):
+        if not issubclass(category, InputWarning | ReadNote):
             python_shows(message, category, filename, lineno, file, line)
             return
         text = one_line(str(message), limit=1000, known=known)
         if text not in shown:
             shown.add(text)
-            print(f"warning: {text}", file=sys.stderr)
+            said = "warning" if issubclass(category, InputWarning) else "note"
+            print(f"{said}: {text}", file=sys.stderr)
 
     with warnings.catch_warnings():
         warnings.simplefilter("always", InputWarning)  # we say what was said already
+        warnings.simplefilter("always", ReadNote)
         warnings.showwarning = show
         yield
 
@@ -423,7 +427,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                 refuse_a_named_database_not_there(args.database, "--database")
                 refuse_an_experiment_of_a_fresh_home(args)
             with _database_in_environment(args), _input_warnings_once(known):
-                return args.func(args)
+                try:
+                    return args.func(args)
+                finally:  # a command run next in this process (a script, tests) reads none
+                    forget_declarations()
     except KeyboardInterrupt as interrupt:  # Ctrl-C, or SIGTERM where a verb takes it so
         print(ON_INTERRUPT.get(args.command, f"{args.command} stopped"), file=sys.stderr)
         return exit_code(interrupt)

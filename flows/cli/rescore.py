@@ -44,18 +44,19 @@ def _rescore(args: argparse.Namespace) -> int:
 
 
 def _check_rescore(args: argparse.Namespace, metrics: list[str] | None) -> None:
-    """Refuse an unknown experiment or metric before Prefect starts (seconds), and a
-    ``--first`` metric with no better direction: the leaderboard ranks by the first
-    metric, the selector reads quality from it and a race is judged on it (``output_length``
-    first ranked the shortest outputs best)."""
+    """Refuse an unknown experiment or metric before Prefect starts (seconds), a scorer
+    of the experiment's own whose code does not import here (every metric's aggregates
+    are computed again), and a ``--first`` metric with no better direction: the
+    leaderboard ranks by the first metric, the selector reads quality from it and a race
+    is judged on it (``output_length`` first ranked the shortest outputs best)."""
     from evaluation.errors import EvalError
     from evaluation.metrics import get_metric
     from evaluation.storage.db import open_database, session_scope
     from evaluation.storage.repository import get_experiment
 
     with session_scope(open_database(args.database, create=False)) as session:
-        get_experiment(session, args.experiment)
-    for name in metrics or ():
+        own = get_experiment(session, args.experiment).metrics
+    for name in (*(metrics or ()), *own):
         get_metric(name)
     if args.first and get_metric(args.first).descriptive:
         raise EvalError(

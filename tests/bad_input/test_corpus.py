@@ -10,11 +10,13 @@ listed, with what each covers, in docs/bad-input.md; a test keeps that table in 
 from __future__ import annotations
 
 import copy
+import importlib
 import json
 import os
 import re
 import shutil
 import socket
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -26,6 +28,7 @@ import pytest
 import yaml
 from sqlalchemy import create_engine, func, inspect, select, table
 
+from evaluation.metrics import _user
 from evaluation.spec._load import MAX_SPEC_BYTES
 from evaluation.storage.db import make_engine, session_scope
 from flows.cli import main
@@ -1452,6 +1455,29 @@ def with_experiment(name: str, *argv: str) -> Callable[[World], list[str]]:
     return _shown(build, f"`{' '.join(argv)}` (an experiment {name} stored beside demo)")
 
 
+def _scored_by_a_scorer_gone(w: World, verb: str) -> list[str]:
+    """``VERB gone``, an experiment ``gone`` stored first, scored by a user's scorer
+    (``gone_checks:words``) whose module has gone since; no declaration of it is stored
+    (an older evalflow scored it)."""
+    module = w.root / "gone_checks.py"
+    module.write_text(
+        "from evaluation.metrics import scorer\n\n"
+        "@scorer(score_type='continuous', higher_is_better=False)\n"
+        "def words(case, output):\n    return float(len(output.split()))\n"
+    )
+    _user._loaded.cache_clear()
+    engine = make_engine(w.db)
+    with session_scope(engine) as session:
+        scores = {make_config("big:8b"): {"gone_checks:words": [1.0, 2.0, 1.0]}}
+        add_experiment(session, "gone", make_suite(3), scores)
+    engine.dispose()
+    module.unlink()
+    sys.modules.pop("gone_checks", None)
+    importlib.invalidate_caches()
+    _user._loaded.cache_clear()
+    return [verb, "gone"]
+
+
 def _named_for_another(w: World) -> list[str]:
     """`run SPEC` of a spec named ``other``, an experiment ``other`` stored first that spec
     ``demo`` ran (``run demo.yaml --experiment other``)."""
@@ -2001,6 +2027,22 @@ SURFACE_CASES = [
         "cli",
         cli("compare", "demo", "--baseline", "nope"),
         ("nope",),
+    ),
+    Bad(
+        "verb-compare-scorer-not-here",
+        "cli",
+        _shown(
+            lambda w: _scored_by_a_scorer_gone(w, "compare"),
+            "`compare gone`, an experiment scored by a user's scorer (gone_checks:words) "
+            "whose module is gone since, scored before evalflow stored scorers' declarations",
+        ),
+        (
+            "metric 'gone_checks:words': cannot import gone_checks: No module named "
+            "'gone_checks'; the results database {root}/results.db keeps no declaration of it "
+            "to read it with (it was scored before evalflow kept them): read it where its code "
+            "imports, or rescore it there (evalflow rescore EXPERIMENT --metrics "
+            "gone_checks:words) to keep one",
+        ),
     ),
     Bad(
         "verb-compare-config-twice",

@@ -6,14 +6,20 @@ from __future__ import annotations
 import math
 import sys
 import textwrap
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from evaluation.errors import MetricError
+from evaluation.errors import MetricError, ReadNote
 from evaluation.metrics import _user, get_metric, metric_problem
+from evaluation.metrics._stored import (
+    StoredDeclaration,
+    forget_declarations,
+    remember_declarations,
+)
 from evaluation.run._scoring import score_generations_detailed
 from evaluation.suites import Case, Suite
 
@@ -55,9 +61,9 @@ def package(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
         f"[evalflow.metrics]\ncites = {name}.checks:cites_source\n"
     )
     monkeypatch.syspath_prepend(str(tmp_path))
-    _user.user_metric.cache_clear()
+    _user._loaded.cache_clear()
     yield tmp_path / name
-    _user.user_metric.cache_clear()
+    _user._loaded.cache_clear()
     for module in [m for m in sys.modules if m.startswith(name)]:
         del sys.modules[module]
 
@@ -138,3 +144,62 @@ def test_an_unimportable_module_is_refused() -> None:
 def test_a_declaration_must_name_a_known_score_type() -> None:
     with pytest.raises(MetricError, match="binary, continuous, ordinal"):
         _user.scorer(score_type="percent")  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def declared() -> Iterator[StoredDeclaration]:
+    """A lower-is-better ordinal scorer's declaration, remembered as a command that reads
+    results remembers the database's, for a module that is not installed here."""
+    declaration = StoredDeclaration(
+        metric="gone_pkg.checks:hedges",
+        score_type="ordinal",
+        higher_is_better=False,
+        corpus_level=True,
+        description="Hedges in the output.",
+        source="gone_pkg.checks:hedges",
+    )
+    remember_declarations([declaration], "results.db")
+    yield declaration
+    forget_declarations()
+
+
+def test_a_scorer_whose_module_is_gone_is_read_as_its_stored_declaration(
+    declared: StoredDeclaration,
+) -> None:
+    with pytest.warns(ReadNote, match="read as it declared itself when it scored") as said:
+        metric = get_metric(declared.metric)
+    assert "(ordinal, lower is better, a corpus headline)" in str(said[0].message)
+    assert (metric.score_type, metric.higher_is_better, metric.corpus_level) == (
+        "ordinal",
+        False,
+        True,
+    )
+    assert metric.not_here.startswith("metric 'gone_pkg.checks:hedges': cannot import")
+    with pytest.raises(MetricError, match="it cannot score here"):
+        metric.score(["maybe"], [_case()])
+    with pytest.warns(ReadNote):  # a sweep is still refused it: it must score
+        assert metric_problem(declared.metric) == metric.not_here
+
+
+def test_an_entry_point_not_installed_here_is_read_as_its_stored_declaration() -> None:
+    gone = StoredDeclaration("hedges", "binary", True, False, "", "gone_pkg.checks:hedges")
+    remember_declarations([gone], "results.db")
+    try:
+        with pytest.warns(ReadNote, match="no installed package names it in evalflow.metrics"):
+            assert get_metric("hedges").score_type == "binary"
+    finally:
+        forget_declarations()
+    with pytest.raises(MetricError, match="unknown metric 'hedges'"):
+        get_metric("hedges")
+
+
+def test_without_a_stored_declaration_the_refusal_says_why() -> None:
+    remember_declarations([], "results.db")
+    try:
+        with pytest.raises(MetricError, match="keeps no declaration of it to read it with"):
+            get_metric("gone_pkg.checks:hedges")
+        remember_declarations(None, "older.db")  # an older read-only database: no table
+        with pytest.raises(MetricError, match=r"older\.db keeps no scorers' declarations"):
+            get_metric("gone_pkg.checks:hedges")
+    finally:
+        forget_declarations()

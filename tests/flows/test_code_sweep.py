@@ -99,7 +99,7 @@ def test_code_sweep_scores_pass_at_k_and_rescores_with_a_user_scorer(
 
     (tmp_path / "userchecks_e2e.py").write_text(textwrap.dedent(SCORER))
     monkeypatch.syspath_prepend(str(tmp_path))
-    _user.user_metric.cache_clear()
+    _user._loaded.cache_clear()
     metric = "userchecks_e2e:gives_up"
     args = ["--database", database_url, "rescore", "code-test", "--metrics", f"pass@1,{metric}"]
     assert main(args) == 0
@@ -113,4 +113,4 @@ def test_code_sweep_scores_pass_at_k_and_rescores_with_a_user_scorer(
     assert all((v is None) == (case == "k1") for case, v in values)
     errors = db.execute("SELECT detail FROM score_details WHERE metric = ?", (metric,)).fetchall()
     assert errors == [("error: RuntimeError: no opinion on k1",)] * 8
-    _user.user_metric.cache_clear()
+    _user._loaded.cache_clear()

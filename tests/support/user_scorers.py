@@ -21,7 +21,7 @@ def scorer_module(
     name = f"{prefix}_{abs(hash(tmp_path)) % 10**8}"
     (tmp_path / f"{name}.py").write_text(textwrap.dedent(source))
     monkeypatch.syspath_prepend(str(tmp_path))
-    _user.user_metric.cache_clear()
+    _user._loaded.cache_clear()
     yield name
-    _user.user_metric.cache_clear()
+    _user._loaded.cache_clear()
     sys.modules.pop(name, None)

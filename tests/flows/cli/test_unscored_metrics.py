@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from sqlalchemy import create_engine, text
 
 from flows.cli import main
 from tests.conftest import REPO
@@ -75,6 +76,11 @@ def test_run_show_and_rescore_say_a_scorer_that_failed(
 
     assert main([*db, "show", "boomy"]) == 0
     assert flag in " ".join(capsys.readouterr().out.split())
+    with create_engine(database_url).connect() as connection:  # read where it does not import
+        kept = connection.execute(text("SELECT * FROM scorer_declarations")).mappings().all()
+    assert [(k["metric"], k["score_type"], k["higher_is_better"], k["source"]) for k in kept] == [
+        (f"{checks}:boom", "continuous", 1, f"{checks}:boom")
+    ]
 
     rescored = f"{checks}:seven,{checks}:headline"
     assert main([*db, "rescore", "boomy", "--metrics", rescored]) == 0

@@ -1,0 +1,76 @@
+"""Users' scorers as the results database keeps their declarations (``@scorer``: score
+type, direction, corpus form), stored when they score. A command that only reads
+results (`show`, `compare`, `export`, `report`, `view`) remembers them here when it
+opens the database (``evaluation.storage.scorers``), so a scorer whose code does not
+import where it reads (a teammate's copy of the database) is read as it declared
+itself, not refused or ranked the wrong way. A command that scores remembers none, and
+refuses such a scorer as before. Plain Python: `show` reads it without the scorers."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class StoredDeclaration:
+    """A user's scorer's declaration as stored when it last scored."""
+
+    metric: str  # as a spec names it: module:function, or an entry point's name
+    score_type: str
+    higher_is_better: bool
+    corpus_level: bool
+    description: str
+    source: str  # the module:function it was loaded from
+
+
+@dataclass
+class _Read:
+    """The declarations the database held where the command read it (None: it has no
+    table of them, an older evalflow's database read where it may not be written)."""
+
+    declarations: dict[str, StoredDeclaration] | None
+    database: str
+
+
+_read: _Read | None = None  # None: none read (a command that scores)
+
+
+def remember_declarations(declarations: Iterable[StoredDeclaration] | None, database: str) -> None:
+    """Read users' scorers whose code does not import with ``declarations``, those the
+    results database ``database`` (its name as messages give it) holds; None where it
+    holds no table of them."""
+    global _read
+    held = None if declarations is None else {d.metric: d for d in declarations}
+    _read = _Read(held, database)
+
+
+def forget_declarations() -> None:
+    """Back to reading none (as a command that scores does)."""
+    global _read
+    _read = None
+
+
+def stored_declaration(name: str) -> StoredDeclaration | None:
+    """The declaration remembered for the scorer called ``name``, or None."""
+    if _read is None or _read.declarations is None:
+        return None
+    return _read.declarations.get(name)
+
+
+def why_none_stored(name: str) -> str:
+    """Why no declaration of the scorer ``name`` is remembered, as a clause to add to
+    the error that its code does not import ("" where no database's were read)."""
+    if _read is None:
+        return ""
+    if _read.declarations is None:
+        return (
+            f"; the results database {_read.database} keeps no scorers' declarations to read "
+            "it with (an older evalflow wrote it, and it is read-only here): read it where "
+            "the scorer's code imports"
+        )
+    return (
+        f"; the results database {_read.database} keeps no declaration of it to read it with "
+        "(it was scored before evalflow kept them): read it where its code imports, or "
+        f"rescore it there (evalflow rescore EXPERIMENT --metrics {name}) to keep one"
+    )

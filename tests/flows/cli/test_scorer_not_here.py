@@ -1,0 +1,154 @@
+"""A user's scorer whose code does not import where its results are read (a teammate
+reads the database without the scorer's file; newcomer F9 of stop 72): `show`, `compare`,
+`export`, `report` and `view` read its stored scores as it declared itself when it
+scored (lower is better here), and say so once; `compare`, `export` and `report` refused
+the experiment, and `show` and `view` ranked it as higher-is-better."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import create_engine, inspect, text
+from sqlmodel import Session
+
+from evaluation.metrics import _user, get_metrics
+from evaluation.storage.db import make_engine
+from evaluation.storage.scorers import keep_declarations
+from flows.cli import main
+from tests.conftest import REPO
+from tests.support.results_db import add_experiment, make_config, make_suite
+from tests.support.user_scorers import scorer_module
+
+CHECKS = '''
+from evaluation.metrics import scorer
+
+@scorer(score_type="continuous", higher_is_better=False)
+def words(case, output):
+    """Words in the output (fewer is better)."""
+    return float(len(output.split()))
+'''
+SMALL, BIG = make_config("small:1b"), make_config("big:8b")
+
+
+@pytest.fixture
+def words(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, database_url: str) -> Iterator[str]:
+    """The metric of experiment "terse" in the database, scored by a lower-is-better
+    scorer (small:1b's outputs have fewer words) whose module is gone since."""
+    checks = scorer_module(tmp_path, monkeypatch, "gone_checks", CHECKS)
+    module = next(checks)
+    metric = f"{module}:words"
+    engine = make_engine(database_url)
+    with Session(engine) as session:
+        scores = {SMALL: [1.0, 2.0, 1.0, 2.0, 1.0, 1.0], BIG: [6.0, 7.0, 6.0, 8.0, 6.0, 7.0]}
+        add_experiment(session, "terse", make_suite(6), {c: {metric: v} for c, v in scores.items()})
+        keep_declarations(session, get_metrics([metric]))  # as a run's scoring does
+        session.commit()
+    engine.dispose()
+    (tmp_path / f"{module}.py").unlink()  # the teammate's copy: no scorer's file
+    sys.modules.pop(module, None)
+    importlib.invalidate_caches()
+    _user._loaded.cache_clear()
+    yield metric
+    next(checks, None)
+
+
+def _note(metric: str) -> str:
+    return (
+        f"note: {metric}: its scorer's code is not importable here (cannot import "
+        f"{metric.split(':')[0]}: No module named '{metric.split(':')[0]}'); read as it "
+        "declared itself when it scored (continuous, lower is better): its scores as "
+        "stored, nothing rescored"
+    )
+
+
+def test_show_ranks_by_the_stored_direction_and_says_so_once(
+    words: str, database_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["--database", database_url, "show", "terse", "--wide"]) == 0
+    said = capsys.readouterr()
+    rows = [line for line in said.out.splitlines() if line.startswith("#")]
+    assert "small:1b" in rows[0] and "big:8b" in rows[1]
+    assert f"Ranked by {words} (lower is better)" in " ".join(said.out.split())
+    assert said.err.count("note: ") == 1 and _note(words) in said.err
+
+
+def test_compare_export_report_and_view_read_it_as_declared(
+    words: str, database_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    db = ["--database", database_url]
+    assert main([*db, "compare", "terse"]) == 0
+    said = capsys.readouterr()
+    assert f"small:1b (1.33) wins on {words}: significantly better" in said.out
+    assert said.err.count("note: ") == 1 and _note(words) in said.err
+
+    assert main([*db, "export", "terse", "--out", str(tmp_path / "out")]) == 0
+    said = capsys.readouterr()
+    assert said.err.count("note: ") == 1 and _note(words) in said.err
+    scores = (tmp_path / "out" / "terse-scores.csv").read_text()
+    assert scores.count(words) == 12
+
+    report = tmp_path / "terse.html"
+    assert main([*db, "report", "terse", "--out", str(report), "-q"]) == 0
+    said = capsys.readouterr()
+    assert said.err.count("note: ") == 1 and _note(words) in said.err
+    assert words in report.read_text()
+
+    assert main([*db, "view", "terse", "--export", str(tmp_path / "view")]) == 0
+    assert capsys.readouterr().err.count("note: ") == 1
+    pair = next((tmp_path / "view" / "compare").glob("*.html")).read_text()
+    assert "(lower is better; case means" in pair
+
+
+def test_rescore_and_run_still_refuse_a_scorer_they_cannot_run(
+    words: str, database_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["--database", database_url, "show", "terse"]) == 0  # declarations read
+    capsys.readouterr()
+    refused = f"metric '{words}': cannot import {words.split(':')[0]}: No module named"
+    assert main(["--database", database_url, "rescore", "terse"]) == 2
+    assert capsys.readouterr().err.startswith(f"error: {refused}")
+
+    spec = tmp_path / "terse.yaml"
+    spec.write_text(
+        f"name: terse\nsuite: {REPO / 'benchmarks/suites/qa-short.jsonl'}\n"
+        f"models: [sim-small:1b]\nmetrics: ['{words}']\n"
+        "hosts: [{name: sim, url: 'simulated://local', slots: 1, kind: simulated}]\n"
+    )
+    assert main(["--database", database_url, "run", str(spec)]) == 2
+    said = capsys.readouterr().err
+    assert "field 'metrics[0]'" in said and refused in said and "note:" not in said
+
+
+def test_an_older_database_is_upgraded_and_a_read_only_one_read_without_declarations(
+    words: str, database_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An older evalflow's database has no declarations: where it may be written it gets
+    their table on opening; read-only, it is read without it. Either way the scorer is
+    read as before, saying why."""
+    engine = create_engine(database_url)
+    with engine.begin() as connection:
+        connection.execute(text("DROP TABLE scorer_declarations"))
+    engine.dispose()
+    path = database_url.removeprefix("sqlite:///")
+    read_only = ["--database", f"sqlite:///file:{path}?mode=ro&uri=true"]
+
+    assert main([*read_only, "show", "terse"]) == 0
+    said = capsys.readouterr()
+    assert f"Ranked by {words} (higher is better)" in " ".join(said.out.split())
+    assert (
+        f"note: {words}: ranked as higher is better, its direction not known here (metric "
+        f"'{words}': cannot import"
+    ) in said.err
+    assert "keeps no scorers' declarations to read it with (an older evalflow" in said.err
+    assert main([*read_only, "compare", "terse"]) == 2
+    assert "keeps no scorers' declarations" in capsys.readouterr().err
+
+    assert main(["--database", database_url, "compare", "terse"]) == 2  # writable: upgraded
+    assert (
+        "keeps no declaration of it to read it with (it was scored before evalflow kept them)"
+    ) in capsys.readouterr().err
+    assert inspect(create_engine(database_url)).has_table("scorer_declarations")
