@@ -138,7 +138,7 @@ def check_database(url: str, *, timeout_s: float = 10.0, shown: str | None = Non
                 connection.execute(text("SELECT 1"))
                 inspector = inspect(connection)
                 tables = set(inspector.get_table_names())
-                ours = holds_evalflows(inspector, tables)  # not by a name alone (recheck R3)
+                ours = holds_evalflows(inspector, tables)  # not by a name alone (R3, R7)
         finally:
             engine.dispose()
     except (SQLAlchemyError, ArgumentError, StorageError, ImportError, ValueError) as exc:

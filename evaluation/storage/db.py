@@ -69,10 +69,11 @@ def make_engine(
     file wait for each other instead of failing. A caller that ``reads_only`` (what it
     writes is a cache it can do without) reads a SQLite file in WAL mode whose folder
     is read-only as an immutable snapshot (``storage.snapshot``: ``snapshot_note``
-    says so); any other caller is refused such a file up front."""
+    says so); any other caller is refused such a file up front. A database that holds
+    tables and is not evalflow's is refused before anything is written to it, created or
+    not (``refuse_another_applications``)."""
     if create:
         make_home_for(url)  # a fresh home's folder, made by its first writer
-    checked = False  # whether another application's database was looked for
     try:
         if url.startswith("sqlite"):
             in_memory = url in ("sqlite://", "sqlite:///:memory:")
@@ -84,16 +85,14 @@ def make_engine(
                 execution_options=options,
             )
             path = None if in_memory else sqlite_file(url, uri_filename=True)
-            checked = in_memory or (path is not None and not path.exists())  # nothing there
-            if path is not None and path.exists() and not options:  # not a snapshot: before
-                refuse_another_applications(engine, tables)  # WAL is set, another's file
-                engine.dispose()  # is left as it was (this connection had no pragmas)
-                checked = True
+            if path is not None and path.exists():  # one not there yet is made empty
+                _refuse_another_applications_before(engine, pragmas=True)
             event.listen(engine, "connect", _sqlite_pragmas)
         else:
             engine = create_engine(url, pool_pre_ping=True)
+            _refuse_another_applications_before(engine, pragmas=False)
         if create:
-            create_tables(engine, tables, checked=checked)
+            create_tables(engine, tables, checked=True)
     except ImportError as exc:  # the URL's driver is not installed
         raise StorageError(
             f"cannot open the results database {redact_url(url)}: its driver is not installed "
@@ -119,7 +118,7 @@ def create_tables(engine: Engine, tables: Tables, *, checked: bool = False) -> N
     One that takes no write and lacks only tables its readers do without
     (``models.READ_WITHOUT``) is read without them."""
     if not checked:
-        refuse_another_applications(engine, tables)
+        refuse_another_applications(engine)
     try:
         _while_locked(lambda: _upgrade_older_schema(engine, tables))  # before creating
         _while_locked(lambda: _create_tables(engine, tables))
@@ -142,15 +141,29 @@ def create_tables(engine: Engine, tables: Tables, *, checked: bool = False) -> N
         _while_locked(lambda: ensure_text_index(engine))
 
 
-def refuse_another_applications(engine: Engine, tables: Tables) -> None:
-    """StorageError where the database holds tables and none of them is evalflow's
-    (``EVALUATION_TABLES``, ``tables``): another application's database, named by
-    mistake (Prefect's and evalflow's URLs side by side), would silently get evalflow's
-    tables beside its own. An empty database, or one that holds any of evalflow's, is
-    opened; ``$EVALFLOW_SHARE_DATABASE=1`` lets evalflow add its tables beside others."""
+def _refuse_another_applications_before(engine: Engine, *, pragmas: bool) -> None:
+    """``refuse_another_applications`` on a new ``engine``, before anything is written:
+    refused, its connection is closed (a WAL database's -wal and -shm files go with it);
+    with ``pragmas`` to come (SQLite's WAL), closed either way, so that the connections
+    the database is used on have them."""
+    try:
+        refuse_another_applications(engine)
+    except StorageError:
+        engine.dispose()
+        raise
+    if pragmas:
+        engine.dispose()
+
+
+def refuse_another_applications(engine: Engine) -> None:
+    """StorageError where the database holds tables and is not evalflow's
+    (``holds_evalflows``): another application's database, named by mistake (Prefect's
+    and evalflow's URLs side by side), would silently get evalflow's tables beside its
+    own. An empty database, or evalflow's, is opened; ``$EVALFLOW_SHARE_DATABASE=1`` lets
+    evalflow add its tables beside others. Nothing is written before: only read."""
     inspector = inspect(engine)
     present = inspector.get_table_names()
-    if not present or holds_evalflows(inspector, present, tables) or share_database():
+    if not present or holds_evalflows(inspector, present) or share_database():
         return
     raise StorageError(
         f"the database {database_name(engine)} holds {len(present)} "
@@ -162,18 +175,44 @@ def refuse_another_applications(engine: Engine, tables: Tables) -> None:
     )
 
 
-def holds_evalflows(inspector: Inspector, present: Iterable[str], tables: Tables = ()) -> bool:
-    """Whether a database of tables ``present`` (``inspector``'s) holds one of evalflow's
-    (``EVALUATION_TABLES``, ``tables``): a table of its name with its key columns. A name
-    alone is not enough: MLflow's database has an ``experiments`` table too (recheck R3),
-    which an older evalflow's, lacking later columns, is not mistaken for: its ``id`` is
-    there. The first table found to be evalflow's ends the look (one query, usually)."""
-    ours = {model.__table__.name: model.__table__ for model in (*EVALUATION_TABLES, *tables)}
-    for name in present:
-        if (table := ours.get(name)) is None:
-            continue
-        keys = {column.name for column in table.primary_key.columns}
-        if keys <= {column["name"] for column in inspector.get_columns(name)}:
+def _keys(*models: type[SQLModel]) -> dict[str, frozenset[str]]:
+    """Each of ``models``' table names with its primary key's columns."""
+    return {m.__table__.name: frozenset(c.name for c in m.__table__.primary_key) for m in models}
+
+
+MADE_TOGETHER: tuple[dict[str, frozenset[str]], ...] = (
+    _keys(
+        results_schema.Experiment,
+        results_schema.ExperimentConfig,
+        results_schema.Generation,
+        results_schema.Score,
+    ),
+    {  # selection.schema.TABLES (evaluation/ imports nothing of selection/; a test compares)
+        "selector_versions": frozenset({"id"}),
+        "selector_blobs": frozenset({"version_id"}),
+        "recommendation_log": frozenset({"id"}),
+    },
+)
+"""Tables of evalflow's that each of its versions made together, each with its primary
+key: the results' core, the same since its first version (an older evalflow's database
+holds them all), and the selector's, which its API makes alone on a caller's empty
+database. Another application's database may hold one of these names with such a key by
+chance (``experiments(id, name, owner)``), never a whole group."""
+
+
+def holds_evalflows(inspector: Inspector, present: Iterable[str]) -> bool:
+    """Whether a database of tables ``present`` (``inspector``'s) is evalflow's: it holds
+    every table of one of the ``MADE_TOGETHER`` groups, each with its primary key. A name
+    alone is not enough (MLflow's database has an ``experiments`` table too, recheck R3),
+    nor one table of evalflow's name and key among another application's (recheck R7:
+    ``experiments(id, name, owner)`` beside ``notes``). Keys are read only where a
+    group's names are all there."""
+    names = set(present)
+    for group in MADE_TOGETHER:
+        if group.keys() <= names and all(
+            set(inspector.get_pk_constraint(name)["constrained_columns"]) == keys
+            for name, keys in group.items()
+        ):
             return True
     return False
 

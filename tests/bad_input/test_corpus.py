@@ -34,6 +34,7 @@ from evaluation.storage.db import make_engine, session_scope
 from flows.cli import main
 from flows.cli.app import _verbs, build_parser
 from tests.conftest import REPO
+from tests.support.databases import older_lacking_a_required_column
 from tests.support.results_db import add_experiment, make_config, make_suite
 
 QA_SIDECAR = {
@@ -1308,6 +1309,21 @@ DATABASE_CASES = [
         ("the database {root}/prefect.db holds 1 table, none of them evalflow's (experiments)",),
     ),
     Bad(
+        "db-another-applications-key-alike",
+        "database",
+        lambda w: [
+            "--database",
+            _another_applications(w, "experiments", "id", beside="notes"),
+            "show",
+            "demo",
+        ],
+        (
+            "the database {root}/prefect.db holds 2 tables, none of them evalflow's "
+            "(experiments, notes): another application's database?",
+        ),
+        absent=("older evalflow",),
+    ),
+    Bad(
         "env-database-another-applications",
         "env",
         lambda w: [_another_applications(w) and "retrain"],
@@ -2506,26 +2522,27 @@ def _closed_port() -> int:
 
 
 def _old_database(w: World) -> str:
-    """A results database as an older evalflow left it: an experiments table with fewer
-    columns, one row in it."""
+    """A results database as an older evalflow left it, lacking a column this version
+    cannot add (``experiments.suite``), one row in it."""
     path = w.root / "old.db"
-    engine = create_engine(f"sqlite:///{path}")
-    with engine.begin() as connection:
-        connection.exec_driver_sql("CREATE TABLE experiments (id INTEGER PRIMARY KEY, name TEXT)")
-        connection.exec_driver_sql("INSERT INTO experiments (name) VALUES ('old')")
-    engine.dispose()
+    older_lacking_a_required_column(path)
     return f"sqlite:///{path}"
 
 
-def _another_applications(w: World, table: str = "flow_run", key: str = "id") -> str:
+def _another_applications(
+    w: World, table: str = "flow_run", key: str = "id", *, beside: str = ""
+) -> str:
     """Another application's database (one table of Prefect's, or MLflow's ``experiments``
-    keyed by ``experiment_id``: evalflow's name, not its columns), one row in it, as its
-    URL; the case checks that it is left byte for byte as it was."""
+    keyed by ``experiment_id``: evalflow's name, not its columns; or ``experiments`` with
+    evalflow's key, ``beside`` a table of its own), one row in it, as its URL; the case
+    checks that it is left byte for byte as it was."""
     import sqlite3
 
     path = w.root / "prefect.db"
     with sqlite3.connect(path) as connection:
         connection.execute(f"CREATE TABLE {table} ({key} INTEGER PRIMARY KEY, name TEXT)")
+        if beside:
+            connection.execute(f"CREATE TABLE {beside} (id INTEGER PRIMARY KEY, text TEXT)")
         connection.execute(f"INSERT INTO {table} (name) VALUES ('kept')")
     connection.close()
     w.another_applications = path.read_bytes()

@@ -24,6 +24,7 @@ from evaluation.storage.db import make_engine
 from evaluation.suites import Message
 from flows.cli import main
 from tests.conftest import REPO
+from tests.support.databases import as_the_first_version_made_it
 from tests.support.silent_socket import failing_server
 from tests.support.standin_ollama import StandInConfig, running_standin
 
@@ -156,10 +157,15 @@ def test_an_empty_database_is_a_new_home_and_a_stranger_fails(tmp_path, monkeypa
     shared = check_database(url)
     assert shared.status == "warn" and "the first run adds evalflow's beside them" in shared.detail
     monkeypatch.delenv("EVALFLOW_SHARE_DATABASE")
-    with sqlite3.connect(path) as db:
-        db.execute("CREATE TABLE experiments (id INTEGER)")
+    with sqlite3.connect(path) as db:  # one table of evalflow's name beside it: still not
+        db.execute("CREATE TABLE experiments (id INTEGER PRIMARY KEY)")  # evalflow's (R7)
+    assert check_database(url).status == "fail"
+    path.unlink()
+    with sqlite3.connect(path) as db:  # an older evalflow's, without a table
+        as_the_first_version_made_it(db)
+        db.execute("DROP TABLE cases")
     part = check_database(url)
-    assert part.status == "warn" and "generations, scores, configs, cases missing" in part.detail
+    assert part.status == "warn" and "evalflow's tables cases missing" in part.detail
 
 
 def test_a_database_folder_a_run_cannot_write_fails(tmp_path):

@@ -18,14 +18,17 @@ from evaluation.errors import StorageError
 from evaluation.storage.db import make_engine
 from evaluation.storage.repository import database_searched
 from evaluation.storage.snapshot import opening, snapshot_note
+from tests.support.databases import as_the_first_version_made_it
 
 
 def _database(folder: Path, *, wal: bool = True) -> Path:
-    """A database with one row, closed (a WAL one's -wal and -shm gone with it)."""
+    """evalflow's database (an older one's tables) with one row of its own, closed (a WAL
+    one's -wal and -shm gone with it)."""
     folder.mkdir()
     path = folder / "evalflow.db"
     with sqlite3.connect(path) as connection:
         connection.execute(f"PRAGMA journal_mode={'WAL' if wal else 'DELETE'}")
+        as_the_first_version_made_it(connection)
         connection.execute("CREATE TABLE notes (text TEXT)")
         connection.execute("INSERT INTO notes VALUES ('kept')")
     connection.close()

@@ -24,6 +24,7 @@ from evaluation.storage.db import EVALUATION_TABLES, make_engine
 from selection.schema import TABLES
 from selection.versions import PromotionDecision, save_version
 from tests.conftest import REPO
+from tests.support.databases import older_lacking_a_required_column
 from tests.support.series_db import add_nights
 
 # Each command line in turn, in one interpreter: its exit code, stdout and stderr.
@@ -136,15 +137,10 @@ def test_the_readers_read_a_read_only_folder_as_a_snapshot_and_writers_are_refus
 def test_a_refused_database_is_named_once_in_recommend(tmp_path):
     """`recommend` put its own prefix before the refusal, which names the database
     already: "cannot use the results database: cannot open the results database ..."."""
-    from sqlalchemy import create_engine
-
     from selection import recommend
 
     path = tmp_path / "old.db"
-    old = create_engine(f"sqlite:///{path}")
-    with old.begin() as connection:  # as an older evalflow left it
-        connection.exec_driver_sql("CREATE TABLE experiments (id INTEGER PRIMARY KEY, name TEXT)")
-    old.dispose()
+    older_lacking_a_required_column(path)
     answer = recommend("qa", database_url=f"sqlite:///{path}")
     assert answer.status == "unavailable"
     assert answer.message.startswith(

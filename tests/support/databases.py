@@ -2,11 +2,37 @@
 
 from __future__ import annotations
 
+import json
+import sqlite3
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+FIRST_VERSION_SCHEMA = Path(__file__).with_name("first_version_sqlite_master.json")
+
+
+def as_the_first_version_made_it(connection: sqlite3.Connection) -> None:
+    """evalflow's tables as its first version made them, on a SQLite ``connection``: an
+    older evalflow's database (evalflow's: every later version opens and upgrades it)."""
+    for row in json.loads(FIRST_VERSION_SCHEMA.read_text())["rows"]:
+        connection.execute(row["sql"])
+
+
+def older_lacking_a_required_column(path: Path) -> None:
+    """At ``path``, an older evalflow's database (``as_the_first_version_made_it``) whose
+    ``experiments`` lacks ``suite``, a column no version can add (NOT NULL, no default),
+    with one run: refused as "written by an older evalflow", nothing altered."""
+    with sqlite3.connect(path) as connection:
+        as_the_first_version_made_it(connection)
+        connection.execute("ALTER TABLE experiments DROP COLUMN suite")
+        connection.execute(
+            "INSERT INTO experiments (name, task_type, spec_path, samples_per_case, simulated,"
+            " status, created_at, updated_at, accepted_baseline) VALUES ('old', 'qa', '', 1, 0,"
+            " 'completed', '2026-11-21 09:00:00', '2026-11-21 09:00:00', 0)"
+        )
+    connection.close()
 
 
 def fresh_postgres_url(prefix: str) -> Iterator[str]:
