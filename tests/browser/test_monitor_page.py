@@ -25,15 +25,14 @@ from tests.support.monitor_db import RUNNING, SERIES, build_monitor_db, start_ru
 pytestmark = pytest.mark.integration
 
 WAIT_MS = 10_000  # an upper bound for a wait on a condition, not a sleep
-# Counts (and stops) the start form's submits that no button made: a script's requestSubmit().
-SUBMITS_NO_BUTTON_MADE = """() => {
-  window.submitsNoButtonMade = 0;
-  document.getElementById("start-form").addEventListener("submit", (event) => {
-    if (event.submitter) return;
-    window.submitsNoButtonMade += 1;
-    event.preventDefault();
-  });
+# Counts (and stops) the start form's submits until ``RELEASE_SUBMITS``.
+HOLD_SUBMITS = """() => {
+  window.submits = 0;
+  window.holdSubmit = (event) => { window.submits += 1; event.preventDefault(); };
+  document.getElementById("start-form").addEventListener("submit", window.holdSubmit);
 }"""
+RELEASE_SUBMITS = """() => document.getElementById("start-form")
+  .removeEventListener("submit", window.holdSubmit)"""
 
 
 @pytest.fixture(scope="module")
@@ -90,9 +89,11 @@ def test_start_runs_the_deployment_and_refuses_an_unknown_one(browser, served, d
     page.goto(url + "/")
     page.fill('#start-form input[name="deployment"]', name)
     page.fill('#start-form input[name="spec_path"]', "benchmarks/sweeps/demo-simulated.yaml")
-    page.evaluate(SUBMITS_NO_BUTTON_MADE)
+    page.evaluate(HOLD_SUBMITS)
     page.select_option('#start-form select[name="level"]', "subset")
-    assert page.evaluate("window.submitsNoButtonMade") == 0  # choosing a level starts nothing
+    page.press('#start-form input[name="spec_path"]', "Enter")
+    assert page.evaluate("window.submits") == 0  # a level chosen, Enter in a field: no run
+    page.evaluate(RELEASE_SUBMITS)
     with page.expect_navigation():
         page.click("#start")
     started = page.inner_text("#started")

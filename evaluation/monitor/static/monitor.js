@@ -108,3 +108,13 @@ if (run && ["running", "starting"].includes(run.dataset.status)) {
     }
   });
 }
+
+// "Start a run" starts one from its button only: Enter in one of its fields (which
+// applies a filter on the other pages) would submit it, under the spec's own experiment
+// name before one was typed.
+const startForm = document.getElementById("start-form");
+if (startForm) {
+  startForm.addEventListener("keydown", (event) => {
+    if (event.key === "Enter" && event.target instanceof HTMLInputElement) event.preventDefault();
+  });
+}
