@@ -350,12 +350,19 @@ def _stop(
     flow_run_id, stored = marked or (None, True)  # not known: the command resumes, if anything
     # The cases whose requests are on the wire: their answers are stored, not redone.
     wait_began = time.monotonic()
-    if (in_flight := cases_in_flight()) and wait_s > 0 and not hurry.is_set():
+    left = in_flight = cases_in_flight()
+    if in_flight and wait_s > 0 and not hurry.is_set():
         say(
             f"interrupted: waiting up to {wait_s:g} s for the {in_flight} request(s) in "
             f"flight to finish and be stored ({AGAIN[signum]})"
         )
-        wait_for_cases_in_flight(wait_s, hurry)
+        left = wait_for_cases_in_flight(wait_s, hurry)
+    if left:  # evalflow stops waiting; a server may not stop computing (newcomer N7)
+        say(
+            f"interrupted: {left} request(s) left unanswered (the rerun asks them again); "
+            "the model server may go on computing them (llama-cpp-python's does): wait "
+            "for it, or restart it, before the next run or judge"
+        )
     waited = time.monotonic()
     deadline = started + EXIT_DEADLINE_S + (waited - wait_began)  # the wait not counted
     last = RECHECK_S if not stored else 0.0  # what the steps after each one keep

@@ -197,6 +197,40 @@ def test_sigterm_exits_143_and_does_not_speak_of_ctrl_c(monkeypatch, signum, cod
     assert f"1 request(s) in flight to finish and be stored {again}\n" in said
 
 
+@pytest.mark.parametrize(("in_flight", "left"), [(2, 1), (2, 0), (0, 0)])
+def test_requests_left_unanswered_at_the_exit_are_said_to_keep_their_server_busy(
+    monkeypatch, in_flight, left
+):
+    """The newcomer's N7: the waiting line suggested the requests stop with the run; a
+    llama-cpp-python server went on with them and a judge started next was kept waiting."""
+    for name in ("stop_sending", "flush_all", "_give_back_slots"):
+        monkeypatch.setattr(run_control, name, lambda *a, **k: None)
+    monkeypatch.setattr(run_control, "cases_in_flight", lambda: in_flight)
+    monkeypatch.setattr(run_control, "wait_for_cases_in_flight", lambda *a: left)
+    monkeypatch.setattr(run_control, "_mark_interrupted", lambda *a: None)
+    monkeypatch.setattr(run_control.os, "_exit", lambda code: sys.exit(code))
+    read_end, write_end = os.pipe()
+    try:
+        with pytest.raises(SystemExit):
+            run_control._stop(
+                "db", "demo", None, "evalflow run x", None, write_end, 5, threading.Event(), 15
+            )
+        said = os.read(read_end, 4096).decode()
+    finally:
+        os.close(read_end)
+        os.close(write_end)
+    unanswered = [line for line in said.splitlines() if "left unanswered" in line]
+    assert unanswered == (
+        [
+            f"interrupted: {left} request(s) left unanswered (the rerun asks them again); the "
+            "model server may go on computing them (llama-cpp-python's does): wait for it, "
+            "or restart it, before the next run or judge"
+        ]
+        if left
+        else []
+    )
+
+
 def test_the_interrupt_lines_fit_the_width_known_before_the_signal(monkeypatch):
     """The newcomer's F2: at 80 columns `interrupted: waiting up to 5 s for the 1
     request(s) in flight ... (a second SIGTERM exits now)` was 114 wide. The lines go
