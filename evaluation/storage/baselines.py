@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlmodel import Session
 
 from evaluation.errors import StorageError
@@ -104,6 +104,19 @@ def withdraw_baseline(session: Session, name: str, *, write: bool = True) -> Wit
         session.add(experiment)
         session.flush()
     return withdrawal
+
+
+def take_the_write(session: Session, name: str) -> None:
+    """Write experiment ``name``'s row as it is, up front, where a command computes for
+    seconds (the series' watch) before it writes its choice about that run: a database
+    that takes no write here (a ``mode=ro`` URL, a read-only file, a read-only
+    PostgreSQL transaction) refuses at once, in the words the choice's write gets."""
+    table = Experiment.__table__
+    session.connection().execute(
+        update(table)
+        .where(table.c.name == name)
+        .values(accepted_baseline=table.c.accepted_baseline)
+    )
 
 
 def withdrawn_words(withdrawal: Withdrawal) -> str:

@@ -363,13 +363,14 @@ def cmd_baseline_accept(args: argparse.Namespace) -> int:
     from evaluation.itembank import BankEstimates
     from evaluation.series import watch_and_keep, watch_series
     from evaluation.series._render import accepted_lines
-    from evaluation.storage.baselines import accept_baseline, accepted_words
+    from evaluation.storage.baselines import accept_baseline, accepted_words, take_the_write
     from evaluation.storage.db import session_scope
 
     with session_scope(open_engine(args)) as session:
         planned = accept_baseline(session, args.experiment, write=False)  # refused first
         before = None
         if planned.later and not planned.already:  # a later accept may now act otherwise
+            take_the_write(session, args.experiment)  # read-only: refused before the watch
             before = watch_series(session, planned.series, banks=BankEstimates(session))
         acceptance = accept_baseline(session, args.experiment)
         watch = watch_and_keep(session, acceptance.series, banks=BankEstimates(session))
@@ -383,11 +384,12 @@ def cmd_baseline_withdraw(args: argparse.Namespace) -> int:
     from evaluation.itembank import BankEstimates
     from evaluation.series import watch_and_keep, watch_series
     from evaluation.series._render import withdrawn_lines
-    from evaluation.storage.baselines import withdraw_baseline, withdrawn_words
+    from evaluation.storage.baselines import take_the_write, withdraw_baseline, withdrawn_words
     from evaluation.storage.db import session_scope
 
     with session_scope(open_engine(args)) as session:
         series = withdraw_baseline(session, args.experiment, write=False).series  # refused first
+        take_the_write(session, args.experiment)  # read-only: refused before the watch
         before = watch_series(session, series, banks=BankEstimates(session))
         withdrawal = withdraw_baseline(session, args.experiment)
         after = watch_and_keep(session, series, banks=BankEstimates(session))

@@ -1282,6 +1282,15 @@ DATABASE_CASES = [
         absent=("check the permissions",),
     ),
     Bad(
+        "db-url-mode-ro-withdraw",
+        "database",
+        lambda w: ["--database", _demo_accepted_read_only(w), "baseline", "withdraw", "demo"],
+        (
+            "the results database file:{root}/results.db: it is read-only (attempt to write a "
+            "readonly database): its URL opens it read-only (mode=ro); drop mode=ro from the URL",
+        ),
+    ),
+    Bad(
         "db-another-applications",
         "database",
         lambda w: ["--database", _another_applications(w), "run", str(w.spec)],
@@ -2527,6 +2536,18 @@ def _old_database(w: World) -> str:
     path = w.root / "old.db"
     older_lacking_a_required_column(path)
     return f"sqlite:///{path}"
+
+
+def _demo_accepted_read_only(w: World) -> str:
+    """demo accepted as its series' baseline, and a URL that opens the database read-only
+    (mode=ro): withdrawing that accept is refused before the series is watched."""
+    engine = make_engine(w.db)
+    with engine.begin() as connection:
+        connection.exec_driver_sql(
+            "UPDATE experiments SET accepted_baseline = 1 WHERE name = 'demo'"
+        )
+    engine.dispose()
+    return f"sqlite:///file:{w.db_path}?mode=ro&uri=true"
 
 
 def _another_applications(

@@ -127,3 +127,28 @@ def test_withdrawing_the_middle_of_three_accepts_applies_the_other_two_alone(tmp
     two = _run(built["two"], capsys, "trends", "ac")[1]
     assert three[0].endswith(f", baseline {names[8]}")
     assert three[1:] == two[1:]  # the first line says when the last run started
+
+
+def test_a_read_only_url_is_refused_before_the_series_is_watched(tmp_path, capsys, monkeypatch):
+    """Stop 72's leftover: withdraw on a mode=ro URL watched the series (seconds) before
+    its write was refused, and so did accept before a later accepted run; both are
+    refused up front now, in the words of accept's refused write."""
+    import evaluation.series
+
+    path = tmp_path / "series.db"
+    with session_scope(make_engine(f"sqlite:///{path}")) as session:
+        names = add_nights(session, 4, series="ro", seed=1)
+    assert _run(f"sqlite:///{path}", capsys, "baseline", "accept", names[3])[0] == 0
+
+    def watched(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the series was watched before the write was refused")
+
+    monkeypatch.setattr(evaluation.series, "watch_series", watched)
+    read_only = f"sqlite:///file:{path}?mode=ro&uri=true"
+    for action in (("withdraw", names[3]), ("accept", names[1])):
+        assert main(["--database", read_only, "baseline", *action]) == 2
+        assert capsys.readouterr().err.splitlines() == [
+            f"error: the results database file:{path}: it is read-only (attempt to write a "
+            "readonly database): its URL opens it read-only (mode=ro); drop mode=ro from the "
+            "URL to write to it"
+        ]
