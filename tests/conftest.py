@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sys
 import tempfile
 from collections.abc import Callable, Generator, Iterator
 from pathlib import Path
@@ -161,6 +162,7 @@ def _one_pixel_png(fig: object, *, dpi: int = 110) -> str:
 def pytest_runtest_protocol(item: pytest.Item) -> Generator[None, object, object]:
     """Around the whole test, its setup included: a module-scoped fixture that writes a
     report is set up in its module's first test (so mark such a module as a whole)."""
+    _absl_off_pytest_streams()
     if item.get_closest_marker("report_figures"):
         return (yield)
     # Only this variable is set and taken back (mock.patch.dict would also take back what
@@ -171,6 +173,21 @@ def pytest_runtest_protocol(item: pytest.Item) -> Generator[None, object, object
             return (yield)
     finally:
         os.environ.pop(_FIGURES_VARIABLE, None)
+
+
+def _absl_off_pytest_streams() -> None:
+    """absl's handler (rouge_score imports absl.logging) takes the sys.stderr of its import,
+    here one of pytest's captures, and closes it when closed unless it is the sys.stderr of
+    that moment. Prefect's first logging setup (prefect.main) closes every handler
+    (logging.config.dictConfig): where that came in a test with capsys, after absl was
+    imported (tests/evaluation/test_metrics.py collected), it closed the session's capture
+    and the session died ("ValueError: I/O operation on closed file ... lost sys.stderr").
+    The handler is on no logger (absl.logging.use_absl_handler is never called) and writes
+    to the sys.stderr of the moment while absl's flags are unparsed; sys.__stderr__ is one
+    it never closes."""
+    absl_logging = sys.modules.get("absl.logging")
+    if absl_logging is not None:
+        absl_logging.get_absl_handler().python_handler.stream = sys.__stderr__
 
 
 @pytest.fixture(scope="session")
