@@ -1491,11 +1491,15 @@ def _scored_by_a_scorer_gone(w: World, verb: str) -> list[str]:
         "def words(case, output):\n    return float(len(output.split()))\n"
     )
     _user._loaded.cache_clear()
-    engine = make_engine(w.db)
-    with session_scope(engine) as session:
-        scores = {make_config("big:8b"): {"gone_checks:words": [1.0, 2.0, 1.0]}}
-        add_experiment(session, "gone", make_suite(3), scores)
-    engine.dispose()
+    sys.path.insert(0, str(w.root))  # importable while it scores, wherever the world is
+    try:
+        engine = make_engine(w.db)
+        with session_scope(engine) as session:
+            scores = {make_config("big:8b"): {"gone_checks:words": [1.0, 2.0, 1.0]}}
+            add_experiment(session, "gone", make_suite(3), scores)
+        engine.dispose()
+    finally:
+        sys.path.remove(str(w.root))
     module.unlink()
     sys.modules.pop("gone_checks", None)
     importlib.invalidate_caches()
