@@ -29,7 +29,13 @@ from evaluation.itembank import schema as itembank_schema
 from evaluation.redact import one_line, redact_url
 from evaluation.review import schema as review_schema
 from evaluation.series import schema as series_schema
-from evaluation.settings import database_url, make_home_for, share_database, sqlite_file
+from evaluation.settings import (
+    SHARE_DATABASE_ENV,
+    database_url,
+    make_home_for,
+    share_database,
+    sqlite_file,
+)
 from evaluation.storage import models as results_schema
 from evaluation.storage.impossible_rates import forget_impossible_rates
 from evaluation.storage.snapshot import SNAPSHOT_OPTION, asked_url, opening
@@ -163,7 +169,19 @@ def refuse_another_applications(engine: Engine) -> None:
     evalflow add its tables beside others. Nothing is written before: only read."""
     inspector = inspect(engine)
     present = inspector.get_table_names()
-    if not present or holds_evalflows(inspector, present) or share_database():
+    if not present or holds_evalflows(inspector, present):
+        return
+    if share_database():
+        # beside another application's tables, not in place of one of the same name: its
+        # `experiments` would read as an older evalflow's, after SQLite's WAL was set
+        if clash := sorted(set(present) & _EVALFLOW_NAMES):
+            raise StorageError(
+                f"the database {database_name(engine)} holds another application's "
+                f"table{'s' * (len(clash) > 1)} named as evalflow's ({_first_of(clash, 3)}): "
+                f"{SHARE_DATABASE_ENV}=1 adds evalflow's tables beside another application's, "
+                "not in place of its own; name another database for evalflow's results with "
+                "--database or EVALFLOW_DATABASE_URL"
+            )
         return
     raise StorageError(
         f"the database {database_name(engine)} holds {len(present)} "
@@ -198,6 +216,11 @@ key: the results' core, the same since its first version (an older evalflow's da
 holds them all), and the selector's, which its API makes alone on a caller's empty
 database. Another application's database may hold one of these names with such a key by
 chance (``experiments(id, name, owner)``), never a whole group."""
+
+
+_EVALFLOW_NAMES = frozenset(
+    {m.__table__.name for m in EVALUATION_TABLES}.union(*(g.keys() for g in MADE_TOGETHER))
+)
 
 
 def holds_evalflows(inspector: Inspector, present: Iterable[str]) -> bool:

@@ -1339,6 +1339,22 @@ DATABASE_CASES = [
         ("the database {root}/prefect.db holds 1 table, none of them evalflow's",),
         {"EVALFLOW_DATABASE_URL": "sqlite:///{root}/prefect.db"},
     ),
+    Bad(  # the newcomer's N10 (recheck R2): it was set to WAL, then "an older evalflow"
+        "env-share-database-name-taken",
+        "env",
+        lambda w: [
+            "--database",
+            _another_applications(w, "experiments", "id", beside="notes"),
+            "experiments",
+        ],
+        (
+            "the database {root}/prefect.db holds another application's table named as "
+            "evalflow's (experiments): EVALFLOW_SHARE_DATABASE=1 adds evalflow's tables beside",
+            "--database or EVALFLOW_DATABASE_URL",
+        ),
+        {"EVALFLOW_SHARE_DATABASE": "1"},
+        absent=("older evalflow",),
+    ),
     Bad(
         "env-share-database-not-yes-no",
         "env",
