@@ -15,7 +15,10 @@ time (scipy.stats and statsmodels imported).
     .venv/bin/python benchmarks/perf/cli_start.py [--runs 7] [--evalflow PATH]
 
 ``--evalflow`` times another installation's executable (e.g. an older checkout's
-``.venv/bin/evalflow``) against the same database, for before/after figures.
+``.venv/bin/evalflow``) against the same database, for before/after figures. With
+``--sizes``, ``--code DIR [DIR ...]`` times checkouts instead (``python -m flows.cli`` with
+DIR first on PYTHONPATH, each compiled to bytecode), each run of a verb taken by every
+checkout in turn (before and after interleaved, as the load moves), figures per checkout.
 
 ``--sizes 72,5040,100000`` then times the start-up verbs (`--help`, `experiments`,
 `show`, `view`'s first page: from the command's start to the summary page served, and
@@ -36,6 +39,7 @@ from __future__ import annotations
 import argparse
 import collections
 import compileall
+import functools
 import os
 import re
 import resource
@@ -47,6 +51,7 @@ import sys
 import tempfile
 import time
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -131,10 +136,30 @@ def forget_comparison(url: str) -> None:
         session.execute(text("DELETE FROM comparison_runs"))
 
 
-def timed(evalflow: Path, args: list[str], env: dict[str, str]) -> tuple[float, float]:
+#: What is timed: a label, the command line that starts evalflow, what its environment adds.
+Target = tuple[str, list[str], dict[str, str]]
+
+
+def targets(options: argparse.Namespace) -> list[Target]:
+    """The executable of ``--evalflow``, or each checkout of ``--code`` (compiled first, as
+    an installed evalflow is) run by this interpreter with it first on PYTHONPATH."""
+    if not options.code:
+        return [(str(options.evalflow), [str(options.evalflow)], {})]
+    found = []
+    for folder in options.code:
+        root = folder.resolve()
+        for package in ("evaluation", "flows", "tasks", "selection"):
+            compileall.compile_dir(root / package, quiet=1)
+        path = os.pathsep.join([str(root), os.environ.get("PYTHONPATH", "")]).rstrip(os.pathsep)
+        found.append((root.name, [sys.executable, "-m", "flows.cli"], {"PYTHONPATH": path}))
+    return found
+
+
+def timed(evalflow: Path | list[str], args: list[str], env: dict[str, str]) -> tuple[float, float]:
+    command = evalflow if isinstance(evalflow, list) else [str(evalflow)]
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
-    done = subprocess.run([str(evalflow), *args], capture_output=True, text=True, env=env)
+    done = subprocess.run([*command, *args], capture_output=True, text=True, env=env)
     wall = time.perf_counter() - started
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if done.returncode != 0:
@@ -184,7 +209,7 @@ def fill_like_a_run(url: str, size: int) -> int:
     return n_configs * n_cases * n_samples
 
 
-def first_page(evalflow: Path, env: dict[str, str], database: str) -> tuple[float, float]:
+def first_page(command: list[str], env: dict[str, str], database: str) -> tuple[float, float]:
     """Wall and CPU time of `evalflow view` from its start to the summary page served
     (the socket is bound before the app is built: the request waits in its backlog)."""
     from view_paging import NAME
@@ -196,7 +221,7 @@ def first_page(evalflow: Path, env: dict[str, str], database: str) -> tuple[floa
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     process = subprocess.Popen(
-        [str(evalflow), *args], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        [*command, *args], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
     try:
         while True:
@@ -217,11 +242,11 @@ def first_page(evalflow: Path, env: dict[str, str], database: str) -> tuple[floa
     return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
-def import_costs(evalflow: Path, args: list[str], env: dict[str, str], top: int = 8) -> str:
+def import_costs(command: list[str], args: list[str], env: dict[str, str], top: int = 8) -> str:
     """Where a command's imports go: ``-X importtime``'s own time summed per top-level
     package, the largest ``top`` of them, and the total (instrumented: ~10-20% high)."""
     done = subprocess.run(
-        [str(evalflow), *args],
+        [*command, *args],
         capture_output=True,
         text=True,
         env=env | {"PYTHONPROFILEIMPORTTIME": "1"},
@@ -237,7 +262,7 @@ def import_costs(evalflow: Path, args: list[str], env: dict[str, str], top: int 
 
 def sized(options: argparse.Namespace, root: Path) -> None:
     """The start-up verbs at each of ``options.sizes``."""
-    evalflow, runs = options.evalflow, options.runs
+    runs, timed_ones = options.runs, targets(options)
     for size in options.sizes:
         path = (options.keep or root) / f"cli-start-{size}.db"
         database = f"sqlite:///{path}"
@@ -258,16 +283,34 @@ def sized(options: argparse.Namespace, root: Path) -> None:
             "show": ["--database", database, "show", NAME],
         }
         print(f"\n{size:,} generations ({path.name}); load average before: {_load()}")
-        print(f"{'verb':<20} {'wall median':>12} {'CPU median':>11}   (of {runs} runs)")
-        for label, args in verbs.items():
-            _report(label, [timed(evalflow, args, env) for _ in range(runs)])
-        _report("view, first page", [first_page(evalflow, env, database) for _ in range(runs)])
+        width = 20 if len(timed_ones) == 1 else 24 + max(len(name) for name, *_ in timed_ones)
+        print(f"{'verb':<{width}} {'wall median':>12} {'CPU median':>11}   (of {runs} runs)")
+        measures: dict[str, Callable[[list[str], dict[str, str]], tuple[float, float]]] = {
+            label: functools.partial(_timed_verb, args) for label, args in verbs.items()
+        }
+        measures["view, first page"] = functools.partial(_first_page, database)
         if size <= options.export_max:
-            out = root / f"export-{size}"
-            args = ["--database", database, "view", NAME, "--export", str(out)]
-            _report("view --export", [timed(evalflow, args, env) for _ in range(runs)])
-        print(f"show: {import_costs(evalflow, verbs['show'], env)}")
+            out = str(root / f"export-{size}")
+            args = ["--database", database, "view", NAME, "--export", out]
+            measures["view --export"] = functools.partial(_timed_verb, args)
+        for label, measure in measures.items():
+            taken: dict[str, list[tuple[float, float]]] = {name: [] for name, *_ in timed_ones}
+            for _ in range(runs):  # every target in turn
+                for name, command, extra in timed_ones:
+                    taken[name].append(measure(command, env | extra))
+            for name, results in taken.items():
+                _report(label if len(timed_ones) == 1 else f"{label} [{name}]", results, width)
+        for name, command, extra in timed_ones:
+            print(f"show [{name}]: {import_costs(command, verbs['show'], env | extra)}")
         print(f"load average after: {_load()} on {os.cpu_count()} CPUs")
+
+
+def _timed_verb(args: list[str], command: list[str], env: dict[str, str]) -> tuple[float, float]:
+    return timed(command, args, env)
+
+
+def _first_page(database: str, command: list[str], env: dict[str, str]) -> tuple[float, float]:
+    return first_page(command, env, database)
 
 
 def main() -> None:
@@ -280,6 +323,9 @@ def main() -> None:
         help="also the start-up verbs on experiments of these sizes, e.g. 72,5040,100000",
     )
     parser.add_argument("--only-sizes", action="store_true", help="skip the qa-short verbs")
+    parser.add_argument(
+        "--code", type=Path, nargs="+", help="with --sizes: checkouts timed, interleaved"
+    )
     parser.add_argument("--keep", type=Path, help="keep (and reuse) the filled databases here")
     parser.add_argument(
         "--export-max", type=int, default=72, help="view --export only up to this size"
@@ -326,10 +372,10 @@ def main() -> None:
             sized(options, root)
 
 
-def _report(label: str, results: list[tuple[float, float]]) -> None:
+def _report(label: str, results: list[tuple[float, float]], width: int = 20) -> None:
     wall = statistics.median(r[0] for r in results)
     cpu = statistics.median(r[1] for r in results)
-    print(f"{label:<20} {wall:>10.2f} s {cpu:>9.2f} s")
+    print(f"{label:<{width}} {wall:>10.2f} s {cpu:>9.2f} s")
 
 
 def _load() -> str:
