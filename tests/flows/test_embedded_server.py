@@ -267,8 +267,6 @@ def test_a_launched_server_that_is_never_started_writes_nothing_and_leaves(tmp_p
     """`run` launches the server's imports beside its own checks; refused input then
     drops it: no process left, no log, no Prefect home (its imports create one), no
     database. In a process of its own, like the command (no Prefect imported there)."""
-    import subprocess
-    import sys
 
     script = (
         "import time\n"
@@ -279,14 +277,7 @@ def test_a_launched_server_that_is_never_started_writes_nothing_and_leaves(tmp_p
         "time.sleep(4)  # well into Prefect's imports\n"
         "server.discard()\n"
     )
-    env = os.environ | {
-        "EVALFLOW_HOME": str(tmp_path / "home"),
-        "PREFECT_HOME": str(tmp_path / "prefect"),
-    }
-    done = subprocess.run(
-        [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=60
-    )
-    assert done.returncode == 0, done.stderr
+    done = _python_with_homes_in(tmp_path, script, timeout=60)
     assert not alive(int(done.stdout))
     assert not (tmp_path / "home").exists()
     assert not (tmp_path / "prefect").exists()
@@ -581,12 +572,21 @@ def test_the_embedded_servers_app_is_built_without_a_full_garbage_collection(tmp
         "embedded_server.create_server_app()\n"
         "print(len(asked))\n"
     )
+    done = _python_with_homes_in(tmp_path, probe, timeout=300)
+    assert done.stdout.split()[-1] == "0"
+
+
+def _python_with_homes_in(
+    tmp_path: Path, script: str, timeout: float
+) -> subprocess.CompletedProcess[str]:
+    """``python -c script`` with EVALFLOW_HOME and PREFECT_HOME under ``tmp_path``; it
+    must exit 0 (its stderr is the failure's message)."""
     env = os.environ | {
         "EVALFLOW_HOME": str(tmp_path / "home"),
         "PREFECT_HOME": str(tmp_path / "prefect"),
     }
     done = subprocess.run(
-        [sys.executable, "-c", probe], env=env, capture_output=True, text=True, timeout=300
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=timeout
     )
     assert done.returncode == 0, done.stderr
-    assert done.stdout.split()[-1] == "0"
+    return done
