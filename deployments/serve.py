@@ -198,18 +198,50 @@ def serve_all(warn: Callable[[str], None], limit: int | None = None, **options: 
             "API, which runs no schedules (the nightly and weekly runs will not start); "
             "start a server (prefect server start) and set PREFECT_API_URL"
         )
-    with warnings.catch_warnings():
-        # Prefect's SIGTERM handler calls the runner's async stop without awaiting it
-        # (prefect/runner/runner.py, handle_sigterm); the exit it then raises stops it.
-        warnings.filterwarnings("ignore", "coroutine 'Runner.astop' was never awaited")
-        serve(*deployments, limit=limit, pause_on_shutdown=pause_on_shutdown)
+    try:
+        with warnings.catch_warnings():
+            # Prefect's SIGTERM handler calls the runner's async stop without awaiting it
+            # (prefect/runner/runner.py, handle_sigterm); the exit it then raises stops it.
+            warnings.filterwarnings("ignore", "coroutine 'Runner.astop' was never awaited")
+            # The runner's own pause retries a server that went away for ~65 s, then
+            # leaves tracebacks: paused here instead, bounded (pause_schedules)
+            serve(*deployments, limit=limit, pause_on_shutdown=False)
+    finally:
+        if pause_on_shutdown:
+            pause_schedules(deployments, warn)
+
+
+#: How long stopping `serve` waits for the server to pause the schedules.
+PAUSE_TIMEOUT_S = 5.0
+
+
+def pause_schedules(deployments: list[RunnerDeployment], warn: Callable[[str], None]) -> None:
+    """Pause ``deployments``' schedules on the server as serving stops (SIGTERM, Ctrl-C),
+    so runs do not pile up unserved; a server that does not answer within
+    ``PAUSE_TIMEOUT_S`` (stopped with `serve`, as in a shutdown) is said in one line."""
+
+    async def pause() -> None:
+        async with get_client() as client:
+            for deployment in deployments:
+                found = await client.read_deployment_by_name(_full_name(deployment))
+                await client.pause_deployment(found.id)
+
+    try:
+        asyncio.run(asyncio.wait_for(pause(), PAUSE_TIMEOUT_S))
+    except Exception as exc:  # the server gone, not answering, or the deployment deleted
+        why = "no answer" if isinstance(exc, TimeoutError) else type(exc).__name__
+        warn(
+            f"could not pause the served schedules ({why} from the Prefect server): they "
+            "stay active on the server, whose runs then wait there, late, until `evalflow "
+            "serve` runs again; pause them in the UI if it is not to"
+        )
 
 
 def _pause_on_shutdown() -> bool:
     """Pause the schedules when serving stops, on a Prefect server that outlives this
     process (so runs do not pile up unserved). Without PREFECT_API_URL the API is Prefect's
-    temporary server, ended with this process before the runner's pause could reach it: the
-    pause then hung on SIGTERM, retrying a server that was gone."""
+    temporary server, ended with this process before the pause could reach it: the pause
+    then hung on SIGTERM, retrying a server that was gone."""
     from prefect.settings import PREFECT_API_URL
 
     return bool(PREFECT_API_URL.value())

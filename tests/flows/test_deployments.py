@@ -114,13 +114,43 @@ def test_serve_pauses_schedules_on_shutdown_only_on_a_server_that_outlives_it(mo
     monkeypatch.setattr(
         module, "serve", lambda *d, limit, pause_on_shutdown: served.update(pause=pause_on_shutdown)
     )
+    monkeypatch.setattr(module, "pause_schedules", lambda d, warn: served.update(ours=True))
     warned = []
     with temporary_settings({PREFECT_API_URL: api_url or None}):
         module.serve_all(warned.append, nightly_spec=DEMO)
-    assert served == {"pause": bool(api_url)}
+    assert served == {"pause": False, **({"ours": True} if api_url else {})}
     # without a server the schedules never fire: said once, before serving
     assert [w for w in warned if "runs no schedules" in w] == ([] if api_url else warned)
     assert len(warned) == (0 if api_url else 1)
+
+
+def test_serve_stopped_after_its_server_went_away_says_the_schedules_stay_active(monkeypatch):
+    """`kill S; kill P` (a shutdown): the runner's pause on SIGTERM retried the gone server
+    for ~65 s, then printed 75 lines of tracebacks. The pause is bounded and says so in one
+    line; serving's exit (0 on SIGTERM) goes on."""
+    import socket
+
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    import deployments.serve as module
+
+    def stopped_by_sigterm(*_, limit, pause_on_shutdown) -> None:  # Prefect's runner's exit
+        raise SystemExit(0)
+
+    monkeypatch.setattr(module, "check_server", lambda deployments: _no_warnings())
+    monkeypatch.setattr(module, "serve", stopped_by_sigterm)
+    monkeypatch.setattr(module, "PAUSE_TIMEOUT_S", 0.5)
+    warned: list[str] = []
+    with socket.socket() as silent:  # a server that takes connections and never answers
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        url = f"http://127.0.0.1:{silent.getsockname()[1]}/api"
+        with temporary_settings({PREFECT_API_URL: url}), pytest.raises(SystemExit) as stopped:
+            module.serve_all(warned.append, nightly_spec=DEMO)
+    assert stopped.value.code == 0
+    assert len(warned) == 1
+    assert warned[0].startswith("could not pause the served schedules (no answer from the")
+    assert "they stay active on the server" in warned[0]
 
 
 async def _no_warnings() -> list[str]:
