@@ -218,26 +218,33 @@ database. Another application's database may hold one of these names with such a
 chance (``experiments(id, name, owner)``), never a whole group."""
 
 
-_EVALFLOW_NAMES = frozenset(
-    {m.__table__.name for m in EVALUATION_TABLES}.union(*(g.keys() for g in MADE_TOGETHER))
-)
+_EVALFLOW_KEYS: dict[str, frozenset[str]] = _keys(*EVALUATION_TABLES) | {
+    name: keys for group in MADE_TOGETHER for name, keys in group.items()
+}
+"""Every table of evalflow's with its primary key's columns."""
+_EVALFLOW_NAMES = frozenset(_EVALFLOW_KEYS)
 
 
 def holds_evalflows(inspector: Inspector, present: Iterable[str]) -> bool:
     """Whether a database of tables ``present`` (``inspector``'s) is evalflow's: it holds
-    every table of one of the ``MADE_TOGETHER`` groups, each with its primary key. A name
+    every table of one of the ``MADE_TOGETHER`` groups, each with its primary key, or
+    nothing but evalflow's tables, each with its key (being made: sweeps that start
+    together on a fresh SQLite file see each other's CREATE TABLEs one at a time). A name
     alone is not enough (MLflow's database has an ``experiments`` table too, recheck R3),
     nor one table of evalflow's name and key among another application's (recheck R7:
-    ``experiments(id, name, owner)`` beside ``notes``). Keys are read only where a
-    group's names are all there."""
+    ``experiments(id, name, owner)`` beside ``notes``). Keys are read only where the
+    names allow the answer."""
     names = set(present)
-    for group in MADE_TOGETHER:
-        if group.keys() <= names and all(
+
+    def keyed(tables: Mapping[str, frozenset[str]]) -> bool:
+        return all(
             set(inspector.get_pk_constraint(name)["constrained_columns"]) == keys
-            for name, keys in group.items()
-        ):
-            return True
-    return False
+            for name, keys in tables.items()
+        )
+
+    if names <= _EVALFLOW_KEYS.keys() and keyed({n: _EVALFLOW_KEYS[n] for n in names}):
+        return True
+    return any(group.keys() <= names and keyed(group) for group in MADE_TOGETHER)
 
 
 def _unless_read_only(step: Callable[[Engine], object], engine: Engine) -> None:

@@ -210,6 +210,24 @@ def test_an_empty_database_or_evalflows_own_is_opened(tmp_path):
     make_engine(f"sqlite:///{empty}").dispose()  # evalflow's own now: opened again
 
 
+def test_evalflows_tables_being_made_are_evalflows(tmp_path):
+    """Sweeps that start together on a fresh SQLite file see each other's CREATE TABLEs
+    one at a time (each commits on its own): a file holding some of evalflow's tables,
+    each with its key, and nothing else is evalflow's being made, not another
+    application's (the concurrent-schema race failed so in the full suite)."""
+    path = tmp_path / "results.db"
+    engine = create_engine(f"sqlite:///{path}")
+    first = [t.__table__ for t in EVALUATION_TABLES[:2]]
+    EVALUATION_TABLES[0].metadata.create_all(engine, tables=first)
+    engine.dispose()
+    assert not set(MADE_TOGETHER[0]) <= set(
+        inspect(create_engine(f"sqlite:///{path}")).get_table_names()
+    )
+    make_engine(f"sqlite:///{path}").dispose()
+    made = set(inspect(create_engine(f"sqlite:///{path}")).get_table_names())
+    assert {t.__table__.name for t in EVALUATION_TABLES} <= made
+
+
 def test_share_database_adds_evalflows_tables_beside_the_others(tmp_path, monkeypatch):
     path = tmp_path / "shared.db"
     _another_applications(path)
