@@ -8,6 +8,9 @@ from __future__ import annotations
 import asyncio
 import io
 import logging
+import os
+import subprocess
+import sys
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -20,6 +23,7 @@ from evaluation.errors import SpecError, StorageError
 from flows.deployed_console import _EvalErrorInOneLine, console_handlers
 from flows.evaluate import evaluate
 from tasks.sweep import record_outcome
+from tests.conftest import REPO
 
 
 def _raised(error: Exception) -> tuple:
@@ -68,6 +72,36 @@ def test_a_run_s_eval_error_is_one_line_once_and_other_handlers_keep_the_traceba
     assert [r.exc_info is not None for r in api] == [True] * 4  # the API's handler: as before
 
 
+INNER = "EVALFLOW_DEPLOYED_CONSOLE_TEST_INNER"
+
+
+@pytest.mark.skipif(bool(os.environ.get(INNER)), reason="the outer run of the test below")
+def test_a_deployed_run_s_console_is_checked_in_a_process_of_its_own():
+    """`evalflow serve`'s runner is a fresh process: the test below runs in one, as other
+    tests of a suite's worker leave Prefect's console handlers configured otherwise (in
+    the full suite it saw nothing written)."""
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-n",
+            "0",
+            "-p",
+            "no:cacheprovider",
+            f"{__file__}::test_a_deployed_run_of_a_missing_spec_says_it_without_a_traceback",
+        ],
+        env=os.environ | {INNER: "1"},
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=REPO,
+    )
+    assert done.returncode == 0 and "1 passed" in done.stdout, done.stdout + done.stderr
+
+
+@pytest.mark.skipif(not os.environ.get(INNER), reason="run in a process of its own (above)")
 @pytest.mark.usefixtures("prefect_harness")
 def test_a_deployed_run_of_a_missing_spec_says_it_without_a_traceback(tmp_path, monkeypatch):
     """As `evalflow serve`'s runner runs a deployment's flow run (in its own process:

@@ -27,7 +27,7 @@ ITEMS = [
 def _patched(monkeypatch, failures: int) -> list[list[WorkItem]]:
     calls: list[list[WorkItem]] = []
 
-    async def attempt(host, items, context):
+    async def attempt(host, items, context, watch=None):
         calls.append(list(items))
         if len(calls) <= failures:
             raise RuntimeError("database is locked")
