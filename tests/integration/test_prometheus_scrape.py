@@ -16,6 +16,7 @@ from sqlmodel import Session
 
 from evaluation.observability import HostSlots, observability_app
 from evaluation.storage.db import make_engine
+from tests.evaluation.test_observability import dashboard_expressions
 from tests.integration.test_postgres_workers import free_port
 from tests.support.asgi_server import serving
 from tests.support.results_db import add_experiment, make_config, make_suite
@@ -23,6 +24,7 @@ from tests.support.results_db import add_experiment, make_config, make_suite
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(120)]
 
 PROMETHEUS = shutil.which("prometheus")
+PROMTOOL = shutil.which("promtool")
 DEADLINE_S = 60.0  # Prometheus starts in ~1 s and scrapes every 1 s; a loaded CI is slower
 
 
@@ -83,6 +85,24 @@ def test_prometheus_scrapes_evalflow_and_answers_a_query(tmp_path):
     assert float(sample["value"][1]) == 3
     assert float(up[0]["value"][1]) == 1  # Prometheus's own verdict on the scrape
     assert float(stored[0]["value"][1]) == 2  # a repeated series would be dropped: 1
+
+
+@pytest.mark.skipif(
+    PROMTOOL is None, reason="promtool is not installed (apt-get install prometheus)"
+)
+def test_every_dashboard_query_is_promql_prometheus_parses(tmp_path):
+    """Each panel's query of docs/grafana-dashboard.json, as a recording rule, passes
+    Prometheus's own parser (``promtool check rules``): a query it cannot parse is a panel
+    that shows an error in Grafana."""
+    queries = dashboard_expressions()
+    rules = [{"record": f"dashboard_query_{i}", "expr": q} for i, q in enumerate(queries)]
+    path = tmp_path / "dashboard.rules.yml"
+    path.write_text(yaml.safe_dump({"groups": [{"name": "dashboard", "rules": rules}]}))
+    checked = subprocess.run(
+        [PROMTOOL, "check", "rules", str(path)], capture_output=True, text=True, timeout=60
+    )
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    assert f"SUCCESS: {len(queries)} rules found" in checked.stdout, checked.stdout
 
 
 def _start_prometheus(config_file, tmp_path) -> tuple[subprocess.Popen, int]:
