@@ -24,7 +24,7 @@ _EXPORTS = {
     "host_limit_name": "evaluation.backends._machine_slots",
     "machine_slot_readings": "evaluation.backends._machine_slots",
     "make_backend": "evaluation.backends._make",
-    "stop_sending": "evaluation.backends._client",
+    "stop_sending": "evaluation.backends._sending",
 }
 
 __all__ = [

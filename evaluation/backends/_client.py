@@ -4,11 +4,8 @@ timeout for cold models, error translation, streamed answers line by line
 
 from __future__ import annotations
 
-import asyncio
 import base64
-import contextvars
 import json
-import threading
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
 from contextlib import AbstractContextManager, asynccontextmanager
 from types import TracebackType
@@ -25,57 +22,12 @@ from evaluation.backends._http import (
     translate_errors,
 )
 from evaluation.backends._machine_slots import MachineSlots
+from evaluation.backends._sending import park, sending_stopped
 from evaluation.backends._wire import WireTransport
 from evaluation.spec import HostSpec
 
 _CONNECT_TIMEOUT_S = 10.0
 T = TypeVar("T")
-_SENDING_STOPPED = threading.Event()
-# Told when a call parks (set by whoever runs the call, e.g. a case in flight)
-ON_PARK: contextvars.ContextVar[Callable[[], None] | None] = contextvars.ContextVar(
-    "evalflow_on_park", default=None
-)
-
-
-_STOP_LISTENERS: list[Callable[[], None]] = []  # told by stop_sending (lane workers)
-
-
-def stop_sending() -> None:
-    """From any thread, when the process is about to exit (Ctrl-C, SIGTERM): no backend
-    sends another model call; the calls already sent finish. One sent after the signal
-    would be answered and then lost with the process: host time for nothing. The
-    listeners (``on_stop_sending``) are told: lane worker processes stop sending too."""
-    _SENDING_STOPPED.set()
-    for listener in list(_STOP_LISTENERS):
-        listener()
-
-
-def on_stop_sending(listener: Callable[[], None]) -> Callable[[], None]:
-    """Call ``listener`` (from the stopping thread) when :func:`stop_sending` is; at once
-    if it was already. Returns what removes it."""
-    _STOP_LISTENERS.append(listener)
-    if _SENDING_STOPPED.is_set():
-        listener()
-
-    def remove() -> None:
-        if listener in _STOP_LISTENERS:
-            _STOP_LISTENERS.remove(listener)
-
-    return remove
-
-
-def sending_stopped() -> bool:
-    """Whether :func:`stop_sending` was called."""
-    return _SENDING_STOPPED.is_set()
-
-
-async def park() -> None:
-    """Wait until the process exits: where a model call would be sent after
-    :func:`stop_sending`. ``ON_PARK`` is told, so a stop can tell a case parked part-way
-    (a pipeline's next call) from one whose request is still on the wire."""
-    if (on_park := ON_PARK.get()) is not None:
-        on_park()
-    await asyncio.Event().wait()
 
 
 class OwnedClient:
@@ -147,7 +99,7 @@ class HttpBackend(OwnedClient):
         """Run one call to ``model`` (generation or embedding) with the right timeout,
         errors translated, holding one of the host's machine-wide slots
         (``_machine_slots``) for the HTTP call."""
-        if _SENDING_STOPPED.is_set():
+        if sending_stopped():
             await park()
         timeout = self._timeout if model in self._warm else self._first_timeout
         if self._machine_slots is None:

@@ -36,6 +36,8 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from evaluation.backends._sending import park, sending_stopped, waiting_for_slot
+
 LOCK_DIR_ENV = "EVALFLOW_SLOT_LOCK_DIR"
 POLL_S = 0.02  # while another process holds every slot: how often to look again
 
@@ -103,22 +105,36 @@ class MachineSlots:
             self._given_back.append(index)
 
     async def _take(self) -> int:
+        index = self._try_take()
+        if index is not None:
+            return index
+        # Every slot is held, by other processes (this one's lanes are held to the slots
+        # by the run's own limit already): look again shortly. Nothing is on the wire
+        # meanwhile, and a stop parks the call here (``evaluation.backends._sending``).
+        with waiting_for_slot():
+            while True:
+                await asyncio.sleep(POLL_S)
+                if sending_stopped():
+                    await park()
+                index = self._try_take()
+                if index is not None:
+                    return index
+
+    def _try_take(self) -> int | None:
+        """A slot free now, held here from now on; None when every one is held."""
+        while self._given_back:  # one a take at least: never longer than the holders
+            index = self._given_back.pop()
+            if index not in self._held and self._lock(index):
+                return index
+        # from a random slot on, so runs do not all queue on slot 0 (a shuffled list of
+        # the free slots cost ~0.1 ms a call at 64 slots: 10% of the lanes' CPU)
         count = len(self._fds)
-        while True:
-            while self._given_back:  # one a take at least: never longer than the holders
-                index = self._given_back.pop()
-                if index not in self._held and self._lock(index):
-                    return index
-            # from a random slot on, so runs do not all queue on slot 0 (a shuffled list
-            # of the free slots cost ~0.1 ms a call at 64 slots: 10% of the lanes' CPU)
-            first = random.randrange(count)
-            for step in range(count):
-                index = (first + step) % count
-                if index not in self._held and self._lock(index):
-                    return index
-            # Every slot is held, by other processes (this one's lanes are held to the
-            # slots by the run's own limit already): look again shortly.
-            await asyncio.sleep(POLL_S)
+        first = random.randrange(count)
+        for step in range(count):
+            index = (first + step) % count
+            if index not in self._held and self._lock(index):
+                return index
+        return None
 
     def _lock(self, index: int) -> bool:
         """Whether slot ``index`` is now held here (False: another process holds it)."""

@@ -18,7 +18,7 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
 
-from evaluation.backends._client import sending_stopped
+from evaluation.backends._sending import sending_stopped
 from evaluation.backends.base import Backend
 from evaluation.backends.retry import ON_ATTEMPT_FAILED, FailedAttempt, RetryPolicy
 from evaluation.errors import BackendError, BackendTimeout, BackendUnavailable

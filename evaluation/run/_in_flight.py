@@ -5,7 +5,9 @@ After ``stop_sending`` a lane starts no new case and a case sends no new model c
 (it parks at that call for good: a pipeline case part-way through is redone whole by the
 rerun). The cases whose requests were already on the wire finish and hand their records
 to the writer; :func:`wait_for_cases_in_flight` returns once every case still counted
-is parked, when its time is up, or when ``hurry`` is set (a second Ctrl-C). Cases that
+is parked, when its time is up, or when ``hurry`` is set (a second Ctrl-C). A case whose
+call waits for a slot (``waiting_for_slot``: another run's, or the machine's lock files)
+has nothing on the wire: it is not counted (the stop parks it). Cases that
 run in lane worker processes are counted by their pool (``counted_elsewhere``) until
 what they return is handed to this process's writer.
 """
@@ -18,10 +20,11 @@ import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 
-from evaluation.backends._client import ON_PARK
+from evaluation.backends._sending import ON_PARK, ON_SLOT_WAIT
 
 _changed = threading.Condition()
-_cases: dict[int, bool] = {}  # cases started, not yet handed to the writer: parked?
+# cases started, not yet handed to the writer: [parked?, calls waiting for a slot]
+_cases: dict[int, list] = {}
 _keys = itertools.count()
 _ELSEWHERE: list[Callable[[], int]] = []  # cases in flight in lane worker processes
 
@@ -29,20 +32,29 @@ _ELSEWHERE: list[Callable[[], int]] = []  # cases in flight in lane worker proce
 @asynccontextmanager
 async def case_in_flight() -> AsyncIterator[None]:
     """Count a case as in flight until its record is handed over (the block ends); a
-    call of it that parks (``ON_PARK``, inherited by the tasks it starts) marks it parked."""
+    call of it that parks (``ON_PARK``, inherited by the tasks it starts) marks it parked,
+    and while a call of it waits for a slot (``ON_SLOT_WAIT``) it is not counted."""
     key = next(_keys)
+    case = [False, 0]
 
     def parked() -> None:
         with _changed:
-            _cases[key] = True
+            case[0] = True
+            _changed.notify_all()
+
+    def waits(starts: bool) -> None:
+        with _changed:
+            case[1] += 1 if starts else -1
             _changed.notify_all()
 
     with _changed:
-        _cases[key] = False
+        _cases[key] = case
     token = ON_PARK.set(parked)
+    waiting = ON_SLOT_WAIT.set(waits)
     try:
         yield
     finally:
+        ON_SLOT_WAIT.reset(waiting)
         ON_PARK.reset(token)
         with _changed:
             del _cases[key]
@@ -63,12 +75,13 @@ def counted_elsewhere(count: Callable[[], int]) -> Iterator[None]:
 
 def _in_flight() -> int:
     """The caller holds ``_changed``."""
-    here = sum(not parked for parked in _cases.values())
+    here = sum(not parked and not waiting for parked, waiting in _cases.values())
     return here + sum(count() for count in list(_ELSEWHERE))
 
 
 def cases_in_flight() -> int:
-    """Cases whose requests are on the wire or whose record is not handed over yet."""
+    """Cases whose requests are on the wire or whose record is not handed over yet (not
+    those waiting for a slot: nothing of theirs was sent)."""
     with _changed:
         return _in_flight()
 

@@ -56,7 +56,7 @@ from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from evaluation.backends._client import on_stop_sending, stop_sending
+from evaluation.backends._sending import on_stop_sending, stop_sending
 from evaluation.run._chunk import Chunk, Cursor
 from evaluation.run._generate import ChunkOutcome
 from evaluation.run._group_signals import deaf_children, ignore_group_signals
@@ -101,6 +101,7 @@ class _Worker:
     ready: asyncio.Future[None]
     sending: threading.Lock = field(default_factory=threading.Lock)  # loop and interrupt
     busy: int = 0  # chunks it runs
+    waiting: int = 0  # of them, those whose lane waits for a slot (nothing on the wire)
     alive: bool = True
     drained: bool = False
 
@@ -117,6 +118,7 @@ class _Job:
     done: asyncio.Future[ChunkOutcome]
     watch: LaneWatch | None = None  # told of the lane's slot as the worker says
     abandoned: bool = False  # its lane stopped waiting: the seat is freed when it ends
+    waits: bool = False  # its lane waits for a slot, as the worker last said
 
 
 @dataclass
@@ -208,9 +210,10 @@ class LaneWorkers:
         await asyncio.gather(*(w.ready for w in self.workers))
 
     def in_flight(self) -> int:
-        """Chunks running in workers that have not said they are drained (from any
-        thread; a lane runs one case at a time, so at most its cases in flight)."""
-        return sum(w.busy for w in self.workers if w.alive and not w.drained)
+        """Chunks running in workers that have not said they are drained, less those
+        whose lane waits for a slot (from any thread; a lane runs one case at a time, so
+        at most its cases in flight)."""
+        return sum(max(0, w.busy - w.waiting) for w in self.workers if w.alive and not w.drained)
 
     @contextlib.contextmanager
     def counted(self) -> Iterator[None]:
@@ -307,6 +310,8 @@ class LaneWorkers:
 
     def _end(self, job_id: int) -> None:
         job = self._jobs.pop(job_id)
+        if job.waits:  # before ``busy``: read from another thread, never fewer than true
+            job.worker.waiting -= 1
         job.worker.busy -= 1
         if job.worker.alive:
             self._seats.free[self._seats.host_of[job.seat]].append(job.seat)
@@ -326,6 +331,16 @@ class LaneWorkers:
         except (EOFError, OSError, pickle.UnpicklingError):
             _handed(self._loop, self._on_exit, worker)  # closed: nobody waits
 
+    def _lane_state(self, job: _Job, state: str) -> None:
+        """The job's lane waits for a slot, holds one or holds none, as its worker says:
+        told to its watch, and a lane that waits is not in flight (``in_flight``)."""
+        waits = state == "waits"
+        if waits != job.waits:
+            job.waits = waits
+            job.worker.waiting += 1 if waits else -1
+        if job.watch is not None:
+            getattr(job.watch, state)()
+
     def _on_message(self, worker: _Worker, message: tuple) -> None:
         kind = message[0]
         if kind == "ready":
@@ -339,8 +354,8 @@ class LaneWorkers:
                 if (job := self._jobs.get(job_id)) is not None:
                     self._store(job, made)
             for job_id, state in message[2]:
-                if (job := self._jobs.get(job_id)) is not None and job.watch is not None:
-                    getattr(job.watch, LANE_STATES[state])()
+                if (job := self._jobs.get(job_id)) is not None:
+                    self._lane_state(job, LANE_STATES[state])
         elif (job := self._jobs.get(message[1])) is not None:
             if not job.done.done():
                 if kind == "done":

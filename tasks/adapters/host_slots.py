@@ -48,6 +48,12 @@ from uuid import UUID
 
 import httpx
 
+from evaluation.backends._sending import (
+    on_stop_sending,
+    park,
+    sending_stopped,
+    waiting_for_slot,
+)
 from evaluation.spec import HostSpec
 from tasks.adapters.dead_run_slots import give_back_dead
 from tasks.adapters.host_limits import _warn_of_namesakes
@@ -152,6 +158,7 @@ class HostSlots:
         self._parked_signal: dict[str, asyncio.Event] = defaultdict(asyncio.Event)
         self._on_parked: Callable[[str], None] | None = None
         self._closing = False  # close() ran; the record closes once nothing is held
+        self._unlisten: Callable[[], None] | None = None  # the stop's wake-up of waiting lanes
 
     @classmethod
     async def open(
@@ -407,6 +414,9 @@ class HostSlots:
     async def close(self) -> None:
         """Release every parked lease now (the run's generation is over), once the slot
         writes still under way have ended (a slot granted to a cancelled lane is parked)."""
+        if self._unlisten is not None:
+            self._unlisten()
+            self._unlisten = None
         if self._renewer is not None:
             self._renewer.cancel()
             await asyncio.gather(self._renewer, return_exceptions=True)
@@ -441,20 +451,26 @@ class HostSlots:
     async def _acquire(self, host: str) -> _Lease:
         """Wait for a slot of ``host`` (polling while the limit is full, and giving
         back slots of dead runs found meanwhile); a slot parked meanwhile is taken at
-        once."""
+        once. Nothing of the lane's case is on the wire meanwhile (``waiting_for_slot``:
+        a stop does not wait for it), and a stop parks the lane at once."""
         self._lanes_waiting[host] += 1
         try:
-            return await self._poll_for_slot(host)
+            with waiting_for_slot():
+                return await self._poll_for_slot(host)
         finally:
             self._lanes_waiting[host] -= 1
 
     async def _poll_for_slot(self, host: str) -> _Lease:
         """A slot of ``host`` once one comes free (its wait is said by the run, once for
-        all its lanes: ``evaluation.run._slot_waits``)."""
+        all its lanes: ``evaluation.run._slot_waits``); after ``stop_sending``, none: the
+        lane parks (the process is exiting; a slot taken now would only go back)."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self._timeout_s
         parked = self._parked_signal[host]
+        self._wake_on_stop(loop)
         while True:
+            if sending_stopped():
+                await park()
             parked.clear()
             lease = self.take_parked(host)
             if lease is not None:
@@ -474,6 +490,23 @@ class HostSlots:
                 )
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(parked.wait(), wait)
+
+    def _wake_on_stop(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Have ``stop_sending`` (from any thread) wake the lanes waiting for a slot, so
+        that they park at once rather than at their next look (up to ``MAX_POLL_S``, or
+        a slot write later)."""
+        if self._unlisten is not None:
+            return
+
+        def wake() -> None:
+            for signal in list(self._parked_signal.values()):
+                signal.set()
+
+        def from_any_thread() -> None:
+            with contextlib.suppress(RuntimeError):  # the loop closed: nobody waits
+                loop.call_soon_threadsafe(wake)
+
+        self._unlisten = on_stop_sending(from_any_thread)
 
     async def _increment(self, host: str) -> _Lease:
         """Take one slot now; ``_SlotsFull`` when the limit has none free."""

@@ -43,14 +43,14 @@ def test_a_chunk_in_a_worker_stores_its_records_here_and_its_unstarted_tail_can_
     go = tmp_path / "go"
 
     async def main():
-        workers = LaneWorkers(1, [host], open_runner, Plan(go, hold="c0"))
+        workers = LaneWorkers(1, [host], open_runner, Plan(go, hold="c0", holding=True))
         stored = []
         try:
             await workers.ready()
             chunk = Chunk(ITEMS)
             running = asyncio.ensure_future(workers.run(host, chunk, stored.extend))
             await until(lambda: chunk.unstarted() == 9)  # the worker is on c0
-            assert workers.in_flight() == 1
+            await until(lambda: workers.in_flight() == 1)  # its request is sent
             taken = chunk.steal(4)  # as an idle lane of another host would
             go.touch()
             outcome = await running
@@ -220,7 +220,8 @@ def test_lanes_in_two_workers_waiting_for_slots_are_one_hosts_wait_said_once(tmp
     slot (8 lines for one host), and the run counted the chunk's request as sent while
     the lane still waited. The workers' lanes tell the run's process instead: one
     ``SlotWaits`` sees both lanes of the host wait, says it once, and counts them as
-    holding slots only once they do."""
+    holding slots only once they do. Nor are they in flight for a stop (a Ctrl-C said
+    "waiting up to 5 s for the 2 request(s) in flight" with none sent)."""
     from evaluation.run._slot_waits import SlotWaits
 
     host = HostSpec("a", "http://a", slots=2)
@@ -240,6 +241,8 @@ def test_lanes_in_two_workers_waiting_for_slots_are_one_hosts_wait_said_once(tmp
             await until(lambda: "a" in waits.waiting() and waits.waiting()["a"].lanes == 2)
             assert {w.busy for w in workers.workers} == {1}  # one lane in each worker
             assert waits.holding["a"] == 0
+            # nothing on the wire: a stop does not wait for them (it counted 2)
+            assert workers.in_flight() == 0
             now[0] = 31.0
             waits.tick()
             waits.tick()

@@ -9,6 +9,7 @@ is moved by hand, and each step waits for the state it needs, not for a time."""
 from __future__ import annotations
 
 import asyncio
+import threading
 import uuid
 
 import pytest
@@ -38,6 +39,16 @@ def _row(engine: Engine, live: LiveRun) -> RunLive:
         return row
 
 
+async def _another_run_holding_both(client, names, host: HostSpec):
+    """'nightly' holding both slots of ``host``: its HostSlots and its lanes."""
+    other = await HostSlots.open(client, names, timeout_s=30, label=NIGHTLY)
+    theirs = [other.lane(host.name) for _ in range(2)]
+    for lane in theirs:
+        async with lane.attempt():
+            pass
+    return other, theirs
+
+
 def test_a_run_waiting_for_another_runs_slots_says_so_once_naming_it_and_no_hung_host(tmp_path):
     host = HostSpec("busy", f"http://busy-{uuid.uuid4().hex[:8]}", slots=2)
     engine = make_engine(f"sqlite:///{tmp_path / 'results.db'}")
@@ -46,11 +57,7 @@ def test_a_run_waiting_for_another_runs_slots_says_so_once_naming_it_and_no_hung
     async def main() -> None:
         async with get_client() as client:
             names = await size_limits(client, (host,))
-            other = await HostSlots.open(client, names, timeout_s=30, label=NIGHTLY)
-            theirs = [other.lane(host.name) for _ in range(2)]
-            for lane in theirs:  # another run holds both slots
-                async with lane.attempt():
-                    pass
+            other, theirs = await _another_run_holding_both(client, names, host)
             mine = await HostSlots.open(
                 client, names, timeout_s=600, capacity={host.name: 2}, label=MINE
             )
@@ -127,3 +134,50 @@ def test_holders_are_named_by_their_runs_label_a_runs_workers_counted_as_it(tmp_
     ]
     for record in files:
         record.close()
+
+
+def test_lanes_waiting_for_another_runs_slots_are_not_in_flight_and_park_on_a_stop(monkeypatch):
+    """Ctrl-C while the lanes waited for another run's slots said "waiting up to 5 s for
+    the 2 request(s) in flight" with none on the wire and waited them out (~6 s): a lane
+    waiting in ``HostSlots`` counted as in flight, and the stop left it polling. Now the
+    wait is not counted, and the stop parks the waiting lanes (no slot is asked after it)."""
+    from evaluation.backends import _sending
+    from evaluation.run._in_flight import case_in_flight, cases_in_flight
+    from tasks.adapters import host_slots
+
+    monkeypatch.setattr(_sending, "_SENDING_STOPPED", threading.Event())
+    monkeypatch.setattr(_sending, "_STOP_LISTENERS", [])
+    parked: list[str] = []
+
+    async def park_here() -> None:
+        parked.append("lane")
+        await asyncio.Event().wait()
+
+    monkeypatch.setattr(host_slots, "park", park_here)
+    host = HostSpec("busy", f"http://busy-{uuid.uuid4().hex[:8]}", slots=2)
+
+    async def main() -> None:
+        async with get_client() as client:
+            names = await size_limits(client, (host,))
+            other, theirs = await _another_run_holding_both(client, names, host)
+            mine = await HostSlots.open(client, names, timeout_s=600, label=MINE)
+
+            async def case() -> None:
+                async with case_in_flight(), mine.lane(host.name).attempt():
+                    raise AssertionError("a slot was taken after the stop")
+
+            lanes = [asyncio.create_task(case()) for _ in range(2)]
+            await until(lambda: mine.lanes_waiting(host.name) == 2)
+            assert cases_in_flight() == 0  # both wait for a slot: nothing on the wire
+            threading.Thread(target=_sending.stop_sending).start()
+            await until(lambda: parked == ["lane", "lane"])
+            for lane in theirs:  # given back now: the parked lanes take none
+                await lane.release()
+            assert mine.held(host.name) == 0 and not any(t.done() for t in lanes)
+            for task in lanes:
+                task.cancel()
+            await asyncio.gather(*lanes, return_exceptions=True)
+            await mine.close()
+            await other.close()
+
+    asyncio.run(main())

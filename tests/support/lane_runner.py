@@ -2,7 +2,7 @@
 host): each item's record is made at once, and the item ``hold`` names (its case id)
 waits until the file ``go`` exists before it is recorded, so a test can act while a
 worker's lane is on it (its lane says meanwhile that it waits for a slot, then holds
-one); ``exit_note``: what the worker's heap is like as it exits."""
+one; ``holding``: that it holds one); ``exit_note``: what the worker's heap is like as it exits."""
 
 from __future__ import annotations
 
@@ -23,6 +23,7 @@ from evaluation.run._work import GenerationRecord
 class Plan:
     go: Path
     hold: str = ""  # the case id that waits for ``go``
+    holding: bool = False  # its lane waits for ``go`` holding its slot (its request sent)
     exit_note: Path | None = None  # the worker writes here, as it exits, how many are frozen
 
 
@@ -49,10 +50,13 @@ async def open_runner(plan: Plan, seats: Mapping[str, int]) -> AsyncIterator:
         outcome = ChunkOutcome()
         while (item := chunk.start_next()) is not None:
             if item.case.id == plan.hold and not plan.go.exists():
-                watch.waits()  # as a lane waiting for a slot, until ``go``
-                while not plan.go.exists():
-                    await asyncio.sleep(0.01)
+                if not plan.holding:
+                    watch.waits()  # as a lane waiting for a slot, until ``go``
+                    while not plan.go.exists():
+                        await asyncio.sleep(0.01)
                 watch.holds()
+                while not plan.go.exists():  # as a request on the wire, until ``go``
+                    await asyncio.sleep(0.01)
             result = GenerationResult(f"{item.case.id}@{host.name}", "stop", 0.001, 0.001)
             record = GenerationRecord(item, host.name, 1, result=result)
             sink([record])
