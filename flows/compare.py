@@ -10,6 +10,7 @@ from prefect import flow
 
 from evaluation.compare._comparison import parse_selections
 from evaluation.storage.db import open_database
+from evaluation.storage.scorers import stored_declarations_read
 from flows.run_names import compare_run_name
 from tasks.compare import compare_and_publish, compare_stored_and_publish
 
@@ -38,6 +39,7 @@ def compare(
     """
     engine = open_database(database)
     selections = parse_selections(experiments, configs)
-    if len(selections) == 1 and selections[0][1] is None:
-        return compare_and_publish(engine, selections[0][0], baseline=baseline, adjust=adjust)
-    return compare_stored_and_publish(engine, selections, baseline=baseline, adjust=adjust)
+    with stored_declarations_read(engine):  # it reads, as `compare` does: scores nothing
+        if len(selections) == 1 and selections[0][1] is None:
+            return compare_and_publish(engine, selections[0][0], baseline=baseline, adjust=adjust)
+        return compare_stored_and_publish(engine, selections, baseline=baseline, adjust=adjust)

@@ -1,14 +1,16 @@
 """Users' scorers as the results database keeps their declarations (``@scorer``: score
 type, direction, corpus form), stored when they score. A command that only reads
-results (`show`, `compare`, `export`, `report`, `view`) remembers them here when it
-opens the database (``evaluation.storage.scorers``), so a scorer whose code does not
-import where it reads (a teammate's copy of the database) is read as it declared
-itself, not refused or ranked the wrong way. A command that scores remembers none, and
-refuses such a scorer as before. Plain Python: `show` reads it without the scorers."""
+results (`show`, `compare`, `export`, `report`, `view`, and the `compare` flow of
+`compare --publish`) remembers them here when it opens the database
+(``evaluation.storage.scorers``), so a scorer whose code does not import where it reads
+(a teammate's copy of the database) is read as it declared itself, not refused or ranked
+the wrong way. A command that scores remembers none, and refuses such a scorer as before.
+Plain Python: `show` reads it without the scorers."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 
@@ -43,6 +45,20 @@ def remember_declarations(declarations: Iterable[StoredDeclaration] | None, data
     global _read
     held = None if declarations is None else {d.metric: d for d in declarations}
     _read = _Read(held, database)
+
+
+@contextmanager
+def remembering(declarations: Iterable[StoredDeclaration] | None, database: str) -> Iterator[None]:
+    """``remember_declarations`` while the block runs (a flow that only reads: `compare
+    --publish`'s, which a deployment's worker may run beside flows that score); what was
+    remembered before comes back after."""
+    global _read
+    before = _read
+    remember_declarations(declarations, database)
+    try:
+        yield
+    finally:
+        _read = before
 
 
 def forget_declarations() -> None:

@@ -5,13 +5,14 @@ declared itself (``evaluation.metrics._stored``)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 from sqlalchemy import inspect, select
 from sqlmodel import Session
 
-from evaluation.metrics._stored import StoredDeclaration, remember_declarations
+from evaluation.metrics._stored import StoredDeclaration, remember_declarations, remembering
 from evaluation.storage.db import database_name, dialect_insert
 from evaluation.storage.models import ScorerDeclarationRow, utcnow
 
@@ -49,23 +50,34 @@ def remember_stored_declarations(engine: Engine) -> None:
     ``engine``'s database keeps say (``evaluation.metrics._stored``); where it lacks
     their table (an older evalflow's, read where it may not be written), that it keeps
     none."""
+    remember_declarations(*_stored_declarations(engine))
+
+
+@contextmanager
+def stored_declarations_read(engine: Engine) -> Iterator[None]:
+    """``remember_stored_declarations`` while the block runs (a flow that only reads, as
+    `compare --publish` runs it); what was remembered before comes back after."""
+    with remembering(*_stored_declarations(engine)):
+        yield
+
+
+def _stored_declarations(engine: Engine) -> tuple[list[StoredDeclaration] | None, str]:
+    """The declarations ``engine``'s database keeps (None: it has no table of them), and
+    its name as messages give it."""
     table = ScorerDeclarationRow.__table__
     if not inspect(engine).has_table(table.name):
-        remember_declarations(None, database_name(engine))
-        return
+        return None, database_name(engine)
     with engine.connect() as connection:
         rows = connection.execute(select(table)).mappings().all()
-    remember_declarations(
-        (
-            StoredDeclaration(
-                metric=row["metric"],
-                score_type=row["score_type"],
-                higher_is_better=bool(row["higher_is_better"]),
-                corpus_level=bool(row["corpus_level"]),
-                description=row["description"],
-                source=row["source"],
-            )
-            for row in rows
-        ),
-        database_name(engine),
-    )
+    declarations = [
+        StoredDeclaration(
+            metric=row["metric"],
+            score_type=row["score_type"],
+            higher_is_better=bool(row["higher_is_better"]),
+            corpus_level=bool(row["corpus_level"]),
+            description=row["description"],
+            source=row["source"],
+        )
+        for row in rows
+    ]
+    return declarations, database_name(engine)

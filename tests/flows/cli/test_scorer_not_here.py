@@ -103,6 +103,19 @@ def test_compare_export_report_and_view_read_it_as_declared(
     assert "(lower is better; case means" in pair
 
 
+@pytest.mark.usefixtures("prefect_harness")
+def test_compare_publish_reads_it_as_declared_as_compare_does(
+    words: str, database_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The `compare` flow (--publish) opened the database without the declarations, so
+    the scorer was refused there ("cannot import ...", exit 2) where `compare` read it."""
+    assert main(["--database", database_url, "compare", "terse", "--publish"]) == 0
+    said = capsys.readouterr()
+    assert f"small:1b (1.33) wins on {words}: significantly better" in said.out
+    assert _note(words) in said.err and "published Prefect artifacts" in said.err
+    assert _user.stored_declaration(words) is None  # forgotten after the command
+
+
 def test_rescore_and_run_still_refuse_a_scorer_they_cannot_run(
     words: str, database_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
