@@ -39,7 +39,7 @@ def compare(
     """
     engine = open_database(database)
     selections = parse_selections(experiments, configs)
-    with stored_declarations_read(engine):  # it reads, as `compare` does: scores nothing
+    with stored_declarations_read(engine, experiments):  # it reads, as `compare` does
         if len(selections) == 1 and selections[0][1] is None:
             return compare_and_publish(engine, selections[0][0], baseline=baseline, adjust=adjust)
         return compare_stored_and_publish(engine, selections, baseline=baseline, adjust=adjust)

@@ -55,7 +55,9 @@ def score(
     known_cases = {c.id for c in suite.cases}
     scored = unknown = 0
     with session_scope(engine) as session:
-        keep_declarations(session, resolved)  # a user's scorer: read where its code is not
+        keep_declarations(
+            session, resolved, experiment_id
+        )  # a user's scorer: read where its code is not
         # config by config: a run's generations at once held hundreds of MiB at 100,000
         for config in generated_configs(session, experiment_id):
             generations = generations_frame(session, experiment_id, config=config)

@@ -24,37 +24,53 @@ class StoredDeclaration:
     corpus_level: bool
     description: str
     source: str  # the module:function it was loaded from
+    experiment: str | None = None  # the experiment it scored (None: an older database's)
 
 
 @dataclass
 class _Read:
-    """The declarations the database held where the command read it (None: it has no
-    table of them, an older evalflow's database read where it may not be written)."""
+    """The declarations the database held where the command read it, each name's in the
+    order they were declared (None: it has no table of them, an older evalflow's
+    database read where it may not be written), and the experiments the command reads."""
 
-    declarations: dict[str, StoredDeclaration] | None
+    declarations: dict[str, list[StoredDeclaration]] | None
     database: str
+    experiments: frozenset[str]
 
 
 _read: _Read | None = None  # None: none read (a command that scores)
 
 
-def remember_declarations(declarations: Iterable[StoredDeclaration] | None, database: str) -> None:
+def remember_declarations(
+    declarations: Iterable[StoredDeclaration] | None,
+    database: str,
+    experiments: Iterable[str] = (),
+) -> None:
     """Read users' scorers whose code does not import with ``declarations``, those the
-    results database ``database`` (its name as messages give it) holds; None where it
-    holds no table of them."""
+    results database ``database`` (its name as messages give it) holds, in the order they
+    were declared; None where it holds no table of them. ``experiments``: those the
+    command reads, whose own declarations come first (``stored_declaration``)."""
     global _read
-    held = None if declarations is None else {d.metric: d for d in declarations}
-    _read = _Read(held, database)
+    held = None
+    if declarations is not None:
+        held = {}
+        for declaration in declarations:
+            held.setdefault(declaration.metric, []).append(declaration)
+    _read = _Read(held, database, frozenset(experiments))
 
 
 @contextmanager
-def remembering(declarations: Iterable[StoredDeclaration] | None, database: str) -> Iterator[None]:
+def remembering(
+    declarations: Iterable[StoredDeclaration] | None,
+    database: str,
+    experiments: Iterable[str] = (),
+) -> Iterator[None]:
     """``remember_declarations`` while the block runs (a flow that only reads: `compare
     --publish`'s, which a deployment's worker may run beside flows that score); what was
     remembered before comes back after."""
     global _read
     before = _read
-    remember_declarations(declarations, database)
+    remember_declarations(declarations, database, experiments)
     try:
         yield
     finally:
@@ -68,10 +84,15 @@ def forget_declarations() -> None:
 
 
 def stored_declaration(name: str) -> StoredDeclaration | None:
-    """The declaration remembered for the scorer called ``name``, or None."""
+    """The declaration remembered for the scorer called ``name``, or None: the one an
+    experiment the command reads stored (the latest where it reads several that did),
+    else the latest any experiment stored (a command that names none, or a page of
+    `view` of another experiment than the one it was started on)."""
     if _read is None or _read.declarations is None:
         return None
-    return _read.declarations.get(name)
+    held = _read.declarations.get(name, [])
+    own = [d for d in held if d.experiment in _read.experiments]
+    return (own or held or [None])[-1]
 
 
 def why_none_stored(name: str) -> str:

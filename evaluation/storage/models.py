@@ -297,14 +297,19 @@ class Aggregate(Table, table=True):
 
 
 class ScorerDeclarationRow(Table, table=True):
-    """How a user's scorer declared itself when it last scored (``@scorer``: score
-    type, direction, corpus form) and the code it came from: a command that reads its
-    scores where that code does not import (a teammate's copy of the database) reads
-    them with it (``evaluation.metrics``). A table of its own, added after databases
-    were shared read-only: one without it is read without it (``READ_WITHOUT``)."""
+    """How a user's scorer declared itself when it last scored an experiment
+    (``@scorer``: score type, direction, corpus form) and the code it came from: a
+    command that reads the experiment's scores where that code does not import (a
+    teammate's copy of the database) reads them with it (``evaluation.metrics``). One
+    row per experiment and metric: two experiments that scored a same-named scorer that
+    declared itself otherwise each keep their own (keyed by the metric alone, the last
+    scoring's direction was every experiment's; older tables are re-keyed on opening:
+    ``storage.scorers_rekey``). A table of its own, added after databases were shared
+    read-only: one without it is read without it (``READ_WITHOUT``)."""
 
     __tablename__ = "scorer_declarations"
 
+    experiment_id: int = Field(foreign_key="experiments.id", primary_key=True)
     metric: str = Field(primary_key=True)  # as a spec names it: module:function, an entry point
     score_type: str
     higher_is_better: bool

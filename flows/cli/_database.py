@@ -25,8 +25,8 @@ def open_engine(
     ``create``). For a verb that ``reads_only``, a SQLite file in WAL mode in a folder
     that may not be written is read as a snapshot, which the verb says once on stderr
     (``storage.snapshot``); other verbs are refused it. Such a verb reads a user's
-    scorer whose code does not import here as its stored declaration says
-    (``storage.scorers``); a verb that scores refuses it."""
+    scorer whose code does not import here as its stored declaration says, that of the
+    experiment it names (``storage.scorers``); a verb that scores refuses it."""
     from evaluation.storage.db import open_database
     from evaluation.storage.snapshot import snapshot_note
 
@@ -37,8 +37,14 @@ def open_engine(
     if reads_only and create:  # created where it may be: one lacking it is older, read-only
         from evaluation.storage.scorers import remember_stored_declarations
 
-        remember_stored_declarations(engine)
+        remember_stored_declarations(engine, named_experiments(args))
     return engine
+
+
+def named_experiments(args: argparse.Namespace) -> list[str]:
+    """The experiments a verb's arguments name (``experiment``, ``experiments``)."""
+    named = getattr(args, "experiments", None) or [getattr(args, "experiment", None)]
+    return [name for name in named if isinstance(name, str)]
 
 
 def open_reader(args: argparse.Namespace) -> Engine:

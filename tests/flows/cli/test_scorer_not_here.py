@@ -44,8 +44,10 @@ def words(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, database_url: str) ->
     engine = make_engine(database_url)
     with Session(engine) as session:
         scores = {SMALL: [1.0, 2.0, 1.0, 2.0, 1.0, 1.0], BIG: [6.0, 7.0, 6.0, 8.0, 6.0, 7.0]}
-        add_experiment(session, "terse", make_suite(6), {c: {metric: v} for c, v in scores.items()})
-        keep_declarations(session, get_metrics([metric]))  # as a run's scoring does
+        terse = add_experiment(
+            session, "terse", make_suite(6), {c: {metric: v} for c, v in scores.items()}
+        )
+        keep_declarations(session, get_metrics([metric]), terse.id)  # as a run's scoring does
         session.commit()
     engine.dispose()
     (tmp_path / f"{module}.py").unlink()  # the teammate's copy: no scorer's file
@@ -165,3 +167,82 @@ def test_an_older_database_is_upgraded_and_a_read_only_one_read_without_declarat
         "keeps no declaration of it to read it with (it was scored before evalflow kept them)"
     ) in capsys.readouterr().err
     assert inspect(create_engine(database_url)).has_table("scorer_declarations")
+
+
+WORDY = CHECKS.replace("higher_is_better=False", "higher_is_better=True").replace(
+    "fewer is better", "more is better"
+)
+
+
+def test_two_experiments_each_read_their_own_declaration_of_a_same_named_scorer(
+    words: str, database_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """ "terse" scored words as lower-is-better, then "wordy" scored a scorer of the same
+    name that declares higher-is-better: keyed by metric name alone, the last scoring's
+    direction was both experiments' ("terse" ranked big:8b first)."""
+    module = words.split(":")[0]
+    (tmp_path / f"{module}.py").write_text(WORDY)  # the scorer, as "wordy" scored with it
+    importlib.invalidate_caches()
+    _user._loaded.cache_clear()
+    engine = make_engine(database_url)
+    with Session(engine) as session:
+        scores = {SMALL: [1.0, 2.0, 1.0, 2.0, 1.0, 1.0], BIG: [6.0, 7.0, 6.0, 8.0, 6.0, 7.0]}
+        wordy = add_experiment(
+            session, "wordy", make_suite(6), {c: {words: v} for c, v in scores.items()}
+        )
+        keep_declarations(session, get_metrics([words]), wordy.id)
+        session.commit()
+    engine.dispose()
+    (tmp_path / f"{module}.py").unlink()
+    sys.modules.pop(module, None)
+    importlib.invalidate_caches()
+    _user._loaded.cache_clear()
+
+    for name, first, direction in (("terse", SMALL, "lower"), ("wordy", BIG, "higher")):
+        assert main(["--database", database_url, "show", name, "--wide"]) == 0
+        said = capsys.readouterr()
+        rows = [line for line in said.out.splitlines() if line.startswith("#")]
+        assert first.model in rows[0], (name, said.out)
+        assert f"Ranked by {words} ({direction} is better)" in " ".join(said.out.split())
+
+
+def test_an_older_table_keyed_by_metric_alone_is_rekeyed_on_opening_or_read_as_it_is(
+    words: str, database_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An older evalflow's table (one row per metric name): where the database may be
+    written it is re-keyed on opening, its row going to each experiment whose metrics
+    name it; read-only, it is read as before."""
+    engine = create_engine(database_url)
+    with engine.begin() as connection:
+        connection.execute(text("DROP TABLE scorer_declarations"))
+        connection.execute(
+            text(
+                "CREATE TABLE scorer_declarations (metric VARCHAR NOT NULL PRIMARY KEY, "
+                "score_type VARCHAR NOT NULL, higher_is_better BOOLEAN NOT NULL, corpus_level "
+                "BOOLEAN NOT NULL, description VARCHAR NOT NULL, source VARCHAR NOT NULL, "
+                "declared_at DATETIME NOT NULL)"
+            )
+        )
+        connection.execute(
+            text(
+                "INSERT INTO scorer_declarations VALUES (:m, 'continuous', 0, 0, 'Words', :m, "
+                "'2026-01-01 00:00:00.000000')"
+            ),
+            {"m": words},
+        )
+    engine.dispose()
+    path = database_url.removeprefix("sqlite:///")
+    read_only = ["--database", f"sqlite:///file:{path}?mode=ro&uri=true"]
+    for database in (read_only, ["--database", database_url]):  # read as it is; re-keyed
+        assert main([*database, "show", "terse"]) == 0
+        said = capsys.readouterr()
+        assert f"Ranked by {words} (lower is better)" in " ".join(said.out.split())
+        assert _note(words) in said.err
+    with create_engine(database_url).connect() as connection:
+        rows = connection.execute(
+            text(
+                "SELECT e.name, d.metric, d.higher_is_better FROM scorer_declarations d "
+                "JOIN experiments e ON e.id = d.experiment_id"
+            )
+        ).all()
+    assert [tuple(row) for row in rows] == [("terse", words, 0)]
