@@ -9,6 +9,7 @@
     └── BackendError          a model server failed a request (host, model)
         ├── BackendUnavailable    connect error, dropped connection            (retryable)
         │   └── BackendTimeout    connected, no answer in time                 (retryable)
+        │       └── HostBusy      a command refused: its host is busy, not down (exit 75)
         ├── BackendOverloaded     503 "server busy"                            (retryable)
         ├── BackendServerError    other 5xx, or an error line mid-stream       (retryable)
         └── BackendRejected       4xx: the request itself is wrong             (not retryable)
@@ -153,6 +154,13 @@ class BackendTimeout(BackendUnavailable):
     (``evalflow_generations_failed{reason="BackendTimeout"}``)."""
 
     outcome = "timeout"
+
+
+class HostBusy(BackendTimeout):
+    """A command refused to start because its host is there but busy: it took the
+    connection and kept silent, or answered 503. Not the user's input to fix: the same
+    command may work later, so the command exits 75 (``EX_TEMPFAIL``, sysexits.h: "try
+    again later"), not bad input's 2 (docs/bad-input.md#exit-codes)."""
 
 
 class BackendOverloaded(BackendError):

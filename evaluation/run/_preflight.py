@@ -27,6 +27,7 @@ from evaluation.backends.retry import list_models_with_retries
 from evaluation.errors import (
     BackendError,
     BackendUnavailable,
+    HostBusy,
     KeyRefused,
     ModelNotFound,
     NoAPIAtURL,
@@ -106,7 +107,8 @@ def check_before_run(
     is asked again with ``busy_wait_s`` to answer, after ``say``-ing so. ``simulated_only``
     checks only simulated hosts, whose models are known without any server (for
     ``evalflow plan``). Raises ModelNotFound or BackendUnavailable with one line saying
-    which URL was tried and what to do."""
+    which URL was tried and what to do (HostBusy where every host of a model is busy,
+    not down: the command may work later, exit 75)."""
     hosts = tuple(h for h in sweep.spec.hosts if h.kind == "simulated" or not simulated_only)
     if not simulated_only:
         check_api_keys(sweep.spec)  # a key's variable unset: refused before any host is asked
@@ -133,7 +135,10 @@ async def _check_before_run(
     for model in sweep.required_models:
         serving = [h for h in hosts if h.serves(model)]
         if serving and not any(model in checks[h].models for h in serving):
-            error = BackendUnavailable(_unreachable(model, serving, checks), model=model)
+            # every host up but busy: try later (exit 75), not a URL to fix (exit 2)
+            busy = all(checks[h].busy for h in serving)
+            refusal = HostBusy if busy else BackendUnavailable
+            error = refusal(_unreachable(model, serving, checks), model=model)
             _place(error, sweep.spec, _host_field(sweep.spec, serving[0], "url"))
             raise error
 

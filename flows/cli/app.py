@@ -15,7 +15,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import NoReturn, TextIO
 
-from evaluation.errors import EvalError, InputWarning, ReadNote
+from evaluation.errors import EvalError, HostBusy, InputWarning, ReadNote
 from evaluation.metrics._stored import forget_declarations
 from evaluation.redact import gives_a_key, one_line, redact, redact_argv, urls_given
 from flows.cli import (
@@ -55,6 +55,7 @@ VERB_GROUPS = (
 
 EXIT_FAILED = 1  # the command failed (a run with failed generations, an unhealthy host ...)
 EXIT_BAD_INPUT = 2  # refused: an option, a file, a setting the user gave
+EXIT_TRY_LATER = 75  # refused: a host is busy, not down (sysexits.h EX_TEMPFAIL)
 
 #: What `evalflow --help` says it is, in a user's words (wrapped to ``HELP_WIDTH``).
 DESCRIPTION = (
@@ -258,6 +259,18 @@ def _version() -> str:
         return "unknown"
 
 
+#: The exit codes of every command but those that say their own (`health`, `gate`, `trends
+#: --check`, `recommend`), as `evalflow --help`, `run --help` and `judge --help` list them
+#: (docs/bad-input.md#exit-codes).
+EXIT_CODES = (
+    "exit codes: 0 done; 1 failed (some of the work failed, or evalflow did: -v shows "
+    "why); 2 refused: bad input, or a host that cannot be reached as configured (fix the "
+    "command, spec or URL); 75 refused for now: a host is busy, not down (run the same "
+    "command later); 130 / 143 stopped by Ctrl-C / SIGTERM (docs/bad-input.md#exit-codes)"
+)
+LISTS_EXIT_CODES = ("run", "judge")  # the verbs that refuse a busy host with 75
+
+
 def build_parser(known: Sequence[str] = ()) -> argparse.ArgumentParser:
     """The command line; ``known``: the URLs it was given that hold a credential
     (``evaluation.redact.urls_given``), masked in its error lines."""
@@ -266,7 +279,8 @@ def build_parser(known: Sequence[str] = ()) -> argparse.ArgumentParser:
         usage="evalflow [--database URL] [-v | -q] command ...",
         description=textwrap.fill(DESCRIPTION, HELP_WIDTH),
         formatter_class=_Help,
-        epilog="example: evalflow run benchmarks/sweeps/demo-simulated.yaml\n"
+        epilog=textwrap.fill(EXIT_CODES, HELP_WIDTH) + "\n\n"
+        "example: evalflow run benchmarks/sweeps/demo-simulated.yaml\n"
         "         evalflow show demo-simulated",
     )
     parser.add_argument("--version", action=_Version)
@@ -285,6 +299,8 @@ def build_parser(known: Sequence[str] = ()) -> argparse.ArgumentParser:
         _global_options(verb, after_verb=True)
         if name in EXAMPLES and verb.epilog is None:
             verb.epilog = f"example:\n  {EXAMPLES[name]}"
+        if name in LISTS_EXIT_CODES:  # before the example, which ends every help
+            verb.epilog = f"{textwrap.fill(EXIT_CODES, HELP_WIDTH)}\n\n{verb.epilog or ''}"
     return parser
 
 
@@ -449,7 +465,10 @@ def error_line(exc: BaseException, known: Sequence[str] = ()) -> tuple[int, str]
     """The exit code and the one line (credentials masked, those of the ``known`` URLs
     wherever they appear) for an error that ended a command: 2 for bad input (an
     EvalError, a path that cannot be used), 1 for anything else, which is evalflow's
-    failure, not the user's."""
+    failure, not the user's; 75 where a host is busy, not down (``HostBusy``): the same
+    command may work later, nothing to fix."""
+    if isinstance(exc, HostBusy):
+        return EXIT_TRY_LATER, redact(str(exc), known)
     if isinstance(exc, EvalError):  # a suite's several problems keep their own lines
         return EXIT_BAD_INPUT, redact(str(exc), known)
     if isinstance(exc, OSError) and exc.errno in options.PATH_ERRNOS and exc.filename:

@@ -14,6 +14,7 @@ from evaluation.errors import (
     BackendTimeout,
     BackendUnavailable,
     EvalError,
+    HostBusy,
     ModelNotFound,
     NotOllamaAPI,
 )
@@ -287,7 +288,7 @@ def _unreachable(exc: BackendUnavailable, where: str, given: bool, kind: str) ->
         # It listens and is busy with other requests: a judge started right after a run
         # was stopped waited 120 s on a llama-cpp-python server still generating the
         # run's abandoned requests, and was told to check its URL (newcomer N7).
-        return BackendTimeout(
+        return HostBusy(  # try later: exit 75, not bad input's 2
             f"the judge host {where} ({source}) is busy, not down: connected, {reason} "
             "(asked for its models); a server that answers one request at a time "
             "(llama-cpp-python's) first finishes the requests it holds, those of a run "

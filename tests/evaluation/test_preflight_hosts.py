@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from evaluation.errors import BackendError, BackendUnavailable, ModelNotFound
+from evaluation.errors import BackendError, BackendUnavailable, HostBusy, ModelNotFound
 from evaluation.run._doctor import DoctorReport, check_host
 from evaluation.run._preflight import check_before_run
 from evaluation.run._sweep import prepare_sweep
@@ -65,9 +65,12 @@ def test_a_busy_host_is_waited_for_then_its_models_are_checked(tmp_path: Path, s
 
 
 def test_a_host_busy_all_along_is_refused_as_busy_not_down(tmp_path: Path, server: StandIn):
+    """Refused as HostBusy: the command exits 75, try later (it was 2, as bad input)."""
+    from flows.cli.app import error_line
+
     server.hang_listings(10**6)
     said: list[str] = []
-    with pytest.raises(BackendUnavailable) as caught:
+    with pytest.raises(HostBusy) as caught:
         check_before_run(
             sweep_on(tmp_path, server.url), timeout_s=0.5, busy_wait_s=0.5, say=said.append
         )
@@ -76,6 +79,7 @@ def test_a_host_busy_all_along_is_refused_as_busy_not_down(tmp_path: Path, serve
     assert message.startswith(f"{tmp_path / 'spec.yaml'}:6:10: field 'hosts[0].url': no host")
     assert f"GET {server.url}/v1/models: {BUSY}" in message
     assert "start the OpenAI-compatible server" not in message  # it is running
+    assert error_line(caught.value)[0] == 75
 
 
 def test_a_refused_connection_is_unreachable_at_once(tmp_path: Path) -> None:
@@ -85,6 +89,7 @@ def test_a_refused_connection_is_unreachable_at_once(tmp_path: Path) -> None:
             sweep_on(tmp_path, closed_url()), timeout_s=30, busy_wait_s=30, say=said.append
         )
     assert said == [] and "busy" not in str(caught.value)
+    assert not isinstance(caught.value, HostBusy)  # exit 2: its URL to fix
 
 
 def test_doctor_reports_a_silent_host_busy_only_while_a_run_of_ours_uses_it(

@@ -1,6 +1,7 @@
 """`evalflow judge` against a host that takes the connection but does not answer (the
 newcomer's N7: a llama-cpp-python server still computing the requests of a run that was
-stopped): it is busy, not unreachable, and the line says what to do."""
+stopped): it is busy, not unreachable, and the line says what to do; exit 75
+(EX_TEMPFAIL: try later), not bad input's 2."""
 
 from __future__ import annotations
 
@@ -22,7 +23,7 @@ def test_a_judge_host_that_keeps_silent_is_said_busy_not_unreachable(
     command += ["--kind", "openai", "--no-pairwise"]
     with running_standin(StandInConfig(models=(MODEL,), openai_only=True)) as server:
         server.hang_listings(10**6)
-        assert main([*command, "--url", server.url]) == 2
+        assert main([*command, "--url", server.url]) == 75  # try later (it was 2: bad input)
     lines = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error:")]
     assert lines == [
         f"error: the judge host {server.url} (--url) is busy, not down: connected, no answer "

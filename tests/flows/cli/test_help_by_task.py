@@ -121,3 +121,15 @@ def test_no_description_line_is_wrapped_at_80_columns():
         if len(line) > 80
     ]
     assert wide == []
+
+
+def test_the_help_of_evalflow_run_and_judge_lists_the_exit_codes():
+    """A busy host (it took the connection, kept silent) exited 2, as bad input does: a
+    script could not tell "fix your input" from "try later". 75 (EX_TEMPFAIL) is said."""
+    parser = build_parser()
+    verbs = dict(_verbs(parser))
+    for text in (parser.format_help(), verbs["run"].format_help(), verbs["judge"].format_help()):
+        words = " ".join(text.split())
+        assert "exit codes: 0 done; 1 failed" in words
+        assert "2 refused: bad input, or a host that cannot be reached as configured" in words
+        assert "75 refused for now: a host is busy, not down (run the same command later)" in words
