@@ -18,6 +18,7 @@ from sqlmodel import Field, SQLModel
 
 from evaluation.spec._params import PARAMETERS
 from evaluation.storage.impossible_rates import IMPOSSIBLE_RATE
+from evaluation.storage.unmeasured import OVERHEAD_CANDIDATE
 
 
 def utcnow() -> datetime:
@@ -229,6 +230,13 @@ class Generation(Table, table=True):
             "id",
             sqlite_where=text(IMPOSSIBLE_RATE),
             postgresql_where=text(IMPOSSIBLE_RATE),
+        ),
+        # empty but for simulated cases whose calls overlapped (storage.unmeasured)
+        Index(
+            "ix_generation_overhead_latency",
+            "id",
+            sqlite_where=text(OVERHEAD_CANDIDATE),
+            postgresql_where=text(OVERHEAD_CANDIDATE),
         ),
     )
 
