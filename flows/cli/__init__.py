@@ -24,6 +24,9 @@ def console_main() -> int:
     command = verb(sys.argv[1:])
     if command is not None:
         _hold_interrupts()
+    from flows.cli._collector import pause_for
+
+    pause_for(command)  # `show`, `view` ...: their start-up without the cyclic collector
     if command == "serve":
         import signal
 

@@ -38,8 +38,13 @@ def bind(
 
 
 def serve(app: Any, sock: socket.socket) -> None:
-    """Serve ``app`` on the already bound ``sock`` until Ctrl+C."""
+    """Serve ``app`` on the already bound ``sock`` until Ctrl+C (the cyclic collector
+    back, where the verb started without it: ``_collector``)."""
     import uvicorn
+
+    from flows.cli._collector import resume
+
+    resume()
 
     host, port = sock.getsockname()[:2]
     # No websockets and no lifespan: no served app uses them, and their modules (the

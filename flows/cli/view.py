@@ -38,6 +38,9 @@ def cmd_view(args: argparse.Namespace) -> int:
         )
     if args.export is not None and engine is not None:
         from evaluation.view.static_export import export_view
+        from flows.cli._collector import resume
+
+        resume()  # a page per generation: not a start-up (``_collector``)
 
         done = export_view(engine, name, args.export)
         print(f"{done.pages} pages of {name} written: open {done.folder / 'summary.html'}")
