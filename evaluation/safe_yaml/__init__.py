@@ -7,7 +7,8 @@ value that contains itself (``models: &m [*m]``); anything that walks such a doc
 loader counts every value as it would be expanded, while it composes the document, and
 refuses, with the line of the alias or value that passed the bound: more than
 ``MAX_VALUES`` values, nesting deeper than ``MAX_DEPTH``, or an alias inside the value it
-names. It also refuses a key repeated in one mapping (PyYAML would keep the last).
+names. It also refuses a key repeated in one mapping (PyYAML would keep the last), and
+an integer of more digits than Python converts (4300; PyYAML raised a plain ValueError).
 Refusals are ``yaml.YAMLError``s, so a reader's one handler for bad YAML covers them.
 """
 

@@ -1,8 +1,10 @@
 """A PyYAML SafeLoader that bounds expansion, nesting and self-reference (see the
-package docstring), and refuses repeated keys."""
+package docstring), and refuses repeated keys and integers longer than Python prints."""
 
 from __future__ import annotations
 
+import math
+import sys
 from typing import Any
 
 import yaml
@@ -86,10 +88,52 @@ class SafeLoader(yaml.SafeLoader):
             seen.add(key)
         return super().construct_mapping(node, deep=deep)
 
+    def construct_yaml_int(self, node: yaml.ScalarNode) -> int:
+        """PyYAML's integer, refused where it has more digits than Python converts
+        (``sys.get_int_max_str_digits()``, 4300): a decimal one raised a plain
+        ValueError, "evalflow failed ... not a problem with your input" (newcomer S1); a
+        hex, octal or binary one loaded but failed wherever it was printed; and a
+        base-60 one (``1:59:59:...``) took time quadratic in its length to compute."""
+        limit = sys.get_int_max_str_digits()
+        text = self.construct_scalar(node).replace("_", "").lstrip("+-")
+        digits = _decimal_digits(text)
+        if limit and digits > limit:
+            exact = text.isdigit() and not (text.startswith("0") and len(text) > 1)
+            size = f"{digits}" if exact else f"about {digits}"
+            raise ConstructorError(
+                None,
+                None,
+                f"an integer of {size} digits, more than the {limit} Python reads (quote "
+                "it to keep it as text)",
+                node.start_mark,
+            )
+        try:
+            return super().construct_yaml_int(node)
+        except (ValueError, IndexError):  # `!!int abc`, `!!int ""`: PyYAML's int() fails
+            shown = node.value if len(node.value) <= 40 else node.value[:40] + "..."
+            raise ConstructorError(
+                None, None, f"expected an integer, got {shown!r}", node.start_mark
+            ) from None
+
+
+def _decimal_digits(text: str) -> int:
+    """How many decimal digits the YAML 1.1 integer ``text`` (sign and underscores
+    removed) has at most: binary ``0b``, hex ``0x``, octal ``0``, base 60 ``a:b:c``."""
+    if ":" in text:
+        head, *rest = text.split(":")
+        return len(head) + math.ceil(len(rest) * math.log10(60))
+    for prefix, base in (("0b", 2), ("0x", 16)):
+        if text.startswith(prefix):
+            return math.ceil((len(text) - 2) * math.log10(base))
+    if text.startswith("0") and len(text) > 1:
+        return math.ceil((len(text) - 1) * math.log10(8))
+    return len(text)
+
 
 SafeLoader.add_constructor(
     yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, SafeLoader.construct_mapping
 )
+SafeLoader.add_constructor("tag:yaml.org,2002:int", SafeLoader.construct_yaml_int)
 
 
 def use_key(parent: Any, index: Any) -> tuple[int, int]:

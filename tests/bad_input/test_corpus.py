@@ -580,6 +580,15 @@ SPEC_CASES = [
         ("{spec}", "duplicate key 'name'"),
     ),
     Bad(
+        "spec-integer-too-long",
+        "spec",
+        _shown(
+            spec_text("name: t\nsuite: SUITE\nmodels: [a]\nsamples_per_case: " + "9" * 5000),
+            "run: the spec's samples_per_case is an integer of 5,000 digits",
+        ),
+        ("{spec}:4:19: not valid YAML: an integer of 5000 digits, more than the 4300 Python",),
+    ),
+    Bad(
         "spec-not-a-mapping",
         "spec",
         spec_text("- name\n"),
@@ -723,6 +732,7 @@ SPEC_CASES = [
 ]
 
 DEEP = "[" * 5000 + "]" * 5000  # 10 KB; Python's decoder raised RecursionError (exit 1)
+HUGE = "9" * 100_000  # more digits than Python converts: a ValueError, exit 1 (S1)
 
 SUITE_CASES = [
     Bad(
@@ -736,6 +746,18 @@ SUITE_CASES = [
             "plan, suite with a case whose metadata is 5000 nested lists (10 KB)",
         ),
         ("{suite}:1", "invalid JSON: nested deeper than 64 levels"),
+    ),
+    Bad(
+        "suite-case-integer-too-long",
+        "suite",
+        _shown(
+            lambda w: [
+                "plan",
+                str(w.broken_suite(cases=[f'{{"id": "c1", "metadata": {{"n": {HUGE}}}}}'])),
+            ],
+            "plan, suite with a case whose metadata holds an integer of 100,000 digits",
+        ),
+        ("{suite}:1", "invalid JSON: an integer of 100000 digits, more than the 4300 Python"),
     ),
     Bad(
         "suite-line-not-object",

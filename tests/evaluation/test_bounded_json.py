@@ -4,6 +4,7 @@ nested lists ended `plan` with a RecursionError called "not a problem with your 
 from __future__ import annotations
 
 import json
+import sys
 
 import pytest
 
@@ -29,3 +30,34 @@ def test_a_model_reply_nested_too_deep_is_no_json_object() -> None:
 
     assert _json_object('{"a": ' + "[" * 5000 + "]" * 5000 + "}") is None
     assert _json_object('{"a": [[1]]}') == {"a": [[1]]}
+
+
+def test_an_integer_longer_than_python_reads_is_invalid_json_at_the_number() -> None:
+    """S1: json.loads raised a plain ValueError ("Exceeds the limit (4300 digits) for
+    integer string conversion"), which the suite loader called evalflow's own failure."""
+    limit = sys.get_int_max_str_digits()
+    assert limit == 4300  # Python's default (PYTHONINTMAXSTRDIGITS unset)
+    fine = '{"n": ' + "9" * limit + ', "f": ' + "9" * 10_000 + ".5}"
+    assert bounded_json.loads(fine)["n"] == int("9" * limit)
+    text = '{"s": "' + "9" * 5000 + '", "m": -' + "9" * (limit + 1) + "}"
+    with pytest.raises(json.JSONDecodeError) as refused:
+        bounded_json.loads(text)
+    assert refused.value.msg == (
+        "an integer of 4301 digits, more than the 4300 Python reads (quote it to keep it as text)"
+    )
+    assert refused.value.pos == text.index("-")  # digits in the string before are text
+
+
+def test_a_hooks_own_value_error_is_not_taken_for_a_long_integer() -> None:
+    def refuse(pairs: list) -> dict:
+        raise ValueError("the hook's own")
+
+    with pytest.raises(ValueError, match="the hook's own") as raised:
+        bounded_json.loads('{"a": 1}', object_pairs_hook=refuse)
+    assert type(raised.value) is ValueError
+
+
+def test_a_model_reply_holding_a_long_integer_is_no_json_object() -> None:
+    from evaluation.metrics._constraints import _json_object
+
+    assert _json_object('{"a": ' + "9" * 5000 + "}") is None
