@@ -1,5 +1,5 @@
 """The generation task: every lane of one host, each running chunks of work items
-(a chunk's run itself is ``tasks.generation_chunks``'s, which the lane workers import
+(a chunk's run itself is ``evaluation.run._chunk_run``'s, which the lane workers import
 without Prefect)."""
 
 from __future__ import annotations
@@ -12,14 +12,14 @@ from prefect.runtime import task_run
 from sqlalchemy.engine import Engine
 
 from evaluation.run._chunk import as_chunk
+from evaluation.run._chunk_run import GenerationContext
+from evaluation.run._chunk_run import generate_once as _generate
 from evaluation.run._generate import ChunkOutcome
 from evaluation.run._record_writer import OnStored, RecordWriter
 from evaluation.run._slot_waits import LaneWatch
 from evaluation.run._work import GenerationRecord, WorkItem, WorkKey
 from evaluation.run._writer_process import WriterProcess
 from evaluation.spec import HostSpec
-from tasks.generation_chunks import GenerationContext
-from tasks.generation_chunks import generate_once as _generate
 
 
 def record_writer(

@@ -7,7 +7,7 @@ workers and the other runs; each worker's share is its ``capacity``), takes its 
 slots first (``reserve``) and keeps them until it closes (``HostSlots(handoff_s=None)``:
 its next chunk comes from another process, often more than a second later under load),
 and runs each chunk as the run's process does
-(``tasks.generation_chunks.generate_once``), its records sent back to the run's writer.
+(``evaluation.run._chunk_run.generate_once``), its records sent back to the run's writer.
 
 A worker imports no Prefect: it talks to the run's server through ``SlotApi`` (the same
 REST calls as Prefect's client, with the run's settings found here, ``slot_api_settings``)
@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING
 
 from evaluation.backends.retry import RetryPolicy
 from evaluation.run._chunk import Chunk
+from evaluation.run._chunk_run import GenerationContext, generate_once
 from evaluation.run._generate import ChunkOutcome
 from evaluation.run._pipelines import SharedCalls
 from evaluation.run._slot_waits import LaneWatch
@@ -37,7 +38,6 @@ from tasks.adapters.host_slots import HostSlots
 from tasks.adapters.slot_api import SlotApi, SlotApiSettings, slot_api_settings
 from tasks.adapters.slot_registry import Registry, registry_at
 from tasks.adapters.spare_slots import PoolSpareSlots
-from tasks.generation_chunks import GenerationContext, generate_once
 
 if TYPE_CHECKING:
     from prefect.client.orchestration import PrefectClient

@@ -78,3 +78,28 @@ def test_the_checks_catch_a_cycle_and_a_broken_rule(tmp_path) -> None:
     graph = build(tmp_path, ("evaluation",))
     assert graph.cycles() == [["evaluation.a", "evaluation.b"]]
     assert graph.external["evaluation.b"] == {"prefect"}
+
+
+# Modules of tasks/ (beside tasks/adapters/) that use no Prefect, and why they live there.
+PREFECT_FREE_TASK_MODULES = {
+    "tasks.lane_workers": "a lane worker's runner: the hosts' Prefect slots (tasks/adapters) "
+    "through Prefect's REST API, without importing Prefect",
+}
+
+
+def test_a_module_of_tasks_uses_prefect_or_says_why_it_lives_there(graph: ImportGraph) -> None:
+    """tasks/ holds Prefect tasks and what they need of Prefect; what uses none belongs
+    below, in evaluation/ (tasks/generation_chunks.py, a chunk's run and what a run's
+    chunks share, now evaluation/run/_chunk_run.py)."""
+    free = [
+        module
+        for module in graph.files
+        if module.startswith("tasks.")
+        and not module.startswith("tasks.adapters")
+        and module != "tasks"
+        and "prefect" not in graph.external.get(module, set())
+    ]
+    assert sorted(free) == sorted(PREFECT_FREE_TASK_MODULES), (
+        "a module of tasks/ that uses no Prefect: move it to evaluation/ (ARCHITECTURE.md), "
+        "or say in PREFECT_FREE_TASK_MODULES why it lives in tasks/"
+    )

@@ -1,15 +1,17 @@
 """What every chunk of a run shares (``GenerationContext``) and one run of a chunk on it
-(``generate_once``): in the run's process (``tasks.generation``) or in a lane worker
-(``tasks.lane_workers``), which imports no Prefect (a worker's start: ~3.5 s of CPU less
-on 2 loaded cores) and no storage module (~0.8 s less: the records it makes are stored
-by the run's writer)."""
+(``generate_once``): in the run's process (``tasks.generation``, the Prefect task) or in a
+lane worker (``tasks.lane_workers``), which imports no Prefect (a worker's start: ~3.5 s
+of CPU less on 2 loaded cores) and no storage module (~0.8 s less: the records it makes
+are stored by the run's writer). The hosts' slots and spare slots are the caller's
+(``tasks/adapters``: ``HostSlots``, ``PoolSpareSlots``), seen here as ``LaneSlots``."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from functools import partial
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from evaluation.backends import Backend
 from evaluation.backends.retry import RetryPolicy
@@ -22,8 +24,6 @@ from evaluation.run._work import GenerationRecord, WorkItem
 from evaluation.run._workers import LaneWorkers
 from evaluation.spec import HostSpec
 from evaluation.suites import Suite
-from tasks.adapters.host_slots import HostSlots
-from tasks.adapters.spare_slots import PoolSpareSlots
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
@@ -38,6 +38,24 @@ class Records(Protocol):
     async def flush(self) -> None: ...
 
 
+class Lane(Protocol):
+    """One lane's hold on a slot of its host for one chunk (``tasks.adapters.lane_slot``):
+    held for each attempt, lent to a spare call while its case has none, parked for the
+    lane's next chunk when the chunk ends."""
+
+    def attempt(self) -> AbstractAsyncContextManager[None]: ...
+
+    def lend(self, to: Callable[[str, Any], bool]) -> None: ...
+
+    def finish(self) -> None: ...
+
+
+class LaneSlots(Protocol):
+    """The hosts' slots of a run (``tasks.adapters.host_slots.HostSlots``)."""
+
+    def lane(self, host: str, watch: LaneWatch | None = None) -> Lane: ...
+
+
 @dataclass(frozen=True)
 class GenerationContext:
     """What every chunk of one run shares (passed quoted: Prefect does not walk it).
@@ -48,7 +66,7 @@ class GenerationContext:
     experiment_id: int
     suite: Suite
     backends: Mapping[str, Backend]
-    slots: HostSlots | None
+    slots: LaneSlots | None
     policy: RetryPolicy
     writer: Records  # stores outcomes in batches behind the requests
     shared: SharedCalls | None = None  # spare slots and embeddings for pipelines
@@ -73,7 +91,8 @@ async def generate_once(
             raise
     assert context.slots is not None
     lane = context.slots.lane(host.name, watch)
-    spare = context.shared.spare if context.shared is not None else None
+    # spare slots that take a lane's slot while its case has no call for it
+    lend_to = getattr(context.shared.spare, "lend", None) if context.shared else None
     try:
         outcome = await run_chunk(
             context.backends[host.name],
@@ -83,7 +102,7 @@ async def generate_once(
             sink=context.writer.put,
             slot=lane.attempt,
             shared=context.shared,
-            lend=partial(lane.lend, spare.lend) if isinstance(spare, PoolSpareSlots) else None,
+            lend=partial(lane.lend, lend_to) if lend_to is not None else None,
         )
         await context.writer.flush()  # the chunk ends with its outcomes stored
         return outcome
