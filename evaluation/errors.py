@@ -27,13 +27,17 @@ once, as one ``warning:`` line.
 
 Backends translate transport errors into this tree once, at their boundary
 (``raise ... from exc``); everything above decides on ``BackendError.retryable`` and
-never matches message strings. ``BackendError.outcome`` names what happened to the
+never matches message strings. A ``BackendError``'s message is made storable (a
+server's words decoded from ``"\\ud800"``: ``storable_text.storable``), as it is stored
+with the generation it failed. ``BackendError.outcome`` names what happened to the
 attempt, one of ``OUTCOMES`` (what each attempt's record stores).
 """
 
 from __future__ import annotations
 
 import re
+
+from evaluation.storable_text import storable
 
 
 class EvalError(Exception):
@@ -133,7 +137,7 @@ class BackendError(EvalError):
         self.host = host
         self.model = model
         self.status_code = status_code
-        super().__init__(message)
+        super().__init__(storable(message))  # a server's words may hold "\\ud800"
 
 
 class BackendUnavailable(BackendError):

@@ -6,6 +6,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
+from evaluation.storable_text import storable
+
 if TYPE_CHECKING:  # annotations: storage reads DECODE_WALL_FACTOR without the spec's YAML
     from evaluation.spec import GenerationParams, HostSpec
     from evaluation.suites import Message
@@ -32,6 +34,16 @@ def possible_decode_rate(tokens_per_s: Any, eval_count: Any, latency_s: Any) -> 
         return np.logical_not(np.greater(latency_s, 0) & beyond)
 
 
+def _made_storable(made: object, *names: str) -> None:
+    """The text fields ``names`` of a frozen dataclass that holds what a server said,
+    made storable (``storable_text.storable``: a lone surrogate, which JSON's
+    ``"\\ud800"`` decodes to, becomes U+FFFD), in place."""
+    for name in names:
+        text = getattr(made, name)
+        if isinstance(text, str) and (kept := storable(text)) is not text:
+            object.__setattr__(made, name, kept)
+
+
 @dataclass(frozen=True)
 class ModelInfo:
     """A model a host has (Ollama ``/api/tags`` entry, or ``/v1/models`` for OpenAI)."""
@@ -43,6 +55,10 @@ class ModelInfo:
     quantization: str = ""  # e.g. "Q4_K_M"
     size_bytes: int | None = None
     owned_by: str = ""  # an OpenAI-compatible ``/v1/models`` entry's: which server says it
+
+    def __post_init__(self) -> None:
+        names = ("name", "digest", "family", "parameter_size", "quantization", "owned_by")
+        _made_storable(self, *names)
 
 
 @dataclass(frozen=True)
@@ -83,6 +99,9 @@ class GenerationResult:
     # What a pipeline recorded with its output (e.g. ``retrieved_spans`` of ``rag``);
     # metrics such as ``retrieval_recall_at_k`` read it. Empty for a single call.
     metadata: Mapping[str, Any] = field(default_factory=dict, hash=False, compare=False)
+
+    def __post_init__(self) -> None:
+        _made_storable(self, "text")  # a reply's "\\ud800" (newcomer S2)
 
     @property
     def tokens_per_s(self) -> float | None:

@@ -44,6 +44,7 @@ from evaluation.backends.openai_compat import OpenAICompatBackend
 from evaluation.errors import BackendError
 from evaluation.redact import redact_url
 from evaluation.spec import HostSpec
+from evaluation.storable_text import storable
 
 JudgeKind = Literal["ollama", "openai"]
 GRADES = (1, 2, 3, 4, 5)
@@ -302,7 +303,9 @@ class Judge(OwnedClient):
                     f"attempt {attempt + 1}: malformed judge output ({exc}): {content[:200]!r}"
                 )
                 continue
-            return value, str(payload.get("rationale", "")), attempt + 1, seed
+            # JSON in the reply: "\\ud800" or "\\u0000" in it is stored as U+FFFD
+            rationale = storable(str(payload.get("rationale", "")))
+            return value, rationale, attempt + 1, seed
         return None, "unscored: " + "; ".join(problems), self.max_attempts, seed
 
     def _translate_errors(self) -> AbstractContextManager[None]:

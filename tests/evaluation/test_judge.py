@@ -291,3 +291,28 @@ def test_limit_bounds_pairwise_judging_too(database_url):
         calls = server.stats.requests
     assert (run.generations, run.pairs) == (6, 6)
     assert calls == 6 + 6 * 2
+
+
+def test_a_rationale_no_database_stores_is_stored_replaced(database_url):
+    """Newcomers' S2/S3 in the judge's reply: its content is JSON, so a rationale
+    written "\\ud800" (or "\\u0000") decodes to a lone surrogate (a NUL) that failed
+    the verdict's storing; each is stored as U+FFFD, as in a model's output."""
+    db = build_review_db(database_url, n_cases=2)
+    reply = json.dumps(
+        {"rationale": "checked \ud800 and\x00", "accuracy": 4, "completeness": 4, "relevance": 4}
+    )
+    assert "\\ud800" in reply and "\\u0000" in reply  # escapes in the reply's text
+    config = StandInConfig(models=(MODEL,), reply=lambda model, messages: reply)
+    with running_standin(config) as server:
+
+        async def go():
+            async with _judge(server) as judge:
+                return await judge_experiment(
+                    db.engine, db.experiment, judge, configs=[db.configs[0].hash]
+                )
+
+        run = _run(go())
+    assert (run.generations, run.scored, run.unscored) == (2, 2, 0)
+    with Session(db.engine) as session:
+        reasons = {row.reason for row in session.exec(select(Judgement)).all()}
+    assert reasons == {"checked \ufffd and\ufffd"}

@@ -197,6 +197,31 @@ async def test_a_vllm_style_error_event_is_a_server_error() -> None:
         await _mock(body).generate(request())
 
 
+async def test_what_no_database_stores_in_a_reply_becomes_the_replacement_character() -> None:
+    """Newcomers' S2 and S3: a reply holding a lone surrogate (JSON's "\\ud800") or a NUL
+    failed the run when its chunk was stored (UnicodeEncodeError on both databases;
+    PostgreSQL refuses NUL), and every resume. Each becomes U+FFFD where the reply enters;
+    a pair sent as two escapes in two chunks is joined into its character."""
+    deltas = ("lone \ud800 ", "\ud83d", "\ude00", " nul\x00end", "")
+    body = _sse(*[_delta(d) for d in deltas[:-1]], _delta("", "stop"), b"[DONE]")
+    assert b"\\ud800" in body and b"\\u0000" in body  # escapes on the wire, as servers write
+    result = await _mock(body).generate(request())
+    assert result.text == "lone \ufffd \U0001f600 nul\ufffdend"
+    assert result.text.encode()  # UTF-8 has it: every database, log and export does
+
+
+async def test_a_servers_words_and_model_names_are_made_storable_too() -> None:
+    """An error's message is stored with the generation it failed; a model list is
+    stored by ``record_models``: a "\\ud800" or NUL there failed the run as one in a reply."""
+    refusal = json.dumps({"error": {"message": "bad \ud800 token\x00"}}).encode()
+    with pytest.raises(BackendRejected) as caught:
+        await _mock(refusal, status=400).generate(request())
+    assert str(caught.value).endswith("HTTP 400 for model 'llama3:latest': bad \ufffd token\ufffd")
+    listing = {"data": [{"id": "odd\udcff", "owned_by": "me\x00"}]}
+    (info,) = await _mock(json.dumps(listing).encode()).list_models()
+    assert (info.name, info.owned_by) == ("odd\ufffd", "me\ufffd")
+
+
 async def test_without_usage_each_delta_is_a_token_timed_by_the_client() -> None:
     # llama-cpp-python's server ignores stream_options: no usage, no timings. The
     # prompt's count is unknown (None), not 0.
