@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol, TypeVar
 
+from evaluation.backends._sending import waiting_for_slot
 from evaluation.backends._simulated_latency import embed_latency_s
 from evaluation.backends.base import Backend, GenerationRequest, GenerationResult
 from evaluation.backends.retry import RetryPolicy, embed_with_retries, generate_with_retries
@@ -275,7 +276,8 @@ class _Handles:
         if spare_slots is not None:
             spare_slots.wait_for(model, grant)
         try:
-            return await grant
+            with waiting_for_slot():  # nothing on the wire: a stop does not wait for it
+                return await grant
         except asyncio.CancelledError:
             if grant.done() and not grant.cancelled() and grant.exception() is None:
                 granted = grant.result()  # came just as we were cancelled: hand it on

@@ -228,3 +228,38 @@ def test_a_case_mixing_simulated_and_real_calls_has_no_latency():
     result, _, trace = asyncio.run(run_case(work, SUITE, CaseRoute(backend, RetryPolicy())))
     assert [s.stage for s in trace.stages] == ["map"] * 4 + ["reduce"]
     assert result.simulated and result.latency_s is None
+
+
+def test_a_case_whose_call_waits_for_a_spare_slot_is_not_in_flight_for_a_stop():
+    """A pipeline's call waiting for the lane's slot or a spare one has nothing on the wire
+    (granted after a stop, it parks, and the case is redone whole by the rerun): a stop
+    neither counts its case as in flight nor waits for it (it counted it)."""
+    from evaluation.run._in_flight import case_in_flight, cases_in_flight
+
+    answer = asyncio.Event()
+
+    class HeldBackend(FakeBackend):
+        async def generate(self, request: GenerationRequest) -> GenerationResult:
+            await answer.wait()
+            return await super().generate(request)
+
+    backend = HeldBackend()
+    document = " ".join(f"w{i}" for i in range(30))  # 3 maps, on the lane's slot alone
+    work = item("map_reduce", MAP_REDUCE, document=document, chunk_size=10, chunk_overlap=0)
+    spares = CountingSpares(free=0)
+    route = CaseRoute(backend, RetryPolicy(), shared=SharedCalls({"a": backend}, spares))
+
+    async def main() -> None:
+        async def case() -> None:
+            async with case_in_flight():
+                await run_case(work, SUITE, route)
+
+        task = asyncio.create_task(case())
+        while len(spares.waiting) < 2:  # one map on the lane's slot, two wait
+            await asyncio.sleep(0)
+        assert cases_in_flight() == 0
+        answer.set()
+        await task
+        assert cases_in_flight() == 0
+
+    asyncio.run(main())
