@@ -7,6 +7,8 @@ import sys
 from collections.abc import Sequence
 from typing import Any, NoReturn
 
+from flows.cli._collector import pause_for
+
 __all__ = ["console_main", "main", "quiet_expected_errors"]
 
 _LATER = {"main": "flows.cli.app", "quiet_expected_errors": "flows.cli.logs"}
@@ -22,11 +24,9 @@ def console_main() -> int:
     # in a newcomer's first run, and an event sent to Prefect.
     os.environ.setdefault("DO_NOT_TRACK", "1")
     command = verb(sys.argv[1:])
+    pause_for(command)  # `show`, `view` ...: their start-up without the cyclic collector
     if command is not None:
         _hold_interrupts()
-    from flows.cli._collector import pause_for
-
-    pause_for(command)  # `show`, `view` ...: their start-up without the cyclic collector
     if command == "serve":
         import signal
 

@@ -21,6 +21,7 @@ EXECUTABLE = """
 import gc, json, sys
 from flows.cli import console_main
 sys.argv = ["evalflow", *sys.argv[1:]]
+gc.collect()  # this script's own objects: none due before the command pauses it
 before = sum(s["collections"] for s in gc.get_stats())
 code = console_main()
 after = sum(s["collections"] for s in gc.get_stats())
