@@ -21,7 +21,13 @@ sleeps the latencies it simulates (a pipeline case's ~80 s with `--time-scale 1`
 cannot hang. The CLI's bar says it too, but only on a terminal;
 this line is in the log. Lanes waiting for a slot send nothing: a host whose lanes have
 waited ``SLOW_WAIT_S`` is said once a wait, naming who holds its slots
-(``evaluation.run._slot_waits``).
+(``evaluation.run._slot_waits``). The row lists a host's wait once it has lasted
+``WAIT_SHOWN_AFTER_S`` (written then, by ``tick``, even while nothing else changes): a
+lane waits for a moment after each failed try, for the slot given back to be taken
+again (one slot write each, and up to seconds on a loaded server), and a row written in
+such a moment said, until the next write, "1 lane waiting 5 s so far for a free slot
+... (held by no other run listed on this machine: one on another machine?)" with every
+slot free (newcomer M2: a host failing half its requests).
 """
 
 from __future__ import annotations
@@ -45,6 +51,7 @@ from evaluation.storage.models import RunLive, utcnow
 STAGES = ("load", "generate", "score", "compare", "report")
 WRITE_INTERVAL_S = 2.0
 QUIET_AFTER_S = 30.0  # no answer from a host with requests in flight: said after this
+WAIT_SHOWN_AFTER_S = 10.0  # a host's lanes waiting for a slot: in the row after this
 REASON_CHARS = 100
 _EMPTY: dict[str, Any] = {
     "done": 0, "total": 0, "failed": 0, "per_s": None, "eta_s": None,
@@ -109,6 +116,7 @@ class LiveRun:
     _waits: SlotWaits = field(init=False)
     _written: float = float("-inf")
     _pending: bool = False
+    _shown: dict[str, tuple[int, float]] = field(default_factory=dict)  # waits written
     _heard: dict[str, float] = field(default_factory=dict)  # host -> last answer or send
     _paused: dict[str, float] = field(default_factory=dict)  # host -> none in flight since
     _said: dict[str, float] = field(default_factory=dict)  # host -> silence last said
@@ -209,6 +217,8 @@ class LiveRun:
         """Write what is pending once the interval since the last write has passed."""
         self._quiet()
         self._waits.tick()
+        if self._waits.lasting(WAIT_SHOWN_AFTER_S) != self._shown:
+            self._pending = True  # a wait now long enough to show, or one that ended
         if self._pending and self.clock() - self._written >= self.interval_s:
             self.write()
 
@@ -246,16 +256,19 @@ class LiveRun:
             insert_ignoring_conflicts(session, RunLive, [row], update_columns=_UPDATED)
 
     def _waiting(self) -> dict[str, dict[str, Any]]:
-        """The live row's hosts whose lanes wait for a slot: how many, since when (UTC),
-        and who holds the host's slots (``[[run in words, slots]]``)."""
+        """The live row's hosts whose lanes have waited ``WAIT_SHOWN_AFTER_S`` for a slot:
+        how many, since when (UTC), and who holds the host's slots (``[[run in words,
+        slots]]``)."""
         now, at = self.clock(), utcnow()
+        waits = self._waits.waiting(WAIT_SHOWN_AFTER_S)
+        self._shown = {host: (wait.lanes, wait.since) for host, wait in waits.items()}
         return {
             host: {
                 "lanes": wait.lanes,
                 "since": (at - timedelta(seconds=now - wait.since)).isoformat(timespec="seconds"),
                 "held_by": [list(holder) for holder in wait.held_by],
             }
-            for host, wait in self._waits.waiting().items()
+            for host, wait in waits.items()
         }
 
 

@@ -100,11 +100,21 @@ class SlotWaits:
         self._lanes += 1
         return SlotLane(self, host, self._lanes)
 
-    def waiting(self) -> dict[str, HostWait]:
-        """The hosts whose lanes wait for a slot now (``whose`` asked for each)."""
+    def waiting(self, lasted_s: float = 0.0) -> dict[str, HostWait]:
+        """The hosts whose lanes wait for a slot now, those whose wait has lasted
+        ``lasted_s`` or more (``whose`` asked for each)."""
         return {
-            host: HostWait(len(lanes), min(lanes.values()), tuple(self.whose(host)))
+            host: HostWait(lanes, since, tuple(self.whose(host)))
+            for host, (lanes, since) in self.lasting(lasted_s).items()
+        }
+
+    def lasting(self, lasted_s: float = 0.0) -> dict[str, tuple[int, float]]:
+        """``waiting``'s hosts as (lanes, since), without asking who holds the slots."""
+        now = self.clock()
+        return {
+            host: (len(lanes), since)
             for host, lanes in self._waiting.items()
+            if now - (since := min(lanes.values())) >= lasted_s
         }
 
     def tick(self) -> None:

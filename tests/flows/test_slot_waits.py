@@ -75,10 +75,11 @@ def test_a_run_waiting_for_another_runs_slots_says_so_once_naming_it_and_no_hung
                     lane.finish()
 
             lanes = [asyncio.create_task(chunk()) for _ in range(2)]
-            await until(
-                lambda: (_row(engine, live).waiting or {}).get(host.name, {}).get("lanes") == 2
-            )
+            await until(lambda: mine.lanes_waiting(host.name) == 2)
+            assert _row(engine, live).waiting == {}  # a moment's wait is not shown (M2)
+            now[0] = 10.0
             row = _row(engine, live)
+            assert row.waiting[host.name]["lanes"] == 2
             assert row.in_flight == {}  # nothing sent: both lanes wait
             assert row.waiting[host.name]["held_by"] == [[NIGHTLY, 2]]
             now[0] = 29.0

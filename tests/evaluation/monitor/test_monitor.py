@@ -233,6 +233,48 @@ def test_a_write_the_interval_held_back_is_written_later_not_dropped(db):
     assert sleeps == [2.0, 2.0] and done() == 14
 
 
+def test_a_moments_wait_for_a_slot_is_not_in_the_row_and_a_lasting_one_is_written_unasked(db):
+    """M2: a host failing half its requests: after each failed try the lane gives its
+    slot back and waits a moment to take one again; a row written in that moment read,
+    in `status` until the next write, "1 lane waiting 5 s so far for a free slot ...
+    (held by no other run listed on this machine: one on another machine?)" with 0 of 2
+    slots in flight. A wait is in the row once it has lasted WAIT_SHOWN_AFTER_S (10 s),
+    written by the stage's tick though nothing else changes, and gone once it ended."""
+    now = [0.0]
+    live = LiveRun(
+        db.engine, "moment", total=8, slots={"h": 2}, clock=lambda: now[0], interval_s=2.0
+    )
+    live.write()
+
+    def waiting() -> dict:
+        with session_scope(db.engine) as session:
+            return session.get(RunLive, "moment").waiting
+
+    lane = live.lane("h")
+    lane.holds()
+    now[0] = 1.0
+    lane.holds_none()  # the try failed (HTTP 500): its slot given back, a backoff
+    now[0] = 1.5
+    lane.waits()  # the retry takes a slot again: one slot write
+    now[0] = 3.0
+    live.stored([None])  # the other lane's answer: the row is written now
+    assert waiting() == {}  # was {"h": {"lanes": 1, ...}}: said until the next write
+    lane.holds()
+    other = live.lane("h")
+    now[0] = 5.0
+    other.waits()  # a lasting wait: nothing else happens meanwhile
+    now[0] = 14.9
+    live.tick()
+    assert waiting() == {}
+    now[0] = 15.0
+    live.tick()
+    assert waiting()["h"]["lanes"] == 1
+    other.holds()
+    now[0] = 17.0
+    live.tick()
+    assert waiting() == {}
+
+
 def test_home_shows_running_recent_stats_series_and_hosts(client, db):
     c, _ = client
     page = c.get("/")
@@ -322,12 +364,14 @@ def test_status_the_json_and_the_pages_say_a_hosts_lanes_wait_for_slots_and_whos
 
     c, _ = client
     nightly = "'nightly' (process 11 on box)"
+    now = [0.0]
     live = LiveRun(
-        db.engine, RUNNING, total=12, slots={"host-a": 2}, clock=lambda: 0.0,
+        db.engine, RUNNING, total=12, slots={"host-a": 2}, clock=lambda: now[0],
         whose=lambda host: [(nightly, 2)],
     )  # fmt: skip
     for _ in range(2):
         live.lane("host-a").waits()
+    now[0] = 10.0  # a wait is in the row once it has lasted 10 s
     live.write()
     try:
         facts = c.get(f"/api/runs/{RUNNING}").json()
