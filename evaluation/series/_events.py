@@ -1,6 +1,7 @@
 """Comparability events: where two consecutive points of a series did not run the same
 thing. A point after an event is never compared with a point before it as if nothing
-had changed: the watch starts a new segment there and says what changed."""
+had changed: the watch starts a new segment there and says what changed (after a
+model's event, the first run's change against the runs before is shown: ``_across``)."""
 
 from __future__ import annotations
 
@@ -38,7 +39,11 @@ class SeriesEvent:
 
     @property
     def message(self) -> str:
-        """The change, and that the watch does not compare across it."""
+        """The change, and what the watch does across it: after a model's event it
+        learns afresh, its first run's change against the runs before shown, not judged
+        (``_across``); nothing is compared across a suite change."""
+        if self.model:
+            return f"{self.change}: learned afresh; the first run's change across it shown"
         return f"{self.change}: not compared across"
 
     @property

@@ -245,7 +245,7 @@ def trends_text(watch: SeriesWatch, columns: int | None = None) -> str:
             if st.segment_start != first.segment_start
         ]
     if watch.events:
-        lines += ["", "events (not compared across):"]
+        lines += ["", "events (the watch learns afresh after each):"]
         lines += [f"  {e.time:%Y-%m-%d} {e.message}" for e in watch.events]
     if watch.notes:
         lines += ["", *[f"note: {n}" for n in watch.notes]]
@@ -279,14 +279,19 @@ def alarm_lines(watch: SeriesWatch) -> list[str]:
 
 def _learning_still(watch: SeriesWatch, run: str) -> str:
     """Where no stream judged ``run`` (each still learning), what is left to learn: "no
-    alarm" would claim a verdict the watch did not give."""
+    alarm" would claim a verdict the watch did not give; and how many moved beyond case
+    noise (``learning: moved``), across an event where one came before ``run``."""
     nights = [
         (s, n) for s in watch.streams for n in s.nights if n.experiment == run and not n.too_few
     ]
     if not nights or any(n.p is not None for _, n in nights):
         return ""
     left = max(_runs_to_learn(s, watch.settings.learning) for s, _ in nights)
-    return f"nothing judged on {run} yet: {_left_to_learn(left)}"
+    said = f"nothing judged on {run} yet: {_left_to_learn(left)}"
+    if moved := sum(n.moved for _, n in nights):  # a server upgrade's drop, say (M9)
+        across = " across its event" if any(e.experiment == run for e in watch.events) else ""
+        said += f"; {counted(moved, 'stream')} moved{across} beyond case noise: look at them"
+    return said
 
 
 def _left_to_learn(left: int) -> str:

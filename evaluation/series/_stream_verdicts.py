@@ -46,7 +46,8 @@ class Night:
     moved: bool = False
     """A learning night (not judged yet) whose change's 95% interval, on case noise
     alone, excludes no change: shown as moved, never as "ok", since it becomes part of
-    the reference the later nights are judged against."""
+    the reference the later nights are judged against. The first night after a model's
+    event: its change against the runs before the event (``_across``)."""
     too_few: str = ""
     """Why the night can never be judged on this stream however many runs come, where
     that is so: a p95 latency of fewer than ``LATENCY_MIN_N`` latencies ("fewer than 10

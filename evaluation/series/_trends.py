@@ -1,6 +1,7 @@
 """The watch over a stored series: for every config and metric, its values night by
 night, the change against the nights before (paired on shared cases), the CUSUM's
-evidence and its alarms (``_watch``), never across a comparability event (``_events``).
+evidence and its alarms (``_watch``), never judged across a comparability event
+(``_events``; after a model's, the first run's change across it is shown: ``_across``).
 
 Streams per config: each quality metric the runs recorded (higher is better unless the
 metric says otherwise), ``failure_rate`` (per case, the share of failed generations),
@@ -21,6 +22,7 @@ from sqlmodel import Session
 from evaluation.errors import MetricError
 from evaluation.metrics import NOT_QUALITY, get_metric
 from evaluation.series._accepted import _alarm_stands, _from_accepts
+from evaluation.series._across import runs_before_event, shown_across
 from evaluation.series._calibrated_level import (
     SubsetEstimates,
     _estimated,
@@ -95,10 +97,20 @@ def watch_series(
     for config in configs:
         olds = relabelled.get(config, {})  # run -> the hash its label had there
         present = [i for i in done if config in points[i].configs or points[i].experiment in olds]
-        segment = [
-            _as(points[i], olds.get(points[i].experiment), config)
-            for i in _segment(points, present, config, events)
-        ]
+        indices = _segment(points, present, config, events)
+        segment = [_as(points[i], olds.get(points[i].experiment), config) for i in indices]
+        before = []  # the runs before the model's event its segment starts at
+        if indices and not olds and not subset:
+            model = next(points[i].config_models.get(config, "") for i in present)
+            earlier = runs_before_event(
+                points,
+                present,
+                indices[0],
+                model,
+                lambda kept, evs, config=config: _segment(points, list(kept), config, evs),
+                events,
+            )
+            before = [points[i] for i in earlier]
         accepted = [j for j, p in enumerate(segment) if p.accepted_baseline]
         ran = [olds.get(p.experiment, config) for p in segment] if olds else None
         for metric, higher in _metrics(segment):
@@ -110,13 +122,15 @@ def watch_series(
             if subset:
                 per_night = [s[s.index.isin(subset)] for s in per_night]
             if any(s.notna().any() for s in per_night):  # measured at all
-                inputs.append((segment, config, metric, higher, per_night, accepted, ran, counts))
+                inputs.append(
+                    (segment, config, metric, higher, per_night, accepted, ran, counts, before)
+                )
     settings.refuse_no_threshold(len(inputs))
     h = settings.threshold(len(inputs))
     verdicts = []
     plain: dict[tuple[str, str], list[str]] = {}  # (metric, why) -> the configs' labels
     after_accepted: dict[tuple[str, str, str], list[str]] = {}  # alarms after the accepted
-    for segment, config, metric, higher, per_night, accepted, ran, counts in inputs:
+    for segment, config, metric, higher, per_night, accepted, ran, counts, before in inputs:
         weights = None
         if subset and metric not in OPERATIONAL:
             weights, why = _weights(banks, segment, config, metric, per_night)
@@ -134,6 +148,9 @@ def watch_series(
             )
             if note:
                 after_accepted.setdefault(note, []).append(f"{metric} of {verdict.label}")
+        if before:  # its first run's change against the runs before the event, shown
+            prior = [frames.per_case(p.experiment, config, metric) for p in before]
+            verdict = shown_across(verdict, stream, before, segment[0], prior, per_night[0])
         if weights is not None and banks is not None:  # the nights the verdict kept
             n = len(verdict.nights)
             verdict = _estimated(

@@ -146,6 +146,32 @@ def test_a_new_model_digest_is_an_event_and_the_watch_starts_again_after_it(engi
         assert all(n.z is None for n in s.nights)
 
 
+def test_the_first_run_after_a_model_event_shows_its_change_across_it_unjudged(engine):
+    """Newcomers' M9: a server upgrade that made every model worse read `change –
+    learning` on every stream and was then learned as the level. The first run after a
+    model's event shows its change against the runs before it, with its interval, and
+    `learning: moved` where that excludes no change; still not judged (no p, no
+    evidence), and a config that did not move reads learning as before."""
+    with session_scope(engine) as session:
+        names = add_nights(session, 7, series="across", digest_from=6, drop_from=6, seed=5)
+    with session_scope(engine) as session:
+        watch = watch_series(session, "across")
+    dropped, steady = stream(watch, CHANGING, "exact_match"), stream(watch, STEADY, "exact_match")
+    assert dropped.segment_start == steady.segment_start == names[6]
+    night = dropped.last
+    assert night.experiment == names[6] and (night.z, night.p, night.evidence) == (None, None, 0)
+    assert night.change < -0.2 and night.change_high < 0 and night.moved
+    assert dropped.state == "learning: moved"
+    assert steady.last.change is not None and not steady.last.moved and steady.state == "ok"
+    text = trends_text(watch)
+    assert f"change {night.change:+.3f} [" in text
+    assert f"change {steady.last.change:+.3f} [" in text and "learning (p after 3 more" in text
+    assert "events (the watch learns afresh after each):" in text
+    assert f"between {names[5]} and {names[6]}: learned afresh; the first run's change" in text
+    assert [s.metric for s in watch.streams if s.last.moved] == ["exact_match"]
+    assert text.endswith("; 1 stream moved across its event beyond case noise: look at them.")
+
+
 def test_the_gate_fails_on_the_regressed_checks_only(engine):
     with session_scope(engine) as session:
         names = add_nights(session, 2, series="gate", drop_from=1, slow_from=1, seed=4)
