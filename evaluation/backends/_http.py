@@ -53,6 +53,7 @@ from evaluation.errors import (
     KeyRefused,
     ModelNotFound,
 )
+from evaluation.printable import printable
 from evaluation.redact import MASK, one_line, redact, redact_exception
 
 
@@ -187,15 +188,17 @@ REPLY_LIMIT = 200  # characters of a server's error reply an error message quote
 def reply_excerpt(body: str, known: Iterable[str] = ()) -> str:
     """A server's error reply on one line, redacted: its message (``error_message``); an
     HTML page (another web server's 404 page) named by its title, not quoted whole; other
-    text on several lines or longer than ``REPLY_LIMIT`` characters joined and cut."""
+    text on several lines or longer than ``REPLY_LIMIT`` characters joined and cut. Its
+    control characters are escaped (``printable``): the line is stored and printed on
+    terminals, where a server's ESC sequences cleared the screen (S5)."""
     message = error_message(body)
     if re.match(r"\s*<(!doctype html|html)\b", message, re.IGNORECASE):
         title = _TITLE.search(message)
         name = one_line(html.unescape(title[1]), limit=80, known=known) if title else ""
         return f"an HTML page titled {name!r}" if name else "an HTML page"
     if len(message) <= REPLY_LIMIT and "\n" not in message and "\r" not in message:
-        return redact(message, known)  # as the server wrote it (Ollama's double spaces)
-    return one_line(message, limit=REPLY_LIMIT, known=known)
+        return printable(redact(message, known))  # as written (Ollama's double spaces)
+    return printable(one_line(message, limit=REPLY_LIMIT, known=known))
 
 
 def error_for_status(

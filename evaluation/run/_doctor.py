@@ -29,6 +29,7 @@ from evaluation.errors import (
     ModelNotFound,
     StorageError,
 )
+from evaluation.printable import printable
 from evaluation.run._preflight import (
     accepts_connections,
     listening_hint,
@@ -92,7 +93,7 @@ class DoctorReport:
         for c in self.checks:
             head = f"{c.status.upper():<4}  {c.component:<{width}}  "
             lines += textwrap.wrap(
-                c.detail,
+                printable(c.detail),  # a server's words: its models' names (S5)
                 max(columns, len(head) + 20),
                 initial_indent=head,
                 subsequent_indent=" " * len(head),
@@ -111,7 +112,8 @@ class DoctorReport:
         if self.healthy:
             checked = [c.component for c in self.checks if c not in self.unchecked]
             return f"healthy: {', '.join(checked)}{self._except_unchecked()}"
-        return "unhealthy: " + "; ".join(f"{c.component}: {c.detail}" for c in self.failed)
+        failed = "; ".join(f"{c.component}: {c.detail}" for c in self.failed)
+        return "unhealthy: " + printable(failed)
 
 
 def check_database(url: str, *, timeout_s: float = 10.0, shown: str | None = None) -> Check:

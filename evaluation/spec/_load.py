@@ -18,6 +18,7 @@ import yaml
 from evaluation import safe_yaml
 from evaluation.errors import SpecError
 from evaluation.input_files import read_bytes, special_file
+from evaluation.printable import control_character
 from evaluation.redact import redact_url
 from evaluation.settings import host_url_problem
 from evaluation.spec._fields import (
@@ -169,11 +170,20 @@ def _models(reader: FieldReader, raw: Any) -> tuple[str, ...]:
     if isinstance(raw, str):
         raise reader.error("models", f"expected a list of model names, e.g. [{raw}]")
     models = [
-        reader.text(m, item("models", i), pattern=r"\S+")
+        _model_name(reader, m, item("models", i))
         for i, m in enumerate(reader.sequence(raw, "models"))
     ]
     reader.unique(models, "models")
     return tuple(models)
+
+
+def _model_name(reader: FieldReader, raw: Any, field: str) -> str:
+    """A model name: no white space, and no control character (it is printed on
+    terminals and in logs, where an ESC sequence in it set the window's title: S5)."""
+    name = reader.text(raw, field)
+    control = control_character(name)
+    reader.check(control is None, field, f"a model name holds no control character, got {control}")
+    return reader.text(name, field, pattern=r"\S+")
 
 
 def _cases(reader: FieldReader, raw: Any) -> tuple[str, ...]:

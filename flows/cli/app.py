@@ -17,6 +17,7 @@ from typing import NoReturn, TextIO
 
 from evaluation.errors import EvalError, HostBusy, InputWarning, ReadNote
 from evaluation.metrics._stored import forget_declarations
+from evaluation.printable import printable
 from evaluation.redact import gives_a_key, one_line, redact, redact_argv, urls_given
 from flows.cli import (
     calibration,
@@ -158,7 +159,7 @@ class _Parser(argparse.ArgumentParser):
     known: Sequence[str] = ()
 
     def error(self, message: str) -> NoReturn:
-        shown = redact(message, self.known)
+        shown = printable(redact(message, self.known))
         self.exit(2, f"error: {self.prog}: {shown} (see {self.prog} --help)\n")
 
     def parse_known_args(
@@ -457,7 +458,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.verbose:
             traceback.print_exc()
         code, line = error_line(exc, known)
-        print(f"error: {line}", file=sys.stderr)
+        print(f"error: {printable(line)}", file=sys.stderr)  # it may echo a file's key
         return code
 
 

@@ -238,6 +238,20 @@ SPEC_CASES = [
         ("{spec}", F.format("models[1]"), "duplicate value"),
     ),
     Bad(
+        "spec-models-control-character",
+        "spec",
+        spec({"models": ["\x1b]0;PWNED\x07evil"]}),
+        ("{spec}", F.format("models[0]"), "a model name holds no control character, got \\x1b"),
+        absent=("\x1b", "\x07"),
+    ),
+    Bad(
+        "spec-template-key-control-character",
+        "spec",
+        spec({"templates": {"\x1b[32mtpl": "{input}"}}),
+        ("{spec}", F.format("templates.\\x1b[32mtpl"), "has characters outside"),
+        absent=("\x1b",),
+    ),
+    Bad(
         "spec-unknown-key",
         "spec",
         spec({"model": ["a"]}),

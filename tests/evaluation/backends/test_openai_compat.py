@@ -216,7 +216,8 @@ async def test_a_servers_words_and_model_names_are_made_storable_too() -> None:
     refusal = json.dumps({"error": {"message": "bad \ud800 token\x00"}}).encode()
     with pytest.raises(BackendRejected) as caught:
         await _mock(refusal, status=400).generate(request())
-    assert str(caught.value).endswith("HTTP 400 for model 'llama3:latest': bad \ufffd token\ufffd")
+    # the NUL, a control character, is shown escaped as every one in a server's words (S5)
+    assert str(caught.value).endswith("HTTP 400 for model 'llama3:latest': bad \ufffd token\\x00")
     listing = {"data": [{"id": "odd\udcff", "owned_by": "me\x00"}]}
     (info,) = await _mock(json.dumps(listing).encode()).list_models()
     assert (info.name, info.owned_by) == ("odd\ufffd", "me\ufffd")
