@@ -21,6 +21,7 @@ from evaluation.storage.db import session_scope
 from evaluation.storage.models import Experiment, ExperimentRun, RunLive, RunSummary
 from evaluation.storage.runs import CANCEL_GRACE_S, RunProcess, end_run
 from evaluation.view.app import create_app
+from evaluation.view.stored import summary_page
 from tests.support.monitor_db import (
     FAILURE,
     NIGHTS,
@@ -397,7 +398,7 @@ def test_status_the_json_and_the_pages_say_a_hosts_lanes_wait_for_slots_and_whos
     assert "host-a 2 waiting for a slot" in home
 
 
-def test_the_run_page_shows_the_live_figures_then_the_leaderboard(client):
+def test_the_run_page_shows_the_live_figures_then_the_leaderboard(client, db):
     c, _ = client
     live = _text(c.get(f"/e/{RUNNING}/live").text)
     assert "TimeoutError: no answer in 60 s" in live
@@ -406,6 +407,14 @@ def test_the_run_page_shows_the_live_figures_then_the_leaderboard(client):
     assert "host-a 2 2" in live.replace("  ", " ")
     done = c.get(f"/e/{NIGHTS[0]}/live").text
     assert 'id="leaderboard"' in done and "#1" in done
+    # M6: the columns of `show`'s table: its latency is p95, the figure trends and gate
+    # watch (the page showed p50 as "latency p50 s": 0.307 beside show's 0.412)
+    board = done.split('id="leaderboard"')[1].split("</table>")[0]
+    assert "<th>p95 s</th><th>failed</th>" in board and "p50" not in board
+    with session_scope(db.engine) as session:
+        first = summary_page(session, NIGHTS[0]).rows[0]
+    assert first.latency_p95_s != first.latency_p50_s  # the two differ in this database
+    assert f"<td>{first.latency_p95_s}</td><td>{first.failed}</td></tr>" in board
     assert c.get(f"/api/runs/{NIGHTS[0]}").json()["summary"]["generations"] == 12
 
 
