@@ -82,7 +82,12 @@ INTERRUPTED_EXIT_CODE = 130
 AGAIN = {
     signal.SIGINT: "Ctrl-C again to exit now",
     signal.SIGTERM: "a second SIGTERM or Ctrl-C exits now",
+    signal.SIGHUP: "a second SIGHUP, SIGTERM or Ctrl-C exits now",
 }
+#: What stops a run as Ctrl-C does: SIGHUP too (the terminal closed, the ssh dropped:
+#: it ended the run at once with 129, its requests in flight lost and no word, newcomers'
+#: S4). One ignored from the start (``nohup``) stays ignored.
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
 def claim(
@@ -201,10 +206,11 @@ def interruptible(
     wait_s: float,
     fit: Callable[[str], str] = lambda line: line,
 ) -> Iterator[None]:
-    """On SIGINT or SIGTERM: wait up to ``wait_s`` for the requests in flight to be
-    stored (saying so, each line through ``fit``: the CLI's, to the width known before
+    """On SIGINT, SIGTERM or SIGHUP: wait up to ``wait_s`` for the requests in flight to
+    be stored (saying so, each line through ``fit``: the CLI's, to the width known before
     the signal, when standard output still went to the terminal), then exit with 128 +
-    the signal (130 for Ctrl-C, 143 for SIGTERM, as a shell reports a process they end)
+    the signal (130 for Ctrl-C, 143 for SIGTERM, 129 for SIGHUP, as a shell reports a
+    process they end)
     within EXIT_DEADLINE_S of the signal (the wait aside), leaving ``name`` interrupted
     and printing ``interrupted: ... resume with: <resume>`` last (or that nothing was
     stored: :func:`_last_line`). A second signal cuts the wait short.
@@ -238,16 +244,14 @@ def interruptible(
     wake_read, wake_write = os.pipe()
     os.set_blocking(wake_write, False)
     previous_wakeup = signal.set_wakeup_fd(wake_write, warn_on_full_buffer=False)
-    # An ignored SIGTERM stays ignored; the CLI took an ignored SIGINT (app.main).
-    taken = [
-        s for s in (signal.SIGINT, signal.SIGTERM) if signal.getsignal(s) is not signal.SIG_IGN
-    ]
+    # An ignored SIGTERM or SIGHUP stays ignored; the CLI took an ignored SIGINT (app.main).
+    taken = [s for s in STOP_SIGNALS if signal.getsignal(s) is not signal.SIG_IGN]
     previous = {s: signal.signal(s, _ignore) for s in taken}
 
     def watch() -> None:
         while signals := os.read(wake_read, 16):  # b"" once the context closes the pipe
             for signum in signals:
-                if signum in (signal.SIGINT, signal.SIGTERM):
+                if signum in taken:
                     on_signal(signum)
         os.close(wake_read)
 
@@ -340,11 +344,13 @@ def _stop(
     fit: Callable[[str], str] = lambda line: line,
 ) -> None:
     def say(line: str) -> None:
-        os.write(message_fd, f"{fit(line.rstrip())}\n".encode())
+        with contextlib.suppress(OSError):  # a terminal that hung up (SIGHUP): EIO
+            os.write(message_fd, f"{fit(line.rstrip())}\n".encode())
 
     stop_sending()  # nothing new is asked of a host; what is in flight is stored below
     if ending := _end_display_line():  # the messages below start on a line of their own
-        os.write(message_fd, ending)
+        with contextlib.suppress(OSError):
+            os.write(message_fd, ending)
     started = time.monotonic()
     marked = _bounded(lambda: _mark_interrupted(database, name, process), started + MARK_S)
     flow_run_id, stored = marked or (None, True)  # not known: the command resumes, if anything

@@ -1,5 +1,6 @@
 """The run's helper processes (lane workers, the record writer) and the signals sent to
-the whole process group: a terminal's Ctrl-C, a service manager's SIGTERM. The run says
+the whole process group: a terminal's Ctrl-C (or its SIGHUP as it closes), a service
+manager's SIGTERM. The run says
 when its helpers stop, so they ignore both from their first instruction on, not only
 once their imports are done: a Ctrl-C in those seconds (``--workers 2`` took 8–15 s to
 start on 2 loaded cores) printed a KeyboardInterrupt traceback from each of them."""
@@ -11,7 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from multiprocessing import resource_tracker
 
-GROUP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+GROUP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)  # SIGHUP: a terminal closed
 
 
 @contextmanager

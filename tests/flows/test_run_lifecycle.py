@@ -367,11 +367,22 @@ TERM_SLOTS = 4
 TERM_MS = 3000.0  # long enough that the signal lands with every slot's request on the wire
 
 
-def test_sigterm_stores_what_the_requests_in_flight_return(tmp_path, prefect_home, started):
+@pytest.mark.parametrize(
+    ("signum", "again"),
+    [
+        (signal.SIGTERM, "(a second SIGTERM or Ctrl-C exits now)"),
+        (signal.SIGHUP, "(a second SIGHUP, SIGTERM or Ctrl-C exits now)"),
+    ],
+)
+def test_sigterm_stores_what_the_requests_in_flight_return(
+    tmp_path, prefect_home, started, signum, again
+):
     """SIGTERM takes Ctrl-C's path: sent with every slot's request on the wire, it waits
     for them, saying so, and stores them, so the rerun never asks for them again. Prefect's
     flow engine installs a SIGTERM handler of its own that cancelled every task: those
-    requests were dropped (flows/run_control.py)."""
+    requests were dropped (flows/run_control.py). So does SIGHUP (a terminal closed, an
+    ssh dropped): it ended the run at once, exit 129, no word, the requests lost and the
+    experiment "crashed" (newcomers' S4)."""
     env = environment(tmp_path, prefect_home)
     db = tmp_path / "results.db"
     config = StandInConfig(models=("llama3.2:3b",), slots=TERM_SLOTS, latency_ms=TERM_MS)
@@ -381,12 +392,12 @@ def test_sigterm_stores_what_the_requests_in_flight_return(tmp_path, prefect_hom
         run = evalflow(env, "run", str(spec), "--limit", "2")  # 6 generations
         started.append(run)
         wait_for(lambda: s.stats.in_flight == TERM_SLOTS, START_S, run)
-        exit_s, output, left = interrupt(run, signal.SIGTERM)
+        exit_s, output, left = interrupt(run, signum)
         requests, at_exit = s.stats.requests, stored(db)
 
-    assert run.returncode == 143 and left == [], output
+    assert run.returncode == 128 + signum and left == [], output
     assert f"waiting up to 5 s for the {TERM_SLOTS} request(s) in flight" in output
-    assert "(a second SIGTERM or Ctrl-C exits now)" in output
+    assert again in output
     assert "Traceback" not in output, output
     assert at_exit == requests == TERM_SLOTS, output  # every request sent is stored: none redone
     assert at_exit < len(TEMPERATURES) * 2
