@@ -26,6 +26,7 @@ _EXPORTS = {
     "ControlRefused": "evaluation.monitor._control",
     "RunControl": "evaluation.monitor._control",
     "StartedRun": "evaluation.monitor._control",
+    "FlowRunState": "evaluation.monitor._control",
     "add_monitor": "evaluation.monitor._pages",
     "run_facts": "evaluation.monitor._facts",
     "status_text": "evaluation.monitor._status",

@@ -1,6 +1,7 @@
 """Starting and cancelling runs from the monitor page: what the page needs of whoever
 talks to Prefect (``RunControl``, given to the app by flows/: evaluation/ knows no
-Prefect) and how its writes are guarded.
+Prefect), what the page says of a run it started (``started_words``) and how its writes
+are guarded.
 
 A write is a form POST that must carry the page's CSRF token (a secret made per server
 and compared in constant time), name an allowed host (the app's Host check) and come
@@ -45,12 +46,67 @@ class StartedRun:
     deployment: str
 
 
+@dataclass(frozen=True)
+class FlowRunState:
+    """Where a flow run stands on its Prefect server: the state's type (``SCHEDULED``,
+    ``PENDING``, ``RUNNING``, ``COMPLETED``, ``FAILED``, ``CRASHED``, ``CANCELLING``,
+    ``CANCELLED``, ``PAUSED``), its name (``Late``, ``Failed`` ...) and its message."""
+
+    type: str
+    name: str
+    message: str = ""
+
+
+#: The longest state message the page shows (a traceback's last line is enough).
+MAX_MESSAGE = 500
+ENDED = ("COMPLETED", "FAILED", "CRASHED", "CANCELLED")
+
+
+def started_words(name: str, state: FlowRunState | None) -> str:
+    """The line under "Started flow run NAME" on the page a start redirected to: what
+    its flow run does now, and, once it failed (a spec path the worker cannot read ends
+    it before it claims its experiment, so no section below ever lists it), why."""
+    if state is None:
+        return f"Started flow run {name}: its state cannot be read from the Prefect server now."
+    message = " ".join(state.message.split())
+    if len(message) > MAX_MESSAGE:
+        message = message[: MAX_MESSAGE - 1] + "…"
+    if state.type in ("FAILED", "CRASHED"):
+        return f"Flow run {name} ended {state.name}: {message or 'no reason given'}"
+    if state.type in ("CANCELLED", "CANCELLING"):
+        return f"Flow run {name} {state.name.lower()}{': ' + message if message else '.'}"
+    if state.type == "COMPLETED":
+        return f"Flow run {name} completed: its experiment is under Recent runs."
+    if state.type == "SCHEDULED" and state.name == "Late":
+        return (
+            f"Flow run {name} is late: no worker has picked it up (is evalflow serve, or a "
+            "worker of the deployment's pool, running?)"
+        )
+    if state.type == "SCHEDULED":
+        return f"Started flow run {name}: waiting for a worker to pick it up."
+    return (
+        f"Started flow run {name} ({state.name}): it appears below once it claims its experiment."
+    )
+
+
 class RunControl(Protocol):
     """Starts a deployment's flow run and cancels one (raises ``ControlRefused``);
-    ``knows`` says whether a flow run is on its server (the Cancel button's condition)."""
+    ``state`` reads where a flow run stands (what the page a start redirected to says of
+    it); ``knows`` says whether a flow run is on its server (the Cancel button's
+    condition)."""
 
     def start(self, deployment: str, parameters: Mapping[str, object]) -> StartedRun: ...
     def cancel(self, flow_run_id: str) -> str: ...
+    def state(self, flow_run_id: str) -> FlowRunState | None:
+        """The flow run's state (None if the server does not answer or knows no such
+        run)."""
+        ...
+
+    def deployments(self) -> list[str] | None:
+        """The evaluate flow's deployments registered on the server, ``FLOW/NAME``
+        (None if it does not answer): the form's deployment is one of them."""
+        ...
+
     def knows(self, flow_run_id: str) -> bool:
         """Whether the flow run is on this control's Prefect server (False if it
         does not answer)."""

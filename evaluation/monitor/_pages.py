@@ -2,7 +2,8 @@
 the whole database (``/``), a series' trends (``/series/NAME``), a run's live page
 (``/e/NAME/live``), their light JSON
 (``/api/live``, ``/api/runs/NAME``: an ETag per answer, so a page polling an unchanged
-state gets an empty 304) and the guarded writes that start a deployment's run and
+state gets an empty 304; ``/api/started/ID``: where a flow run the page started stands,
+asked of Prefect by that page alone) and the guarded writes that start a deployment's run and
 cancel one (``/actions/start``, ``/actions/cancel``)."""
 
 from __future__ import annotations
@@ -22,11 +23,13 @@ from evaluation.compare._leaderboard import figure_name
 from evaluation.errors import StorageError
 from evaluation.monitor import _facts
 from evaluation.monitor._control import (
+    ENDED,
     LEVELS,
     ControlRefused,
     RunControl,
     WriteGuard,
     start_request,
+    started_words,
 )
 from evaluation.monitor._home import (
     HomeCache,
@@ -101,12 +104,19 @@ def add_monitor(
                 f"{', '.join(shown.series_names) or 'none (nothing has run yet)'}",
             )
         started = request.query_params.get("started", "")
-        if not guard.sealed(started, request.query_params.get("seal", "")):
-            started = ""  # not a run this server started: shown as nothing
+        run_id = request.query_params.get("run", "")
+        if not guard.sealed(_started_key(started, run_id), request.query_params.get("seal", "")):
+            started = run_id = ""  # not a run this server started: shown as nothing
         return render(
             "monitor.html",
             home=shown,
             started=started,
+            started_state_url=(
+                f"/api/started/{quote(run_id, safe='')}?name={quote(started, safe='')}"
+                f"&seal={guard.seal(_started_key(started, run_id))}"
+                if run_id
+                else ""
+            ),
             can_control=the_control() is not None,
             **page_context,
         )
@@ -155,6 +165,34 @@ def add_monitor(
     def live(request: Request) -> Response:
         with session_scope(engine) as session:
             payload = {"running": running_runs(session)}
+        return _json(request, payload)
+
+    @app.get("/api/deployments")
+    def deployments(request: Request) -> Response:
+        """The evaluate deployments registered on the page's Prefect server, asked once
+        by a page with the Start form: its deployment field is made one of them
+        (``evalflow serve`` registers evaluate/on-demand-served, not the default)."""
+        control = the_control()
+        if control is None:
+            raise HTTPException(404, "no Prefect server is set for this page")
+        return _json(request, {"default": DEFAULT_DEPLOYMENT, "evaluate": control.deployments()})
+
+    @app.get("/api/started/{flow_run_id}")
+    def started_state(request: Request) -> Response:
+        """Where a flow run this page started stands, in the words the page shows: a
+        run whose flow fails before it claims its experiment (a spec path the worker
+        cannot read) is listed in no section, so the notice says it failed, and why."""
+        run_id = request.path_params["flow_run_id"]
+        name = request.query_params.get("name", "")
+        if not guard.sealed(_started_key(name, run_id), request.query_params.get("seal", "")):
+            raise HTTPException(404, "not a flow run this page started")
+        control = the_control()
+        state = control.state(run_id) if control is not None else None
+        payload = {
+            "state": state.type if state is not None else None,
+            "ended": state is not None and state.type in ENDED,
+            "words": started_words(name, state),
+        }
         return _json(request, payload)
 
     @app.get("/e/{experiment}/live", response_class=HTMLResponse)
@@ -218,8 +256,10 @@ def add_monitor(
             started = runner.start(wanted.deployment, wanted.parameters)
         except ControlRefused as exc:
             raise HTTPException(exc.status, str(exc)) from exc
+        key = _started_key(started.name, started.flow_run_id)
         return RedirectResponse(
-            f"/?started={quote(started.name, safe='')}&seal={guard.seal(started.name)}#running",
+            f"/?started={quote(started.name, safe='')}&run={quote(started.flow_run_id, safe='')}"
+            f"&seal={guard.seal(key)}#running",
             status_code=303,
         )
 
@@ -249,6 +289,11 @@ def add_monitor(
         with session_scope(engine) as session:
             request_cancel(session, facts["name"], flow_run_id)
         return RedirectResponse(f"/e/{quote(facts['name'], safe='')}/live", status_code=303)
+
+
+def _started_key(name: str, flow_run_id: str) -> str:
+    """What the seal of a started run's notice signs: its name and its flow run's id."""
+    return f"{name}\n{flow_run_id}"
 
 
 def _run_facts(session, experiment: str) -> dict[str, Any]:

@@ -14,7 +14,8 @@ from prefect.client.orchestration import SyncPrefectClient
 from prefect.exceptions import ObjectNotFound, PrefectHTTPStatusError
 from prefect.states import Cancelling
 
-from evaluation.monitor import ControlRefused, StartedRun
+from evaluation.monitor import ControlRefused, FlowRunState, StartedRun
+from evaluation.monitor._control import EVALUATE_FLOW
 from evaluation.redact import redact
 
 MONITOR_TAG = "started-from-monitor"
@@ -81,6 +82,35 @@ class PrefectRunControl:
         except (httpx.HTTPError, OSError) as exc:
             raise self._unreachable(exc) from exc
         return result.state.name if result.state is not None else "Cancelling"
+
+    def state(self, flow_run_id: str) -> FlowRunState | None:
+        """The flow run's state (its type, name and message), or None where the server
+        does not answer or knows no such run."""
+        try:
+            with self._client() as client:
+                run = client.read_flow_run(UUID(flow_run_id))
+        except (ValueError, ObjectNotFound, PrefectHTTPStatusError, httpx.HTTPError, OSError):
+            return None
+        if run.state is None:
+            return None
+        return FlowRunState(
+            run.state.type.value,
+            run.state.name or run.state.type.value.title(),
+            run.state.message or "",
+        )
+
+    def deployments(self) -> list[str] | None:
+        """The evaluate flow's deployments registered on the server (``evaluate/NAME``,
+        sorted), or None where it does not answer."""
+        from prefect.client.schemas.filters import FlowFilter, FlowFilterName
+
+        try:
+            with self._client() as client:
+                flows = FlowFilter(name=FlowFilterName(any_=[EVALUATE_FLOW]))
+                found = client.read_deployments(flow_filter=flows, limit=50)
+        except (PrefectHTTPStatusError, httpx.HTTPError, OSError):
+            return None
+        return sorted(f"{EVALUATE_FLOW}/{d.name}" for d in found)
 
     def knows(self, flow_run_id: str) -> bool:
         try:

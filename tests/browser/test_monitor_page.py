@@ -10,6 +10,7 @@ import pytest
 from prefect.client.orchestration import SyncPrefectClient
 from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterId
 from prefect.settings import PREFECT_API_URL
+from prefect.states import Failed
 from prefect.utilities.callables import parameter_schema
 
 from evaluation.monitor import LiveRun
@@ -87,6 +88,14 @@ def test_start_runs_the_deployment_and_refuses_an_unknown_one(browser, served, d
     name, deployment_id = deployment
     page = browser.new_page()
     page.goto(url + "/")
+    # the field offers a registered evaluate deployment (M10: serve's alone is
+    # evaluate/on-demand-served, and the default evaluate/on-demand was refused)
+    page.wait_for_selector(f'#deployments option[value="{name}"]', state="attached")
+    registered = page.eval_on_selector_all("#deployments option", "os => os.map(o => o.value)")
+    offered = page.input_value('#start-form input[name="deployment"]')
+    assert offered in registered and (offered == "evaluate/on-demand") == (
+        "evaluate/on-demand" in registered
+    )
     page.fill('#start-form input[name="deployment"]', name)
     page.fill('#start-form input[name="spec_path"]', "benchmarks/sweeps/demo-simulated.yaml")
     page.evaluate(HOLD_SUBMITS)
@@ -107,6 +116,16 @@ def test_start_runs_the_deployment_and_refuses_an_unknown_one(browser, served, d
         "level": "subset",
     }
     assert MONITOR_TAG in runs[0].tags
+    # its flow fails before it claims its experiment (newcomers' M10: a spec path the
+    # worker cannot read): listed in no section, the notice says so, and why
+    reason = "Flow run encountered an exception: SpecError: x.yaml: cannot read the spec file"
+    with SyncPrefectClient(PREFECT_API_URL.value()) as client:
+        client.set_flow_run_state(runs[0].id, Failed(message=reason), force=True)
+    page.wait_for_function(
+        "document.querySelector('#started').textContent.includes('ended Failed')",
+        timeout=WAIT_MS,
+    )
+    assert page.inner_text("#started") == f"Flow run {runs[0].name} ended Failed: {reason}"
     page.goto(url + "/")
     page.fill('#start-form input[name="deployment"]', "evaluate/no-such-deployment")
     page.fill('#start-form input[name="spec_path"]', "x.yaml")

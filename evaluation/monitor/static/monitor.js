@@ -109,11 +109,46 @@ if (run && ["running", "starting"].includes(run.dataset.status)) {
   });
 }
 
+// the notice of a run this page started says what its flow run does until it ends: one
+// whose flow fails before it claims its experiment (a spec path the worker cannot read)
+// is listed in no section, so the notice says it failed, and why
+const startedNotice = document.querySelector("#started[data-state-url]");
+if (startedNotice) {
+  let ended = false;
+  const follow = async () => {
+    if (ended) return;
+    const state = await changed(startedNotice.dataset.stateUrl);
+    if (state === null) return;
+    startedNotice.textContent = state.words;
+    startedNotice.dataset.state = state.state || "";
+    ended = state.ended;
+    if (ended && ["FAILED", "CRASHED"].includes(state.state)) startedNotice.classList.add("failed");
+  };
+  follow().catch(() => {});
+  every(Number(startedNotice.dataset.pollMs), follow);
+}
+
 // "Start a run" starts one from its button only: Enter in one of its fields (which
 // applies a filter on the other pages) would submit it, under the spec's own experiment
 // name before one was typed.
 const startForm = document.getElementById("start-form");
 if (startForm) {
+  // the deployment offered is one registered on the server: `evalflow serve` registers
+  // evaluate/on-demand-served, where the default (evaluate/on-demand) would be refused
+  const field = startForm.querySelector('input[name="deployment"]');
+  fetch(field.dataset.url, {cache: "no-store"}).then((r) => r.ok ? r.json() : null).then((known) => {
+    if (!known || !known.evaluate) return;
+    document.getElementById("deployments").replaceChildren(...known.evaluate.map((name) => {
+      const option = document.createElement("option");
+      option.value = name;
+      return option;
+    }));
+    // the field still holds the default, and the default is not registered: serve's, else the first
+    if (field.value === known.default && !known.evaluate.includes(field.value) && known.evaluate.length) {
+      const served = "evaluate/on-demand-served";
+      field.value = known.evaluate.includes(served) ? served : known.evaluate[0];
+    }
+  }).catch(() => {});
   startForm.addEventListener("keydown", (event) => {
     if (event.key === "Enter" && event.target instanceof HTMLInputElement) event.preventDefault();
   });

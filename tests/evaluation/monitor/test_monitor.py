@@ -15,7 +15,14 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select, update
 
 from evaluation.compare._leaderboard import load_leaderboard
-from evaluation.monitor import ControlRefused, LiveRun, StartedRun, set_stage, status_text
+from evaluation.monitor import (
+    ControlRefused,
+    FlowRunState,
+    LiveRun,
+    StartedRun,
+    set_stage,
+    status_text,
+)
 from evaluation.monitor._svg import sparkline
 from evaluation.storage.db import session_scope
 from evaluation.storage.models import Experiment, ExperimentRun, RunLive, RunSummary
@@ -40,6 +47,7 @@ class Control:
     def __init__(self) -> None:
         self.started: list[tuple[str, dict]] = []
         self.cancelled: list[str] = []
+        self.states: dict[str, FlowRunState] = {}
 
     def start(self, deployment, parameters):
         if deployment == "evaluate/missing":
@@ -50,6 +58,12 @@ class Control:
     def cancel(self, flow_run_id):
         self.cancelled.append(flow_run_id)
         return "Cancelling"
+
+    def state(self, flow_run_id):
+        return self.states.get(flow_run_id)
+
+    def deployments(self):
+        return ["evaluate/on-demand-served"]
 
     def knows(self, flow_run_id):
         return flow_run_id.startswith("fr-")  # elsewhere: a temporary server's run
@@ -463,6 +477,56 @@ def test_start_is_guarded_and_passes_the_parameters(client):
         headers={"Origin": ORIGIN},
     )
     assert missing.status_code == 404 and "is not registered" in missing.text
+
+
+def test_a_started_run_whose_flow_fails_before_its_claim_is_said_failed(client):
+    """Newcomers' M10: a spec path the worker cannot read fails the flow before it claims
+    its experiment, so no section lists it; the page that said "Started flow run ..."
+    follows that flow run's state and says it failed, and why."""
+    c, control = client
+    token = _csrf(c.get("/").text)
+    form = {"deployment": "evaluate/on-demand", "spec_path": "/nonexistent/spec.yaml"}
+    started = c.post(
+        "/actions/start",
+        data={**form, "csrf": token},
+        headers={"Origin": ORIGIN},
+        follow_redirects=False,
+    )
+    page = c.get(started.headers["location"]).text
+    url = html.unescape(re.search(r'data-state-url="([^"]+)"', page).group(1))
+    assert url.startswith("/api/started/id-1?")
+    control.states["id-1"] = FlowRunState("SCHEDULED", "Scheduled")
+    assert c.get(url).json() == {
+        "state": "SCHEDULED",
+        "ended": False,
+        "words": "Started flow run brave-otter: waiting for a worker to pick it up.",
+    }
+    control.states["id-1"] = FlowRunState("SCHEDULED", "Late")
+    assert "no worker has picked it up" in c.get(url).json()["words"]
+    reason = "Flow run encountered an exception: SpecError: /nonexistent/spec.yaml: cannot read"
+    control.states["id-1"] = FlowRunState("FAILED", "Failed", reason + "\n the spec file")
+    failed = c.get(url).json()
+    assert failed["ended"] is True and failed["state"] == "FAILED"
+    assert failed["words"] == f"Flow run brave-otter ended Failed: {reason} the spec file"
+    control.states.clear()  # the server does not answer: said so, not "failed"
+    assert "cannot be read from the Prefect server" in c.get(url).json()["words"]
+    # only a flow run this page started: the seal signs its name and its id
+    forged = url.replace("id-1", "id-2")
+    assert c.get(forged).status_code == 404
+    assert c.get("/api/started/id-1?name=brave-otter&seal=0").status_code == 404
+    assert "data-state-url" not in c.get("/?started=brave-otter&run=id-2&seal=0").text
+
+
+def test_the_form_is_told_the_registered_evaluate_deployments(client, db):
+    c, _ = client
+    page = c.get("/").text
+    assert 'data-url="/api/deployments"' in page and '<datalist id="deployments">' in page
+    assert c.get("/api/deployments").json() == {
+        "default": "evaluate/on-demand",
+        "evaluate": ["evaluate/on-demand-served"],
+    }
+    without = TestClient(create_app(db.engine, control=None))
+    assert without.get("/api/deployments").status_code == 404
 
 
 def test_cancel_asks_for_the_runs_flow_run(client, db):
