@@ -16,6 +16,9 @@ import pytest
 from tests.support.review_db import build_review_db
 
 HEAVY = ("sklearn", "scipy.stats", "statsmodels", "prefect")
+# What a verb that prints needs none of: the view's web stack, httpx, the report's plots
+# (FastAPI alone is ~0.11 s of CPU, its OpenAPI models).
+WEB = ("fastapi", "starlette", "jinja2", "uvicorn", "httpx", "matplotlib")
 # What `--help` needs none of either: it only lists the verbs.
 LIGHT = ("sqlalchemy", "pandas", "numpy", "yaml", "pydantic")
 
@@ -26,9 +29,10 @@ import json, sys
 from flows.cli import main
 code = main(sys.argv[1:])
 heavy = [m for m in {HEAVY!r} if m in sys.modules]
+web = [m for m in {WEB!r} if m in sys.modules]
 from evaluation.storage.db import EVALUATION_TABLES
 built = [t.__name__ for t in EVALUATION_TABLES if t.__pydantic_complete__]
-print(json.dumps({{"code": code, "heavy": heavy, "pandas": "pandas" in sys.modules,
+print(json.dumps({{"code": code, "heavy": heavy, "web": web, "pandas": "pandas" in sys.modules,
                   "numpy": "numpy" in sys.modules, "built": built,
                   "yaml": "yaml" in sys.modules}}))
 """
@@ -36,8 +40,8 @@ print(json.dumps({{"code": code, "heavy": heavy, "pandas": "pandas" in sys.modul
 
 def test_read_only_verbs_import_no_heavy_library(database_url, tmp_path):
     """The verbs run one after another in one fresh interpreter (a start-up each cost
-    seconds): after each, still no heavy library; `experiments` and `show`, run first,
-    not even pandas."""
+    seconds): after each, still no heavy library, nor the web stack; `experiments` and
+    `show`, run first, not even pandas."""
     build_review_db(database_url)
     verbs = [
         ["experiments"],
@@ -48,6 +52,7 @@ def test_read_only_verbs_import_no_heavy_library(database_url, tmp_path):
     answers = probe_each(database_url, tmp_path, verbs)
     assert [(a["code"], a["heavy"]) for a in answers] == [(0, [])] * len(verbs), answers
     assert [a["pandas"] for a in answers[:2]] == [False, False]  # nor listing nor a leaderboard
+    assert [a["web"] for a in answers] == [[]] * len(verbs), answers
 
 
 def test_show_of_part_of_the_suite_imports_no_scipy(database_url, tmp_path):
@@ -293,8 +298,9 @@ for verb in json.loads(sys.argv[1]):
     with contextlib.redirect_stdout(printed):
         code = main(sys.argv[2:] + verb)
     heavy = [m for m in {HEAVY!r} if m in sys.modules]
+    web = [m for m in {WEB!r} if m in sys.modules]
     answers.append(
-        {{"code": code, "heavy": heavy, "pandas": "pandas" in sys.modules,
+        {{"code": code, "heavy": heavy, "web": web, "pandas": "pandas" in sys.modules,
           "printed": printed.getvalue()}}
     )
 print(json.dumps(answers))
