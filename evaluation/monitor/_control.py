@@ -13,14 +13,13 @@ from __future__ import annotations
 
 import hmac
 import re
-import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Protocol
-from urllib.parse import urlsplit
 
 from evaluation.errors import EvalError
 from evaluation.spec import experiment_name_problem
+from evaluation.view.same_origin import foreign_origin, new_token, token_matches
 
 LEVELS = ("smoke", "subset", "full")
 DEPLOYMENT = re.compile(r"^[^/\s][^/]*/[^/]*[^/\s]$")  # "flow/deployment", as Prefect names it
@@ -165,7 +164,7 @@ class WriteGuard:
 
     @classmethod
     def new(cls) -> WriteGuard:
-        return cls(secrets.token_urlsafe(32))
+        return cls(new_token())
 
     def seal(self, text: str) -> str:
         """A signature of ``text`` by this server: the page shows a "started" notice
@@ -177,15 +176,9 @@ class WriteGuard:
 
     def check(self, headers: Mapping[str, str], form: Mapping[str, str]) -> None:
         """``ControlRefused`` (403) unless the request comes from this server's page."""
-        host = headers.get("host", "")
-        origin = headers.get("origin") or headers.get("referer") or ""
-        parts = urlsplit(origin)
-        if not host or f"{parts.scheme}://{parts.netloc}" != f"http://{host}":
-            raise ControlRefused(
-                403,
-                f"refused: the request comes from {origin or 'no page'!r}, not this server's page",
-            )
-        if not hmac.compare_digest(str(form.get("csrf", "")), self.token):
+        if (foreign := foreign_origin(headers)) is not None:
+            raise ControlRefused(403, foreign)
+        if not token_matches(form.get("csrf"), self.token):
             raise ControlRefused(
                 403, "refused: the form's token is missing or stale: reload the page and retry"
             )

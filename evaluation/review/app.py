@@ -7,7 +7,9 @@ Which config wrote which output stays hidden, in the history too, until the sess
 ends (every pair of the queue rated) or, for one rated pair, until the rater asks;
 latency appears only beside the speed criterion. Pages are Jinja2 templates with CSS
 and JavaScript files (no build step). Serve it on a loopback address (``evalflow
-review`` does): there is no login, the rater is fixed per server.
+review`` does): there is no login, the rater is fixed per server. Its two writes (a
+rating, a reveal) come from its own page or are refused with 403: the page's origin and
+the token it was served with (``evaluation.view.same_origin``, as the monitor's writes).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from collections.abc import Sequence
 from typing import Annotated, Any, Literal
 
 import pandas as pd
-from fastapi import FastAPI, HTTPException
+from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, Field
@@ -37,6 +39,7 @@ from evaluation.review.scores import store_rating_scores
 from evaluation.review.store import Criterion, Preference, rated_pair_ids, record_pair_rating
 from evaluation.storage.db import session_scope
 from evaluation.view.links import LOOPBACK_HOSTS as LOOPBACK_HOSTS  # kept here too
+from evaluation.view.same_origin import foreign_origin, new_token, token_matches
 
 Stars = Annotated[int, Field(ge=1, le=5)]
 
@@ -84,6 +87,18 @@ def create_app(
     app.mount("/static", StaticFiles(packages=[("evaluation.review", "static")]), name="static")
     app.state.queue = queue
     asked: set[int] = set()  # pairs whose identities the rater asked to see early
+    token = new_token()
+
+    def from_the_page(request: Request) -> None:
+        """403 unless the write comes from this server's page with its token (S6: a
+        body-less POST to reveal is one any web page open in the browser may send)."""
+        if (foreign := foreign_origin(request.headers)) is not None:
+            raise HTTPException(status_code=403, detail=foreign)
+        if not token_matches(request.headers.get("x-csrf-token"), token):
+            raise HTTPException(
+                status_code=403,
+                detail="refused: the request's token is missing or stale: reload the page",
+            )
 
     def revealed(session, pair_id: int) -> bool:
         rated = rated_pair_ids(session, queue.rater, queue.pair_ids)
@@ -99,7 +114,9 @@ def create_app(
 
     @app.get("/", response_class=HTMLResponse)
     def page() -> str:
-        return review_page(queue.experiment, queue.rater, simulated=queue.simulated, fast=fast)
+        return review_page(
+            queue.experiment, queue.rater, simulated=queue.simulated, fast=fast, csrf=token
+        )
 
     @app.get("/history", response_class=HTMLResponse)
     def history() -> str:
@@ -120,7 +137,7 @@ def create_app(
         with session_scope(engine) as session:
             return view(session, pair_id)
 
-    @app.post("/api/pairs/{pair_id}/reveal")
+    @app.post("/api/pairs/{pair_id}/reveal", dependencies=[Depends(from_the_page)])
     def reveal_pair(pair_id: int) -> dict[str, Any]:
         """The rater asks who wrote this pair before the session ends: only once they
         have rated it, so the answer cannot sway the rating."""
@@ -143,7 +160,7 @@ def create_app(
                 )
             return {"pairs": revealed_pairs(session, queue), "progress": progress(queue, rated)}
 
-    @app.post("/api/pairs/{pair_id}/rating")
+    @app.post("/api/pairs/{pair_id}/rating", dependencies=[Depends(from_the_page)])
     def rate_pair(pair_id: int, body: RatingIn) -> dict[str, Any]:
         _check_pair(queue, pair_id)
         with session_scope(engine) as session:

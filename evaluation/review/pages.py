@@ -16,12 +16,16 @@ _ENV = Environment(
 )
 
 
-def review_page(experiment: str, rater: str, *, simulated: bool, fast: bool = False) -> str:
+def review_page(
+    experiment: str, rater: str, *, simulated: bool, fast: bool = False, csrf: str = ""
+) -> str:
+    """The page; ``csrf``: the server's token its writes carry (``X-CSRF-Token``)."""
     return _ENV.get_template("review.html").render(
         experiment=experiment,
         rater=rater,
         simulated=simulated,
         fast=fast,
+        csrf=csrf,
         criteria=list(CRITERIA),
         after_reveal=list(AFTER_REVEAL),
     )

@@ -154,6 +154,10 @@ function reveal(identities) {
   }
 }
 
+function csrfToken() {  // the server's token: its writes refuse a request without it
+  return document.querySelector('meta[name="csrf-token"]').content;
+}
+
 async function getJSON(url, options) {
   const response = await fetch(url, options);
   const body = await response.json();
@@ -207,7 +211,7 @@ async function save() {
   const payload = {stars, preference: form.get("preference"), notes: form.get("notes") || ""};
   const body = await getJSON("api/pairs/" + shown.pair_id + "/rating", {
     method: "POST",
-    headers: {"Content-Type": "application/json"},
+    headers: {"Content-Type": "application/json", "X-CSRF-Token": csrfToken()},
     body: JSON.stringify(payload),
   });
   render(body.pair);
@@ -241,7 +245,9 @@ async function saveAndAdvance() {
 
 async function revealPair() {
   try {
-    const body = await getJSON("api/pairs/" + shown.pair_id + "/reveal", {method: "POST"});
+    const body = await getJSON("api/pairs/" + shown.pair_id + "/reveal", {
+      method: "POST", headers: {"X-CSRF-Token": csrfToken()},
+    });
     render(body.pair);
   } catch (error) {
     $("status").textContent = "Not revealed: " + error.message;

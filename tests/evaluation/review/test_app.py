@@ -3,6 +3,8 @@ rating), validated, history kept and blinded alike; the whole conversation shown
 
 from __future__ import annotations
 
+import re
+
 import httpx
 import pytest
 from sqlmodel import Session
@@ -51,7 +53,14 @@ def client(review_db, request):
         allowed_hosts=LOOPBACK_HOSTS,
     )
     with serving(app) as url, httpx.Client(base_url=url) as c:
+        c.headers.update(_from_the_page(c, url))
         yield c
+
+
+def _from_the_page(c: httpx.Client, url: str) -> dict[str, str]:
+    """The headers the page's script sends with a write: its origin and its token."""
+    found = re.search(r'<meta name="csrf-token" content="([^"]+)">', c.get("/").text)
+    return {"Origin": url, "X-CSRF-Token": found[1] if found else ""}
 
 
 def _identities(review_db):
@@ -245,6 +254,33 @@ def test_pairs_outside_the_review_and_foreign_hosts_are_refused(client, review_d
     assert client.get("/api/pairs/9999").status_code == 404
     assert client.post("/api/pairs/9999/rating", json=_body()).status_code == 404
     assert client.get("/api/next", headers={"host": "evil.example"}).status_code == 400
+
+
+def test_a_write_from_another_page_or_without_the_token_is_refused(client, review_db):
+    """S6: the reveal, a body-less POST (a "simple" request any web page open in the
+    rater's browser may send), answered one from http://evil.example with the pair's
+    identities; pair ids are sequential. Each write now comes from the page's origin
+    with the token it was served with, as the monitor's writes do; else 403."""
+    pair_id = client.get("/api/next").json()["pair"]["pair_id"]
+    assert client.post(f"/api/pairs/{pair_id}/rating", json=_body()).status_code == 200
+    token = client.headers["X-CSRF-Token"]
+    reveal = f"/api/pairs/{pair_id}/reveal"
+    for headers in (
+        {"Origin": "http://evil.example"},  # another site, with the right token
+        {"Origin": "null", "Referer": ""},
+        {"X-CSRF-Token": "guessed"},  # the page's origin, a wrong token
+        {"X-CSRF-Token": ""},
+    ):
+        refused = client.post(reveal, headers=headers)
+        assert refused.status_code == 403, headers
+        assert refused.json()["detail"].startswith("refused: ")
+        assert (
+            client.post(f"/api/pairs/{pair_id}/rating", json=_body(), headers=headers).status_code
+            == 403
+        )
+    assert client.get(f"/api/pairs/{pair_id}").json()["pair"]["identities"] is None
+    shown = client.post(reveal, headers={"X-CSRF-Token": token})  # the page's own
+    assert shown.status_code == 200 and shown.json()["pair"]["identities"] is not None
 
 
 def test_the_pages_are_templates_with_their_scripts_and_styles_served_alongside(client):
