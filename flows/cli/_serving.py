@@ -4,7 +4,10 @@ written, so a port in use is refused in one line with the database unchanged."""
 from __future__ import annotations
 
 import errno
+import signal
 import socket
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from evaluation.errors import EvalError
@@ -52,8 +55,29 @@ def serve(app: Any, sock: socket.socket) -> None:
     config = uvicorn.Config(
         app, host=host, port=port, log_level="warning", ws="none", lifespan="off"
     )
-    server = uvicorn.Server(config)
+    server = _keeping_ignored(uvicorn.Server)(config)
     try:
         server.run(sockets=[sock])
     finally:
         sock.close()
+
+
+def _keeping_ignored(server_class: type) -> type:
+    """``server_class`` (uvicorn's ``Server``) whose signal handling leaves a signal the
+    process started ignoring ignored: a script's background job starts with SIGINT
+    ignored, and a command that only serves keeps it so (docs/hosts-that-fail.md), but
+    uvicorn took it: a `kill -INT` of a background `view` stopped it, exit 0 and no line
+    (newcomers' S7). SIGTERM, and a Ctrl-C at a terminal, stop it as before."""
+
+    class KeepingIgnored(server_class):  # type: ignore[misc, valid-type]
+        @contextmanager
+        def capture_signals(self) -> Iterator[None]:
+            ignored = [
+                s for s in (signal.SIGINT, signal.SIGTERM) if signal.getsignal(s) is signal.SIG_IGN
+            ]
+            with super().capture_signals():
+                for signum in ignored:
+                    signal.signal(signum, signal.SIG_IGN)
+                yield
+
+    return KeepingIgnored

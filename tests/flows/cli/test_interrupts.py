@@ -226,3 +226,61 @@ def test_sigterm_stops_rescore_as_ctrl_c_does(tmp_path, monkeypatch, capfd, pref
     err = capfd.readouterr().err
     assert "Traceback" not in err and "Crash" not in err, err
     assert err.strip().splitlines()[-1] == ON_INTERRUPT["rescore"], err
+
+
+def test_a_served_page_keeps_a_sigint_it_started_ignoring(tmp_path):
+    """Newcomers' S7: a command that only serves keeps an ignored SIGINT ignored (a
+    script's background job), as docs/hosts-that-fail.md says, but uvicorn took it: a
+    `kill -INT` of a background `view` stopped it with exit 0 and no line. Now it stays
+    ignored while serving (the process's ignore mask says so, and the page answers
+    after one); SIGTERM stops it."""
+    import contextlib
+    import os
+    import socket
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    import httpx
+
+    from tests.conftest import REPO
+    from tests.support.processes import sigint_at_start
+
+    url = f"sqlite:///{tmp_path / 'r.db'}"
+    build_review_db(url, n_cases=2)
+    with socket.socket() as free:
+        free.bind(("127.0.0.1", 0))
+        port = free.getsockname()[1]
+    env = os.environ | {"EVALFLOW_HOME": str(tmp_path / "home")}
+    argv = ["--database", url, "view", "toy-review", "--port", str(port)]
+    with sigint_at_start(signal.SIG_IGN):  # as a script starts a background job
+        view = subprocess.Popen(
+            [sys.executable, "-m", "flows.cli", *argv],
+            cwd=REPO,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+    try:
+        page = view.stdout.readline().split("open ", 1)[1].split()[0]  # said before serving
+        with httpx.Client(timeout=30) as client:
+            answered = None  # serving (its signal handlers set) once it answers
+            while answered is None and view.poll() is None:
+                with contextlib.suppress(httpx.TransportError):
+                    answered = client.get(page).status_code
+                time.sleep(0.05)
+            status = Path(f"/proc/{view.pid}/status").read_text().splitlines()
+            ignored = int(next(x for x in status if x.startswith("SigIgn:")).split()[1], 16)
+            assert ignored & (1 << (signal.SIGINT - 1))  # uvicorn caught it
+            view.send_signal(signal.SIGINT)
+            assert client.get(page).status_code == 200 == answered
+        assert view.poll() is None
+        view.send_signal(signal.SIGTERM)
+        view.wait(timeout=60)
+    finally:
+        if view.poll() is None:
+            view.kill()
+            view.wait()
+    assert view.returncode == -signal.SIGTERM
