@@ -36,6 +36,12 @@ class ForgeableTestWarning(InputWarning):
 
 
 MAX_SHOWN = 10  # problems listed in full when a file has many
+MAX_SUITE_BYTES = 512 << 20
+"""The largest cases file read (512 MiB): it is read whole, as it is stored, ~4 times its
+size in memory (a 300 MB case: 1.2 GB); refused before it is read (newcomer S8)."""
+MAX_CASES = 1_000_000
+"""The most cases a suite holds: `plan` reads ~24,000 a second of CPU in ~0.9 KB each
+(400,000: 16.8 s, 359 MB); 3,000,000 kept it busy past 400 s under load at 1.9 GB."""
 SIDECAR_KEYS = (
     "name",
     "version",
@@ -272,7 +278,7 @@ def _sidecar_labels(labels: Any, task_type: str | None, problems: _Problems) -> 
 
 def _load_cases(path: Path, header: dict[str, Any]) -> tuple[Case, ...]:
     try:
-        data = read_bytes(path)
+        data = _bounded_bytes(path)
     except OSError as exc:
         raise SuiteError(f"cannot read the file: {exc.strerror}", path=str(path)) from exc
     try:
@@ -285,7 +291,14 @@ def _load_cases(path: Path, header: dict[str, Any]) -> tuple[Case, ...]:
     cases: list[Case] = []
     line_of: dict[str, int] = {}
     # split("\n"), not splitlines(): JSON strings may hold U+2028 and friends.
-    for line, raw_line in enumerate(text.split("\n"), start=1):
+    lines = text.split("\n")
+    if len(lines) > MAX_CASES and (count := sum(1 for x in lines if x.strip())) > MAX_CASES:
+        raise SuiteError(
+            f"the suite has {count:,} cases; at most {MAX_CASES:,} (split it into suites "
+            "that are each a sweep of their own)",
+            path=str(path),
+        )
+    for line, raw_line in enumerate(lines, start=1):
         if not raw_line.strip():
             continue
         try:
@@ -312,6 +325,20 @@ def _load_cases(path: Path, header: dict[str, Any]) -> tuple[Case, ...]:
         )
     problems.raise_if_any()
     return tuple(cases)
+
+
+def _bounded_bytes(path: Path) -> bytes:
+    """The cases file's bytes; a ``SuiteError`` past ``MAX_SUITE_BYTES``, before it is
+    read (and never more than one byte past it, should it grow meanwhile)."""
+    size = path.stat().st_size
+    data = read_bytes(path, MAX_SUITE_BYTES + 1) if size <= MAX_SUITE_BYTES else None
+    if data is None or len(data) > MAX_SUITE_BYTES:
+        raise SuiteError(
+            f"the suite's cases file is {max(size, len(data or b'')):,} bytes; at most "
+            f"{MAX_SUITE_BYTES:,} (512 MiB: it is read whole, as it is stored)",
+            path=str(path),
+        )
+    return data
 
 
 class _RepeatedKey(Exception):

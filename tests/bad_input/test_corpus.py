@@ -31,6 +31,7 @@ from sqlalchemy import create_engine, func, inspect, select, table
 from evaluation.metrics import _user
 from evaluation.spec._load import MAX_SPEC_BYTES
 from evaluation.storage.db import make_engine, session_scope
+from evaluation.suites._load import MAX_CASES, MAX_SUITE_BYTES
 from flows.cli import main
 from flows.cli.app import _verbs, build_parser
 from tests.conftest import REPO
@@ -745,6 +746,16 @@ SPEC_CASES = [
     ),
 ]
 
+
+def _sparse_suite(w: World) -> list[str]:
+    """A spec whose suite's cases file is one byte past the bound, written sparse: the
+    loader refuses it by its size, reading none of it (newcomer S8)."""
+    w.broken_suite()
+    with w.suite.open("r+b") as cases:
+        cases.truncate(MAX_SUITE_BYTES + 1)
+    return ["plan", str(w.spec)]
+
+
 DEEP = "[" * 5000 + "]" * 5000  # 10 KB; Python's decoder raised RecursionError (exit 1)
 HUGE = "9" * 100_000  # more digits than Python converts: a ValueError, exit 1 (S1)
 
@@ -772,6 +783,21 @@ SUITE_CASES = [
             "plan, suite with a case whose metadata holds an integer of 100,000 digits",
         ),
         ("{suite}:1", "invalid JSON: an integer of 100000 digits, more than the 4300 Python"),
+    ),
+    Bad(
+        "suite-file-too-large",
+        "suite",
+        _shown(_sparse_suite, "plan, a suite's cases file of 512 MiB + 1 byte (sparse)"),
+        ("{suite}: the suite's cases file is 536,870,913 bytes; at most 536,870,912",),
+    ),
+    Bad(
+        "suite-too-many-cases",
+        "suite",
+        _shown(
+            lambda w: ["plan", str(w.broken_suite(cases=["{}"] * (MAX_CASES + 1)))],
+            "plan, a suite of 1,000,001 lines '{}'",
+        ),
+        ("{suite}: the suite has 1,000,001 cases; at most 1,000,000",),
     ),
     Bad(
         "suite-line-not-object",
