@@ -353,7 +353,10 @@ def _stop(
             os.write(message_fd, ending)
     started = time.monotonic()
     marked = _bounded(lambda: _mark_interrupted(database, name, process), started + MARK_S)
-    flow_run_id, stored = marked or (None, True)  # not known: the command resumes, if anything
+    # Not known (the mark took longer than MARK_S on a loaded machine): read again below,
+    # after the flush. It said "resume with" for a run stopped while Prefect started,
+    # whose experiment `status` did not know (newcomers' M8).
+    flow_run_id, stored = marked or (None, False)
     # The cases whose requests are on the wire: their answers are stored, not redone.
     wait_began = time.monotonic()
     left = in_flight = cases_in_flight()

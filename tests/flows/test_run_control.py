@@ -417,6 +417,32 @@ def test_a_signal_while_run_imports_says_to_start_it_over(tmp_path, signum):
     assert not (tmp_path / "results.db").exists()
 
 
+def _said_by_stop(database_url: str, monkeypatch, signum: int = 15, **stubbed) -> str:
+    """What the interrupt's thread says of experiment "demo", its steps around the
+    database stubbed (``stubbed``: more of run_control's names), its exit a SystemExit."""
+
+    def exit_(code: int) -> None:
+        raise SystemExit(code)
+
+    for name in ("stop_sending", "wait_for_cases_in_flight", "_give_back_slots"):
+        monkeypatch.setattr(run_control, name, lambda *a, **k: None)
+    monkeypatch.setattr(run_control, "cases_in_flight", lambda: 0)
+    for name, value in stubbed.items():
+        monkeypatch.setattr(run_control, name, value)
+    monkeypatch.setattr(run_control.os, "_exit", exit_)
+    read_end, write_end = os.pipe()
+    try:
+        with pytest.raises(SystemExit):
+            run_control._stop(
+                database_url, "demo", RunProcess.current(), "evalflow run x", None, write_end,
+                0, threading.Event(), signum,
+            )  # fmt: skip
+        return os.read(read_end, 4096).decode()
+    finally:
+        os.close(read_end)
+        os.close(write_end)
+
+
 @pytest.mark.parametrize(
     ("flush_stores", "last"),
     [
@@ -440,28 +466,32 @@ def test_nothing_stored_is_said_after_the_flush(database_url, monkeypatch, flush
                     session, "demo", make_suite(1), {make_config(): {"exact_match": [1.0]}}
                 )
 
-    def exit_(code: int) -> None:
-        raise SystemExit(code)
-
-    for name in ("stop_sending", "wait_for_cases_in_flight", "_give_back_slots"):
-        monkeypatch.setattr(run_control, name, lambda *a, **k: None)
-    monkeypatch.setattr(run_control, "cases_in_flight", lambda: 0)
-    monkeypatch.setattr(run_control, "flush_all", flush_all)
-    monkeypatch.setattr(run_control.os, "_exit", exit_)
-    read_end, write_end = os.pipe()
-    try:
-        with pytest.raises(SystemExit):
-            run_control._stop(
-                database_url, "demo", RunProcess.current(), "evalflow run x", None, write_end,
-                0, threading.Event(), 15,
-            )  # fmt: skip
-        said = os.read(read_end, 4096).decode()
-    finally:
-        os.close(read_end)
-        os.close(write_end)
+    said = _said_by_stop(database_url, monkeypatch, flush_all=flush_all)
     assert said == f"interrupted: 'demo' {last}"
     with session_scope(engine) as session:
         assert session.get(ExperimentRun, "demo").status == "interrupted"
+
+
+def test_an_interruption_whose_mark_is_not_known_reads_what_was_stored_again(
+    database_url, monkeypatch
+):
+    """Newcomers' M8: the interruption's mark not back within MARK_S (a loaded machine)
+    was taken to mean "something stored": a run stopped while Prefect started said
+    `resume with: ...` and `status` then knew no such experiment. Read again after the
+    flush, as when the mark says nothing was stored."""
+    engine = make_engine(database_url)
+    with session_scope(engine) as session:
+        claim_experiment(session, "demo", RunProcess.current())
+
+    def mark_not_back(*args):
+        raise TimeoutError  # _bounded's None, as when it passes its deadline
+
+    stubbed = {"flush_all": lambda *a, **k: None, "_mark_interrupted": mark_not_back}
+    said = _said_by_stop(database_url, monkeypatch, signum=2, **stubbed)
+    assert said == (
+        "interrupted: 'demo' stopped before anything was stored; start it over with: "
+        "evalflow run x\n"
+    )
 
 
 @pytest.mark.parametrize("earlier", [False, True])
