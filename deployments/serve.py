@@ -26,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import warnings
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -191,6 +192,7 @@ def serve_all(warn: Callable[[str], None], limit: int | None = None, **options: 
     deployments = build_deployments(**options)
     for warning in asyncio.run(check_server(deployments)):
         warn(warning)
+    serving_since = datetime.now(UTC)
     pause_on_shutdown = _pause_on_shutdown()
     if not pause_on_shutdown:
         warn(
@@ -208,26 +210,50 @@ def serve_all(warn: Callable[[str], None], limit: int | None = None, **options: 
             serve(*deployments, limit=limit, pause_on_shutdown=False)
     finally:
         if pause_on_shutdown:
-            pause_schedules(deployments, warn)
+            pause_schedules(deployments, warn, serving_since=serving_since)
 
 
 #: How long stopping `serve` waits for the server to pause the schedules.
 PAUSE_TIMEOUT_S = 5.0
 
 
-def pause_schedules(deployments: list[RunnerDeployment], warn: Callable[[str], None]) -> None:
+#: The states of a flow run that this process's runner took and did not see end.
+LEFT_STATES = ("PENDING", "RUNNING", "CANCELLING")
+LEFT_RUNNING = (
+    "evalflow serve stopped while this flow run ran, and its process with it: evalflow "
+    "status names the command that resumes its experiment"
+)
+LEFT_PENDING = (
+    "evalflow serve stopped as it took this flow run, before its process started: it did not run"
+)
+
+
+def pause_schedules(
+    deployments: list[RunnerDeployment],
+    warn: Callable[[str], None],
+    *,
+    serving_since: datetime | None = None,
+) -> None:
     """Pause ``deployments``' schedules on the server as serving stops (SIGTERM, Ctrl-C),
     so runs do not pile up unserved; a server that does not answer within
-    ``PAUSE_TIMEOUT_S`` (stopped with `serve`, as in a shutdown) is said in one line."""
+    ``PAUSE_TIMEOUT_S`` (stopped with `serve`, as in a shutdown) is said in one line.
+    First, with ``serving_since``: the flow runs this process's runner took since then
+    and did not see end (``end_left_runs``) are ended Crashed, each named in a line."""
 
-    async def pause() -> None:
+    async def pause() -> list[str]:
         async with get_client() as client:
+            ids = []
             for deployment in deployments:
                 found = await client.read_deployment_by_name(_full_name(deployment))
-                await client.pause_deployment(found.id)
+                ids.append(found.id)
+            left = await end_left_runs(client, ids, serving_since) if serving_since else []
+            for deployment_id in ids:
+                await client.pause_deployment(deployment_id)
+            return left
 
     try:
-        asyncio.run(asyncio.wait_for(pause(), PAUSE_TIMEOUT_S))
+        for line in asyncio.run(asyncio.wait_for(pause(), PAUSE_TIMEOUT_S)):
+            warn(line)
     except Exception as exc:  # the server gone, not answering, or the deployment deleted
         why = "no answer" if isinstance(exc, TimeoutError) else type(exc).__name__
         warn(
@@ -235,6 +261,59 @@ def pause_schedules(deployments: list[RunnerDeployment], warn: Callable[[str], N
             "stay active on the server, whose runs then wait there, late, until `evalflow "
             "serve` runs again; pause them in the UI if it is not to"
         )
+
+
+async def end_left_runs(client, deployment_ids: list, since: datetime) -> list[str]:
+    """End Crashed the flow runs of ``deployment_ids`` that entered a state of
+    ``LEFT_STATES`` since ``since`` (taken by this process's runner: a served deployment
+    has no other), and their subflow runs: serving stops with its runner, whose flow run
+    processes end with it without a word to the server (Ctrl-C: the nightly and its
+    evaluate subflow read Running on the server for ever; a SIGTERM as a night fell due:
+    Pending "Submitting" for ever, the restarted serve never ran it). A line for each,
+    naming it and what became of it."""
+    from prefect.client.schemas.filters import (
+        FlowRunFilter,
+        FlowRunFilterDeploymentId,
+        FlowRunFilterParentFlowRunId,
+        FlowRunFilterState,
+        FlowRunFilterStateType,
+    )
+    from prefect.client.schemas.objects import StateType
+    from prefect.states import Crashed
+
+    states = FlowRunFilterState(
+        type=FlowRunFilterStateType(any_=[StateType(name) for name in LEFT_STATES])
+    )
+    runs = await client.read_flow_runs(
+        flow_run_filter=FlowRunFilter(
+            deployment_id=FlowRunFilterDeploymentId(any_=deployment_ids), state=states
+        )
+    )
+    runs = [r for r in runs if r.state is not None and r.state.timestamp >= since]
+    if not runs:
+        return []
+    subflows = await client.read_flow_runs(
+        flow_run_filter=FlowRunFilter(
+            parent_flow_run_id=FlowRunFilterParentFlowRunId(any_=[r.id for r in runs]),
+            state=states,
+        )
+    )
+    lines = []
+    for run in [*subflows, *runs]:
+        pending = run.state.type.value == "PENDING"
+        message = LEFT_PENDING if pending else LEFT_RUNNING
+        await client.set_flow_run_state(run.id, Crashed(message=message), force=True)
+        if run in runs:
+            what = "did not run (serve stopped as it took it)" if pending else "ran"
+            lines.append(
+                f"flow run {run.name!r} {what}: marked Crashed on the Prefect server"
+                + (
+                    ""
+                    if pending
+                    else " (evalflow status names the command that resumes its experiment)"
+                )
+            )
+    return lines
 
 
 def _pause_on_shutdown() -> bool:

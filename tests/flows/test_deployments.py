@@ -114,7 +114,7 @@ def test_serve_pauses_schedules_on_shutdown_only_on_a_server_that_outlives_it(mo
     monkeypatch.setattr(
         module, "serve", lambda *d, limit, pause_on_shutdown: served.update(pause=pause_on_shutdown)
     )
-    monkeypatch.setattr(module, "pause_schedules", lambda d, warn: served.update(ours=True))
+    monkeypatch.setattr(module, "pause_schedules", lambda d, warn, **_: served.update(ours=True))
     warned = []
     with temporary_settings({PREFECT_API_URL: api_url or None}):
         module.serve_all(warned.append, nightly_spec=DEMO)
@@ -217,6 +217,89 @@ def test_deploy_and_serve_coexist_and_refuse_to_rewrite_the_other_kind(capsys):
     stray.apply()
     with pytest.raises(EvalError, match="on-demand-served is already registered on work pool"):
         asyncio.run(check_server(served))
+
+
+@pytest.mark.usefixtures("prefect_harness")
+def test_stopping_serve_ends_crashed_the_flow_runs_it_took_and_names_them():
+    """Newcomers' M4 and M5: Ctrl-C on serve mid-nightly left the nightly and its evaluate
+    subflow Running on the server for ever (their process ended with serve, without a
+    word); a SIGTERM as a night fell due left that run Pending for ever. As serving stops,
+    each flow run of its deployments that entered such a state since it began is ended
+    Crashed, with its subflows, and named; an older one (another serve's, before) and an
+    ended one are left as they are."""
+    from datetime import UTC, datetime
+
+    from prefect import flow, task
+    from prefect.client.orchestration import get_client
+    from prefect.states import Completed, Pending, Running
+
+    import deployments.serve as module
+
+    @task
+    def step() -> None: ...
+
+    @flow(name="evaluate")
+    def subflow() -> None: ...
+
+    served = build_deployments(nightly_spec=DEMO)
+    ids = {f"{d.flow_name}/{d.name}": d.apply() for d in served}
+
+    async def setup():
+        async with get_client() as client:
+
+            async def run(name, *states):
+                made = await client.create_flow_run_from_deployment(
+                    ids[name], parameters={"spec_path": DEMO}
+                )
+                for state in states:
+                    await client.set_flow_run_state(made.id, state, force=True)
+                return made
+
+            older = await run("evaluate/on-demand-served", Pending(), Running())
+            since = datetime.now(UTC)
+            nightly = await run("nightly-regression/nightly-served", Pending(), Running())
+            task_run = await client.create_task_run(step, nightly.id, dynamic_key="0")
+            child = await client.create_flow_run(subflow, parent_task_run_id=task_run.id)
+            await client.set_flow_run_state(child.id, Running(), force=True)
+            due = await run("nightly-regression/nightly-served", Pending())
+            ended = await run("evaluate/on-demand-served", Pending(), Running(), Completed())
+            return since, {
+                "older": older,
+                "nightly": nightly,
+                "child": child,
+                "due": due,
+                "ended": ended,
+            }
+
+    since, runs = asyncio.run(setup())
+    warned: list[str] = []
+    module.pause_schedules(served, warned.append, serving_since=since)
+
+    async def read():
+        async with get_client() as client:
+            states = {k: (await client.read_flow_run(r.id)).state for k, r in runs.items()}
+            paused = [(await client.read_deployment(i)).paused for i in ids.values()]
+            return states, paused
+
+    states, paused = asyncio.run(read())
+    assert {k: s.type.value for k, s in states.items()} == {
+        "older": "RUNNING",
+        "nightly": "CRASHED",
+        "child": "CRASHED",
+        "due": "CRASHED",
+        "ended": "COMPLETED",
+    }
+    assert states["nightly"].message == module.LEFT_RUNNING
+    assert states["due"].message == module.LEFT_PENDING
+    assert paused == [True, True, True]
+    assert sorted(warned) == sorted(
+        [
+            f"flow run {runs['nightly'].name!r} ran: marked Crashed on the Prefect server "
+            "(evalflow status names the command that resumes its experiment)",
+            f"flow run {runs['due'].name!r} did not run (serve stopped as it took it): "
+            "marked Crashed on the Prefect server",
+        ]
+    )
 
 
 def test_sigterm_before_serving_stops_serve_with_exit_0_and_a_line(monkeypatch, capfd):
