@@ -17,7 +17,7 @@ from selection._measured_latency import held_to_own_calls
 from selection._selection_bias import correct_for_selection
 from selection.model import MAX_CACHED, SelectorModel
 from selection.prompt_fit import overflow
-from selection.shrinkage import combine, shared_case_variance
+from selection.shrinkage import combine, quality_fit, shared_case_variance
 
 
 def ranks_latency(prefer: Prefer) -> bool:
@@ -87,7 +87,8 @@ def _scored(
     table = one_per_feature_vector(table)
     corrected = False
     if "quality" in model.targets:
-        table, corrected = correct_for_selection(table, model.targets["quality"].z)
+        fit = quality_fit(model, task_type)
+        table, corrected = correct_for_selection(table, model.targets["quality"].z, fit)
         table = _with_shared_case_error(table, model, task_type)
     return table.assign(selection_corrected=corrected)
 

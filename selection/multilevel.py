@@ -136,6 +136,17 @@ class Fit:
         first, second = self.rows[at[0]], self.rows[at[1]]
         return float(first @ self.effects_cov @ second)
 
+    def contrast_variance(self, configs: pd.Index, weight: np.ndarray, group: np.ndarray) -> float:
+        """Posterior variance of the mean reading of the ``group`` configs less the mean
+        reading of all ``configs``, each config's design row counted by its ``weight``
+        (a config the fit does not know counts as 0): how surely the fit places that
+        group's level against the others' (``selection._selection_bias.level_spread``)."""
+        at = self.mean.index.get_indexer(configs)
+        rows = np.where((at >= 0)[:, None], self.rows[np.maximum(at, 0)], 0.0)
+        rows = rows * np.asarray(weight, dtype=float)[:, None]
+        contrast = rows[np.asarray(group, dtype=bool)].mean(axis=0) - rows.mean(axis=0)
+        return float(contrast @ self.effects_cov @ contrast)
+
 
 def fit(
     y: pd.Series,
