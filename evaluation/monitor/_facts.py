@@ -26,7 +26,7 @@ def run_facts(session: Session, experiment: str) -> dict[str, Any]:
         return _starting(starting[0], session.get(Experiment, experiment))
     row = get_experiment(session, experiment)
     state = experiment_status(session, row)
-    if state.status != "running" and row.id in stale_ids(session, only=[row.id]):
+    if state.status != "running" and row.id in stale_ids(session, only=[row.id], ended=[row.name]):
         store_summary(session, int(row.id))
     live = session.get(RunLive, row.name)
     summary = session.exec(

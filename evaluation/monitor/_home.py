@@ -84,9 +84,9 @@ def home(session: Session, series: str | None = None, cache: HomeCache | None = 
     """Everything on the home page; ``series`` picks the series whose configs are
     compared across runs (default: the most recently run one). With ``cache``, the
     sections over the stored runs are read again only when the runs changed."""
-    caught = refresh_summaries(session)
-    session.flush()
     running, ended = _running_and_ended(session)
+    caught = refresh_summaries(session, ended=list(ended))
+    session.flush()
     starting = {r["name"]: r for r in running if r["stage"] == "starting"}
     key = (
         (series, tuple(sorted(ended.items())), tuple(sorted(starting)), *fingerprint(session))

@@ -44,16 +44,21 @@ _COLUMNS = tuple(c.name for c in RunSummary.__table__.columns if c.name != "expe
 
 
 def stale_ids(
-    session: Session, limit: int = BATCH, *, only: Sequence[int] | None = None
+    session: Session,
+    limit: int = BATCH,
+    *,
+    only: Sequence[int] | None = None,
+    ended: Sequence[str] = (),
 ) -> list[int]:
     """Experiments not running (of ``only``, where given) whose summary is missing,
     older than the experiment or counted another way (``SUMMARY_VERSION``), newest
-    first."""
+    first. ``ended``: the names of experiments stored as running whose run has ended
+    (crashed: nobody recorded its end), counted as the others are."""
     s = RunSummary
     statement = (
         select(Experiment.id)
         .outerjoin(s, s.experiment_id == Experiment.id)
-        .where(Experiment.status != "running")
+        .where(or_(Experiment.status != "running", Experiment.name.in_(list(ended))))
         .where(
             or_(
                 s.experiment_id.is_(None),
@@ -70,10 +75,12 @@ def stale_ids(
     return [int(i) for i in session.exec(statement).scalars()]
 
 
-def refresh_summaries(session: Session, limit: int = BATCH) -> int:
-    """Count the summaries that are missing or stale, at most ``limit``; returns how
-    many were stored."""
-    ids = stale_ids(session, limit)
+def refresh_summaries(session: Session, limit: int = BATCH, ended: Sequence[str] = ()) -> int:
+    """Count the summaries that are missing or stale, at most ``limit``, of the runs
+    ended (``ended``: stored as running, their process gone: a crashed run's 144 stored
+    generations read `–` on the home page, newcomers' M11) too; returns how many were
+    stored."""
+    ids = stale_ids(session, limit, ended=ended)
     if ids:
         store_summaries(session, ids)
     return len(ids)

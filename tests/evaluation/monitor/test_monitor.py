@@ -453,6 +453,36 @@ def test_a_crashed_run_is_crashed_in_recent_runs_and_stats_too(tmp_path):
     assert "1 active" not in stats and "4 runs" in stats
 
 
+def test_a_crashed_runs_stored_generations_are_counted_in_recent_runs(tmp_path):
+    """Newcomers' M11: a run killed at 144 of 432 generations read `crashed – – – –` in
+    Recent runs while `status` said "144 generations stored": a summary was counted only
+    for runs stored as ended, and a crashed run stays stored as running (nobody recorded
+    its end). Counted once it is found crashed, on the home page and the run's API."""
+    from evaluation.run._work import GenerationRecord, WorkItem
+    from evaluation.storage.repository import get_experiment, save_generations
+    from tests.support.review_db import make_configs, make_suite
+
+    crashed = build_monitor_db(f"sqlite:///{tmp_path / 'c.db'}")
+    suite, config = make_suite(4), make_configs()[0]
+    with session_scope(crashed.engine) as session:
+        experiment = get_experiment(session, RUNNING).id
+        failed = [
+            GenerationRecord(WorkItem(config, case, suite.name, 1), "host-a", 1, error="x")
+            for case in suite.cases[:3]
+        ]
+        save_generations(session, experiment, failed)
+        session.exec(  # its process is gone (as after kill -9)
+            update(ExperimentRun)
+            .where(ExperimentRun.experiment == RUNNING)
+            .values(pid_started="gone")
+        )
+    c = TestClient(create_app(crashed.engine, control=Control()))
+    recent = c.get("/").text.split('id="recent"')[1].split("</section>")[0]
+    cells = re.findall(r"<td[^>]*>(.*?)</td>", recent.split(f'data-name="{RUNNING}"')[1], re.S)
+    assert cells[3] == "crashed" and cells[6] == "3", cells[:8]
+    assert c.get(f"/api/runs/{RUNNING}").json()["summary"]["generations"] == 3
+
+
 def test_start_is_guarded_and_passes_the_parameters(client):
     c, control = client
     token = _csrf(c.get("/").text)
