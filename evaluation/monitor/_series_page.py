@@ -101,7 +101,7 @@ def stream_chart(
         elif not n.judged:
             kind, fill, note = "learning", 'fill="#999"', "learning"
         else:
-            kind, fill, note = "judged", 'fill="currentColor"', "up" if stream.rose(n) else "ok"
+            kind, fill, note = "judged", 'fill="currentColor"', stream.direction_word(n)
         shown = figure(n.value, stream.metric)  # as the line under the chart and trends
         if n.low is not None and n.high is not None:
             shown += f" [{figure(n.low, stream.metric)}, {figure(n.high, stream.metric)}]"

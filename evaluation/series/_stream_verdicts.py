@@ -116,8 +116,11 @@ class StreamVerdict:
         learning night: ``beyond_noise``, what sends a calibrated night to the full
         suite); ``up`` on a judged night of a quality metric whose change's interval lies
         wholly above 0 (it improved: said, never alarmed on, the watch being one-sided;
-        the newcomer's F10: a prompt edit's +0.500 [+0.205, +0.795] read "ok"); else
-        ``ok``. The one label that ``evalflow trends``, the monitor's series page and the
+        the newcomer's F10: a prompt edit's +0.500 [+0.205, +0.795] read "ok"); ``down``
+        where it lies wholly below 0 though the evidence stays under half the threshold
+        (M3: -0.212 [-0.418, -0.005], one-sided p 0.022, read "ok" beside the symmetric
+        "up"; informational too: the watch's evidence decides an alarm); else ``ok``.
+        The one label that ``evalflow trends``, the monitor's series page and the
         nightly's artifact show."""
         last = self.last
         if last.alarm:
@@ -126,7 +129,12 @@ class StreamVerdict:
             return "learning: moved"
         if beyond_noise(last.evidence, self.threshold):
             return "watch"
-        return "up" if self.rose(last) else "ok"
+        return self.direction_word(last)
+
+    def direction_word(self, night: Night) -> str:
+        """``up``, ``down`` or ``ok``: where a judged night's change lies on a quality
+        metric (``rose``, ``fell``), before the watch's evidence is looked at."""
+        return "up" if self.rose(night) else "down" if self.fell(night) else "ok"
 
     def rose(self, night: Night) -> bool:
         """Whether ``night``, judged, rose beyond its noise on a quality metric: its
@@ -137,6 +145,17 @@ class StreamVerdict:
             and self.higher_is_better
             and night.change_low is not None
             and night.change_low > 0
+        )
+
+    def fell(self, night: Night) -> bool:
+        """Whether ``night``, judged, fell beyond its noise on a quality metric: its
+        change's 95% interval lies wholly below 0 ("down")."""
+        return (
+            night.p is not None
+            and self.metric not in OPERATIONAL
+            and self.higher_is_better
+            and night.change_high is not None
+            and night.change_high < 0
         )
 
     @property

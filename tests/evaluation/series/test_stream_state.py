@@ -5,10 +5,12 @@ a learning night that moved reads `learning: moved` on both (the page said `watc
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 
 from fastapi.testclient import TestClient
 
 from evaluation.series import trends_text, watch_series
+from evaluation.series._stream_verdicts import Night, StreamVerdict
 from evaluation.storage.baselines import accept_baseline
 from evaluation.storage.db import make_engine, session_scope
 from evaluation.view.app import create_app
@@ -83,3 +85,26 @@ def test_a_judged_night_that_rose_on_quality_reads_up_on_the_page_and_in_trends(
     assert 'data-status="up"' in article and '<span class="tag">up</span>' in article
     (point,) = re.findall(rf"<title>{risen}: [^<]*</title>", article)  # its point
     assert point.endswith("(up)</title>")
+
+
+def test_a_judged_drop_beyond_noise_below_the_watch_reads_down_as_a_rise_reads_up():
+    """M3: a night whose drop's interval lay wholly below 0 (-0.212 [-0.418, -0.005], one-
+    sided p 0.022) while its evidence stayed under half the threshold (1.33 of 3.52) read
+    "ok" beside the symmetric "up". It reads "down": informational as "up" is (the
+    watch's evidence decides an alarm), on a quality metric only."""
+    reference = Night("fk-n07", 0.70, judged=True, p=0.4, change=0.01, change_low=-0.1,
+                      change_high=0.12)  # fmt: skip
+    dropped = Night("fk-n08", 0.50, change=-0.212, change_low=-0.418, change_high=-0.005,
+                    p=0.022, evidence=1.33, judged=True)  # fmt: skip
+
+    def stream(metric: str, higher: bool, *nights: Night) -> StreamVerdict:
+        return StreamVerdict("c", "t=0.7", metric, higher, nights, 3.52, "fk-n00")
+
+    assert stream("exact_match", True, reference, dropped).status == "down"
+    assert stream("exact_match", True, reference, dropped).state == "down"
+    assert stream("exact_match", True, dropped, reference).status == "ok"  # 0 inside
+    assert stream("latency_p95", False, reference, dropped).status == "ok"  # operational
+    assert stream("exact_match", True, reference, replace(dropped, evidence=1.8)).status == (
+        "watch"  # half the threshold reached: the watch says it
+    )
+    assert stream("exact_match", True, reference, replace(dropped, p=None)).status == "ok"
