@@ -101,6 +101,7 @@ class EvalflowCollector(Collector):
         )
         names: dict[str, str] = {}
         slots = self._host_slots() if self._host_slots is not None else None
+        simulated: list[HostSlots] = []
         try:
             with Session(self._engine) as session:
                 families = list(_database_metrics(session))
@@ -108,13 +109,15 @@ class EvalflowCollector(Collector):
                 session.commit()  # the verdicts it computed, kept for every reader
                 if slots is not None:
                     names = host_names_by_limit(session)
+                    simulated = simulated_host_slots(session)
         except (SQLAlchemyError, StorageError):
             families = []
         up.add_metric([], 1.0 if families else 0.0)
         yield up
         yield from families
         if slots is not None:
-            yield from _slot_metrics(list(slots), names)
+            simulated_names = {h.host: h.host.removeprefix(SIMULATED_PREFIX) for h in simulated}
+            yield from _slot_metrics([*slots, *simulated], {**names, **simulated_names})
         if self._gpus is not None:
             yield from _gpu_metrics(list(self._gpus()))
 
@@ -257,6 +260,48 @@ def _timestamp(when: Any) -> float:
     return (when if when.tzinfo else when.replace(tzinfo=UTC)).timestamp()
 
 
+#: A simulated host's address label: it holds no slot lock nor Prefect limit (its slots
+#: are counted in its run's process), so the series come from the runs' live rows.
+SIMULATED_ADDRESS = "simulated"
+SIMULATED_PREFIX = f"{LIMIT_PREFIX}{SIMULATED_ADDRESS}/"
+
+
+def simulated_host_slots(session: Session) -> list[HostSlots]:
+    """The simulated hosts of the runs going on now, as their live rows count them (what
+    `status` and the monitor say: ``sim 4/4 slots``): their slots and requests in flight,
+    summed by host name, keyed ``SIMULATED_PREFIX + name`` (address ``simulated``)."""
+    from evaluation.storage.models import RunLive
+
+    totals: dict[str, tuple[int, int]] = {}
+    rows = session.exec(
+        select(Experiment, RunLive)
+        .join(RunLive, RunLive.experiment == Experiment.name)
+        .where(Experiment.status == "running")
+    ).all()
+    for experiment, live in rows:
+        simulated = _simulated_names(experiment.spec)
+        if not simulated or experiment_status(session, experiment).status != "running":
+            continue
+        for name in simulated & set(live.slots or {}):
+            held, taken = totals.get(name, (0, 0))
+            totals[name] = (
+                held + int((live.slots or {})[name]),
+                taken + int((live.in_flight or {}).get(name, 0)),
+            )
+    return [HostSlots(f"{SIMULATED_PREFIX}{n}", *totals[n]) for n in sorted(totals)]
+
+
+def _simulated_names(spec: Any) -> set[str]:
+    hosts = spec.get("hosts") if isinstance(spec, dict) else None
+    return {
+        str(h["name"])
+        for h in hosts or []
+        if isinstance(h, dict)
+        and h.get("name")
+        and (h.get("kind") == "simulated" or str(h.get("url", "")).startswith("simulated:"))
+    }
+
+
 #: How many of the newest experiments name the hosts behind the slot limits.
 NAMING_EXPERIMENTS = 200
 
@@ -306,7 +351,8 @@ def _slot_metrics(hosts: list[HostSlots], names: Mapping[str, str]) -> Iterator[
     for host in hosts:
         if not host.in_flight and host.host not in names:
             continue
-        address = host.host.removeprefix(LIMIT_PREFIX)
+        # a limit's name holds no "/": a simulated host's key is ``simulated/NAME``
+        address = host.host.removeprefix(LIMIT_PREFIX).split("/", 1)[0]
         key = (names.get(host.host) or address, address)
         held, taken = totals.get(key, (0, 0))
         totals[key] = (held + host.slots, taken + host.in_flight)

@@ -202,6 +202,30 @@ def test_slot_gauges_list_this_homes_hosts_and_only_busy_strangers(engine):
     }
 
 
+def test_a_simulated_hosts_slots_and_requests_in_flight_come_from_its_runs_live_row(tmp_path):
+    """Newcomers' M7: a simulated host holds no slot lock nor Prefect limit, so status
+    and the monitor said `sim 4/4 slots` while /metrics had no series for it. Its run's
+    live row counts them: the series carry them, address `simulated`."""
+    from sqlalchemy import update
+
+    from evaluation.storage.db import session_scope
+    from tests.support.monitor_db import RUNNING, build_monitor_db, start_running
+
+    db = build_monitor_db(f"sqlite:///{tmp_path / 'm.db'}")
+    hosts = [{"name": "host-a", "url": "simulated://local", "slots": 2, "kind": "simulated"}]
+    with session_scope(db.engine) as session:
+        session.exec(
+            update(Experiment)
+            .where(Experiment.name == RUNNING)
+            .values(spec={"name": RUNNING, "hosts": hosts})
+        )
+    start_running(db.engine)  # its lanes hold both of host-a's slots
+    values = scrape(metrics_registry(db.engine, host_slots=lambda: []))
+    labels = (("address", "simulated"), ("host", "host-a"))
+    assert values[("evalflow_requests_in_flight", labels)] == 2
+    assert values[("evalflow_host_slots", labels)] == 2
+
+
 def test_slot_gauges_carry_the_host_label_the_generations_carry(engine):
     """The limit is keyed by address; its gauges are labelled with the spec's host name,
     as evalflow_generations_total is, so one Grafana host variable picks both."""
