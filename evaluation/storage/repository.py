@@ -14,6 +14,7 @@ from sqlmodel import Session
 from evaluation.backends.base import possible_decode_rate
 from evaluation.errors import StorageError
 from evaluation.redact import redact_url, redact_values
+from evaluation.storable_text import storable
 from evaluation.storage.attempts import save_failed_attempts
 from evaluation.storage.db import (
     dialect_insert,
@@ -603,7 +604,9 @@ def replace_score_details(
     details: Sequence[str | None],
 ) -> None:
     """Write one metric's score details for these generations (None: no detail),
-    replacing earlier ones."""
+    replacing earlier ones. A detail may quote what a model-written program printed or
+    reported: a NUL or lone surrogate in it is stored as U+FFFD (``storable``), as in an
+    output."""
     ids = [int(i) for i in generation_ids]
     for start in range(0, len(ids), 5000):
         chunk = ids[start : start + 5000]
@@ -616,7 +619,7 @@ def replace_score_details(
         session,
         ScoreDetail,
         [
-            {"generation_id": g, "metric": metric, "detail": d}
+            {"generation_id": g, "metric": metric, "detail": storable(d)}
             for g, d in zip(ids, details, strict=True)
             if d
         ],

@@ -10,7 +10,11 @@ import pytest
 
 from evaluation.compare._leaderboard import corpus_failed_flags, load_leaderboard, render_text
 from evaluation.storage.db import make_engine, session_scope
-from evaluation.storage.repository import generations_frame, register_experiment
+from evaluation.storage.repository import (
+    generations_frame,
+    register_experiment,
+    score_details_frame,
+)
 from evaluation.storage.repository import replace_score_details as details
 from evaluation.storage.unscored import unscored
 from evaluation.view.summary import experiment_summary
@@ -115,3 +119,17 @@ def test_no_flag_where_every_scorer_scored(url: str) -> None:
         scores = {A: {"exact_match": [None, 1.0, 0.0, 1.0]}}  # a missing score, no reason
         add_experiment(session, "fine", SUITE, scores)
         assert not [n for n in load_leaderboard(session, "fine").notes if "NOT SCORED" in n]
+
+
+def test_a_detail_no_database_stores_is_stored_replaced(url: str) -> None:
+    """A detail quotes what a model-written program printed or reported (a sandbox's
+    last line, a test's reason): a NUL failed the storing of the scores on PostgreSQL,
+    a lone surrogate on both databases (newcomers' S2/S3 in the details)."""
+    engine = make_engine(url)
+    with session_scope(engine) as session:
+        experiment = add_experiment(session, "odd", SUITE, {A: {"exact_match": [0.0] * 4}}).id
+        first = int(generations_frame(session, experiment)["id"].min())
+        details(session, [first], "exact_match", ["printed a\x00b and \ud800"])
+    with session_scope(engine) as session:
+        stored = score_details_frame(session, experiment)["detail"].tolist()
+    assert stored == ["printed a\ufffdb and \ufffd"]
