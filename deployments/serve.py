@@ -24,6 +24,7 @@ the same name as the other kind is refused, not overwritten.
 from __future__ import annotations
 
 import asyncio
+import logging
 import warnings
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -200,6 +201,8 @@ def serve_all(warn: Callable[[str], None], limit: int | None = None, **options: 
             "API, which runs no schedules (the nightly and weekly runs will not start); "
             "start a server (prefect server start) and set PREFECT_API_URL"
         )
+    quiet = CancelledCallbackNoise()
+    logging.getLogger("asyncio").addFilter(quiet)
     try:
         with warnings.catch_warnings():
             # Prefect's SIGTERM handler calls the runner's async stop without awaiting it
@@ -211,6 +214,19 @@ def serve_all(warn: Callable[[str], None], limit: int | None = None, **options: 
     finally:
         if pause_on_shutdown:
             pause_schedules(deployments, warn, serving_since=serving_since)
+        logging.getLogger("asyncio").removeFilter(quiet)
+
+
+class CancelledCallbackNoise(logging.Filter):
+    """Drops asyncio's "Exception in callback" records of a task that was cancelled: a
+    SIGTERM while a flow run went on printed 40 lines of traceback (Prefect's runner
+    exits from its signal handler, cancelling its control channel's connection task,
+    whose stream callback then asks the task for its exception: CancelledError). A
+    cancelled task is how stopping looks, not an error."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        return not isinstance(error, asyncio.CancelledError)
 
 
 #: How long stopping `serve` waits for the server to pause the schedules.

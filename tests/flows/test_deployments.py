@@ -153,6 +153,31 @@ def test_serve_stopped_after_its_server_went_away_says_the_schedules_stay_active
     assert "they stay active on the server" in warned[0]
 
 
+def test_a_cancelled_tasks_callback_error_is_not_printed_while_serving(monkeypatch, caplog):
+    """A SIGTERM while a flow run went on printed asyncio's "Exception in callback ..."
+    with 40 lines of CancelledError traceback (Prefect's control channel, cancelled by
+    the runner's exit from its signal handler). Dropped while serving; another error of
+    asyncio's still shows."""
+    import asyncio
+    import logging
+
+    import deployments.serve as module
+
+    def serving(*_, limit, pause_on_shutdown) -> None:
+        log = logging.getLogger("asyncio")
+        for error in (asyncio.CancelledError(), ValueError("a real one")):
+            log.error("Exception in callback cb()", exc_info=(type(error), error, None))
+
+    monkeypatch.setattr(module, "check_server", lambda deployments: _no_warnings())
+    monkeypatch.setattr(module, "serve", serving)
+    monkeypatch.setattr(module, "_pause_on_shutdown", lambda: True)
+    monkeypatch.setattr(module, "pause_schedules", lambda *_, **__: None)
+    with caplog.at_level(logging.ERROR, logger="asyncio"):
+        module.serve_all(print, nightly_spec=DEMO)
+    assert [r.exc_info[0] for r in caplog.records if r.name == "asyncio"] == [ValueError]
+    assert logging.getLogger("asyncio").filters == []  # only while serving
+
+
 async def _no_warnings() -> list[str]:
     return []
 
