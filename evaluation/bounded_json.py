@@ -12,11 +12,20 @@ An integer literal longer than Python converts (``sys.get_int_max_str_digits()``
 digits) made ``json.loads`` raise a plain ValueError ("Exceeds the limit ... for integer
 string conversion"), which readers took for evalflow's own failure ("not a problem with
 your input", exit 1: newcomer S1); it is a ``json.JSONDecodeError`` too, at the number.
+
+``json.loads`` also takes ``NaN``, ``Infinity`` and ``-Infinity`` (not JSON) and turns a
+number beyond a float's range (``1e400``) into infinity; PostgreSQL's json type refuses
+all of them, so a suite case whose metadata held one passed ``plan`` and SQLite, then
+ended a PostgreSQL run "invalid input syntax for type json", naming no line (recheck R1).
+``loads`` refuses them (``finite=False`` keeps json's reading: a model's output checked
+for being a JSON object, where no value is stored), a ``json.JSONDecodeError`` at the
+number.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import re
 import sys
 from typing import Any
@@ -27,11 +36,37 @@ MAX_DEPTH = 64  # as evaluation.safe_yaml.MAX_DEPTH (a test keeps them equal)
 _TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"|[\[\]{}]', re.S)
 #: A JSON string (skipped: digits in it are text) or a number.
 _NUMBER = re.compile(r'"(?:[^"\\]|\\.)*"|-?(\d+)(\.\d+)?([eE][-+]?\d+)?', re.S)
+#: A JSON string (skipped), a non-finite constant json reads, or a float literal.
+_NOT_FINITE = re.compile(
+    r'"(?:[^"\\]|\\.)*"|(-?Infinity|NaN)|(-?\d+(?:\.\d+)?[eE][-+]?\d+|-?\d+\.\d+)', re.S
+)
+#: The most of a number a refusal quotes.
+_SHOWN = 24
 
 
-def loads(text: str, **kwargs: Any) -> Any:
+class _NotFinite(ValueError):
+    """Raised by the hooks below; turned into a JSONDecodeError at the literal."""
+
+
+def _finite_float(literal: str) -> float:
+    value = float(literal)
+    if math.isinf(value):
+        raise _NotFinite(literal)
+    return value
+
+
+def _no_constant(literal: str) -> float:
+    raise _NotFinite(literal)
+
+
+def loads(text: str, *, finite: bool = True, **kwargs: Any) -> Any:
     """``json.loads(text, **kwargs)``, refused past ``MAX_DEPTH`` levels of nesting
-    (``json.JSONDecodeError``, "nested deeper than 64 levels", at the bracket)."""
+    (``json.JSONDecodeError``, "nested deeper than 64 levels", at the bracket) and, with
+    ``finite``, where a number is NaN, infinite or beyond a float's range ("1e400 is not
+    a finite number", at it)."""
+    if finite:
+        kwargs.setdefault("parse_float", _finite_float)
+        kwargs.setdefault("parse_constant", _no_constant)
     if text.count("[") + text.count("{") > MAX_DEPTH:  # else it cannot be that deep
         depth = 0
         for token in _TOKEN.finditer(text):
@@ -47,6 +82,8 @@ def loads(text: str, **kwargs: Any) -> Any:
         return json.loads(text, **kwargs)
     except json.JSONDecodeError:
         raise
+    except _NotFinite:
+        raise _not_finite(text) from None
     except ValueError:
         too_long = _integer_too_long(text)
         if too_long is None:
@@ -67,3 +104,19 @@ def _integer_too_long(text: str) -> json.JSONDecodeError | None:
             )
             return json.JSONDecodeError(message, text, token.start())
     return None
+
+
+def _not_finite(text: str) -> json.JSONDecodeError:
+    """The refusal of the first number in ``text`` (outside strings) that is not finite
+    (NaN, Infinity, -Infinity, or a float literal beyond a float's range), at it."""
+    for token in _NOT_FINITE.finditer(text):
+        constant, number = token.groups()
+        literal = constant or number
+        if literal and (constant or math.isinf(float(literal))):
+            shown = literal if len(literal) <= _SHOWN else f"a number of {len(literal)} characters"
+            message = (
+                f"{shown} is not a finite number (JSON has none and the results database "
+                "refuses it; quote it to keep it as text)"
+            )
+            return json.JSONDecodeError(message, text, token.start())
+    return json.JSONDecodeError("a number is not finite", text, 0)  # not reached

@@ -47,7 +47,9 @@ def _has(text: str, phrase: str) -> bool:
 def _json_object(text: str) -> dict | None:
     fenced = _FENCED.search(text)
     try:
-        value = bounded_json.loads(fenced.group(1) if fenced else text.strip())
+        # finite=False: json's own reading (NaN, Infinity taken), as before; nothing of
+        # it is stored
+        value = bounded_json.loads(fenced.group(1) if fenced else text.strip(), finite=False)
     except ValueError:
         return None
     return value if isinstance(value, dict) else None

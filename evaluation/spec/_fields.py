@@ -75,6 +75,23 @@ def item(prefix: str, index: int) -> str:
     return f"{prefix}[{index}]"
 
 
+#: The most characters of a value a refusal quotes (R2: a 4,000-digit ``slots`` made a
+#: 4,117-character error line).
+SHOWN_CHARS = 60
+
+
+def shown(value: Any) -> str:
+    """``value`` as a refusal quotes it: ``repr``, an integer of more than 20 digits as
+    its size ("an integer of 4000 digits") and other long text cut with its length."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        digits = len(str(abs(value)))  # at most 4300: safe_yaml refuses longer ones
+        return f"an integer of {digits} digits" if digits > 20 else str(value)
+    text = repr(value)
+    if len(text) <= SHOWN_CHARS:
+        return text
+    return f"{text[: SHOWN_CHARS - 10]}… ({len(text)} characters)"
+
+
 def _type_name(value: Any) -> str:
     return "null" if value is None else type(value).__name__
 
@@ -249,16 +266,17 @@ class FieldReader:
             raise self.error(field, f"expected text, got {_type_name(value)}")
         self.check(bool(value.strip()), field, "must not be empty")
         if pattern is not None and not re.fullmatch(pattern, value):
-            raise self.error(field, f"'{value}' has characters outside {pattern}")
+            raise self.error(field, f"{shown(value)} has characters outside {pattern}")
         return value
 
     def integer(self, value: Any, field: str) -> int:
         if isinstance(value, bool) or not isinstance(value, int):
-            raise self.error(field, f"expected an integer, got {value!r} ({_type_name(value)})")
+            got = f"{shown(value)} ({_type_name(value)})"
+            raise self.error(field, f"expected an integer, got {got}")
         self.check(
             abs(value) <= MAX_INTEGER,
             field,
-            f"{value} is far beyond any sane value (at most 2**53 = {MAX_INTEGER})",
+            f"{shown(value)} is far beyond any sane value (at most 2**53 = {MAX_INTEGER})",
         )
         return value
 
@@ -268,13 +286,14 @@ class FieldReader:
         read = self.integer(value, field) if kind is int else self.number(value, field)
         if not bound.holds(read):
             why = f" ({bound.why})" if read > bound.high else ""
-            shown = read if kind is int else f"{read:g}"
-            raise self.error(field, f"{key} {bound.rule}{why}, got {shown}")
+            got = read if kind is int else f"{read:g}"
+            raise self.error(field, f"{key} {bound.rule}{why}, got {got}")
         return read
 
     def boolean(self, value: Any, field: str) -> bool:
         if not isinstance(value, bool):
-            raise self.error(field, f"expected true or false, got {value!r} ({_type_name(value)})")
+            got = f"{shown(value)} ({_type_name(value)})"
+            raise self.error(field, f"expected true or false, got {got}")
         return value
 
     def number(self, value: Any, field: str) -> float:
@@ -284,8 +303,13 @@ class FieldReader:
             hint = ""
             if isinstance(value, str) and _parses_as_float(value):
                 hint = "; YAML reads exponents without a dot (1e-3) as text: write 0.001"
-            raise self.error(field, f"expected a number, got {value!r} ({_type_name(value)}){hint}")
-        self.check(math.isfinite(value), field, f"must be a finite number, got {value}")
+            got = f"{shown(value)} ({_type_name(value)})"
+            raise self.error(field, f"expected a number, got {got}{hint}")
+        try:
+            finite = math.isfinite(value)
+        except OverflowError:  # an int past a float's range (309+ digits): was exit 1
+            finite = False
+        self.check(finite, field, f"must be a finite number, got {shown(value)}")
         return float(value) + 0.0  # -0.0 + 0.0 is 0.0
 
     def storable(self, value: Any, field: str = "") -> None:

@@ -13,7 +13,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from evaluation.spec._fields import FieldReader, _type_name, child, item
+from evaluation.spec._fields import FieldReader, _type_name, child, item, shown
 from evaluation.spec._params import BY_NAME, Parameter
 from evaluation.spec._params import GRID_ORDER as GRID_ORDER
 
@@ -65,7 +65,7 @@ def _value(reader: FieldReader, param: Parameter, raw: Any, field: str) -> Any:
     read = {int: reader.integer, float: reader.number, str: reader.text, bool: reader.boolean}
     value = read[param.kind](raw, field)
     why = f"; {param.why}" if param.why else ""
-    reader.check(param.accepts(value), field, f"{param.name} {param.rule}, got {value!r}{why}")
+    reader.check(param.accepts(value), field, f"{param.name} {param.rule}, got {shown(value)}{why}")
     return value
 
 

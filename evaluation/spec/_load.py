@@ -23,10 +23,12 @@ from evaluation.redact import redact_url
 from evaluation.settings import host_url_problem
 from evaluation.spec._fields import (
     DOCUMENT,
+    SHOWN_CHARS,
     FieldReader,
     FormattedField,
     child,
     item,
+    shown,
     template_fields,
 )
 from evaluation.spec._grid import GRID_ORDER, grid_values
@@ -168,7 +170,8 @@ def parse_spec(
 
 def _models(reader: FieldReader, raw: Any) -> tuple[str, ...]:
     if isinstance(raw, str):
-        raise reader.error("models", f"expected a list of model names, e.g. [{raw}]")
+        example = raw if len(raw) <= SHOWN_CHARS else raw[:50] + "…"
+        raise reader.error("models", f"expected a list of model names, e.g. [{example}]")
     models = [
         _model_name(reader, m, item("models", i))
         for i, m in enumerate(reader.sequence(raw, "models"))
@@ -322,7 +325,7 @@ def _host(reader: FieldReader, raw: Any, field: str) -> HostSpec:
     reader.check(
         kind in BACKEND_KINDS,
         child(field, "kind"),
-        f"unknown backend kind {kind!r}; one of: {', '.join(BACKEND_KINDS)}",
+        f"unknown backend kind {shown(kind)}; one of: {', '.join(BACKEND_KINDS)}",
     )
     url = reader.text(raw["url"], child(field, "url"))
     parts = urlsplit(url)

@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from evaluation.spec._fields import FieldReader
+from evaluation.spec._fields import FieldReader, shown
 
 StrategyName = Literal["full", "race"]
 STRATEGIES: tuple[StrategyName, ...] = ("full", "race")
@@ -53,7 +53,7 @@ def read_strategy(reader: FieldReader, data: dict[str, Any]) -> Strategy:
     reader.check(
         name in STRATEGIES,
         "strategy",
-        f"expected one of {', '.join(STRATEGIES)}, got {name!r}",
+        f"expected one of {', '.join(STRATEGIES)}, got {shown(name)}",
     )
     if name != "race":
         for key in STRATEGY_KEYS[1:]:

@@ -474,6 +474,24 @@ SPEC_CASES = [
         ("{spec}", F.format("hosts[0].slots"), "slots must be >= 1"),
     ),
     Bad(
+        "spec-host-slots-huge",
+        "spec",
+        _shown(
+            lambda w: ["run", str(w.write_spec({"hosts": [SIM[0] | {"slots": 10**3999}]}))],
+            "run: hosts[0].slots is an integer of 4,000 digits",
+        ),
+        ("{spec}", F.format("hosts[0].slots"), "an integer of 4000 digits is far beyond"),
+    ),
+    Bad(
+        "spec-number-integer-beyond-float",
+        "spec",
+        _shown(
+            lambda w: ["run", str(w.write_spec({"grid": {"temperature": [10**3999]}}))],
+            "run: grid.temperature is [an integer of 4,000 digits]",
+        ),
+        ("{spec}", "must be a finite number, got an integer of 4000 digits"),
+    ),
+    Bad(
         "spec-host-time-scale-high",
         "spec",
         spec({"hosts": [SIM[0] | {"url": "simulated://local?time_scale=500"}]}),
@@ -798,6 +816,18 @@ SUITE_CASES = [
             "plan, a suite of 1,000,001 lines '{}'",
         ),
         ("{suite}: the suite has 1,000,001 cases; at most 1,000,000",),
+    ),
+    Bad(
+        "suite-case-number-not-finite",
+        "suite",
+        _shown(
+            lambda w: [
+                "plan",
+                str(w.broken_suite(cases=['{"id": "c1", "metadata": {"n": 1e400, "m": NaN}}'])),
+            ],
+            "plan, suite with a case whose metadata holds 1e400 (and NaN)",
+        ),
+        ("{suite}:1", "invalid JSON: 1e400 is not a finite number (JSON has none"),
     ),
     Bad(
         "suite-line-not-object",

@@ -37,7 +37,7 @@ def test_an_integer_longer_than_python_reads_is_invalid_json_at_the_number() -> 
     integer string conversion"), which the suite loader called evalflow's own failure."""
     limit = sys.get_int_max_str_digits()
     assert limit == 4300  # Python's default (PYTHONINTMAXSTRDIGITS unset)
-    fine = '{"n": ' + "9" * limit + ', "f": ' + "9" * 10_000 + ".5}"
+    fine = '{"n": ' + "9" * limit + ', "f": 0.' + "9" * 10_000 + "}"
     assert bounded_json.loads(fine)["n"] == int("9" * limit)
     text = '{"s": "' + "9" * 5000 + '", "m": -' + "9" * (limit + 1) + "}"
     with pytest.raises(json.JSONDecodeError) as refused:
@@ -61,3 +61,36 @@ def test_a_model_reply_holding_a_long_integer_is_no_json_object() -> None:
     from evaluation.metrics._constraints import _json_object
 
     assert _json_object('{"a": ' + "9" * 5000 + "}") is None
+
+
+@pytest.mark.parametrize(
+    "literal", ["NaN", "Infinity", "-Infinity", "1e400", "-1e999", "1.5E+400", "9" * 400 + ".5"]
+)
+def test_a_number_that_is_not_finite_is_invalid_json_at_it(literal: str) -> None:
+    """R1: json.loads took NaN/Infinity and read 1e400 as infinity; a suite case holding
+    one passed plan and SQLite, then PostgreSQL's json type refused the run's insert
+    ("invalid input syntax for type json"), naming no file or line."""
+    text = '{"s": "NaN 1e999 Infinity", "ok": [1e308, -2.5e-400, 7], "n": ' + literal + "}"
+    with pytest.raises(json.JSONDecodeError) as refused:
+        bounded_json.loads(text)
+    shown = literal if len(literal) <= 24 else f"a number of {len(literal)} characters"
+    assert refused.value.msg.startswith(f"{shown} is not a finite number (JSON has none")
+    assert refused.value.pos == text.index('"n": ') + 5  # not the text in the string
+    assert bounded_json.loads(text, finite=False)["s"] == "NaN 1e999 Infinity"
+
+
+def test_finite_numbers_and_text_that_names_infinity_load() -> None:
+    text = '{"s": "NaN", "Infinity": 1e308, "t": -2.5e-400, "i": 12345678901234567890}'
+    assert bounded_json.loads(text) == {
+        "s": "NaN",
+        "Infinity": 1e308,
+        "t": -0.0,
+        "i": 12345678901234567890,
+    }
+
+
+def test_a_model_reply_holding_nan_is_still_a_json_object_for_format_json() -> None:
+    """The format constraint keeps json's reading: nothing of the reply is stored."""
+    from evaluation.metrics._constraints import _json_object
+
+    assert _json_object('{"a": NaN, "b": Infinity}') is not None
