@@ -75,6 +75,9 @@ def item(prefix: str, index: int) -> str:
     return f"{prefix}[{index}]"
 
 
+#: What a refusal quotes as a key: a word (S9). Anything else is placed, not quoted.
+_KEY_SHAPE = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]{0,63}")
+
 #: The most characters of a value a refusal quotes (R2: a 4,000-digit ``slots`` made a
 #: 4,117-character error line).
 SHOWN_CHARS = 60
@@ -189,6 +192,21 @@ class FieldReader:
             message += f" (*{anchor} repeats &{anchor} of line {anchor_line})"
         return SpecError(message, field=field, path=self.path, line=line, column=column)
 
+    def _not_a_key(self, field: str, key: object, allowed: Sequence[str] | None) -> SpecError:
+        """The refusal of a key that is no word (S9): placed at it, never quoted. A spec
+        path naming another file (``/etc/shadow``, chosen in the Prefect UI or the
+        monitor's form by someone who cannot read it) echoed its first line as the key,
+        `field 'root:*:20228:0:99999:7::': unknown key`."""
+        at = self.error(child(field, key), "", at_key=True)
+        if isinstance(key, str):
+            message = "a key that is no word (letters, digits, _, . and -), not quoted here"
+        else:
+            message = f"a key of type {_type_name(key)}, not text, not quoted here"
+        if allowed is not None:
+            message += f" (allowed: {', '.join(allowed)})"
+        named = field or DOCUMENT
+        return SpecError(message, field=named, path=self.path, line=at.line, column=at.column)
+
     def written(self, field: str) -> bool:
         """Whether ``field`` is written in the file (not left to its default)."""
         return field in self._read_marks()
@@ -240,7 +258,9 @@ class FieldReader:
             raise self.error(field or DOCUMENT, f"expected a mapping, got {_type_name(value)}")
         for key in value:
             if not isinstance(key, str):
-                raise self.error(child(field, key), "keys must be text", at_key=True)
+                raise self._not_a_key(field, key, allowed)
+            if allowed is not None and key not in allowed and not _KEY_SHAPE.fullmatch(key):
+                raise self._not_a_key(field, key, allowed)
             if allowed is not None and key not in allowed:
                 hint = _did_you_mean(key, allowed, nested or {})
                 raise self.error(

@@ -607,6 +607,12 @@ SPEC_CASES = [
         ("{spec}:4:18: not valid YAML: a ':' where none can be",),
     ),
     Bad(
+        "spec-key-no-word",
+        "spec",
+        spec_text("root:*:20228:0:99999:7:::\n"),
+        ("{spec}:1:1: a key that is no word (letters, digits, _, . and -), not quoted here",),
+    ),
+    Bad(
         "spec-duplicate-key",
         "spec",
         spec_text("name: t\nname: u\n"),

@@ -820,3 +820,36 @@ def test_generation_limit_message_says_one_sample(data: dict[str, Any]) -> None:
     with pytest.raises(SpecError) as info:
         make_plan(spec, 2)
     assert "× 1 sample)" in str(info.value) and "1 samples" not in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("text", "where", "field"),
+    [
+        ("root:$6$salt$HASH:20228:0:99999:7:::\ndaemon:*:20228:0:99999:7:::\n", (1, 1), None),
+        ("name: t\nmodels: [a]\n'a b': 1\n", (3, 1), None),
+        ("name: t\nsuite: s.jsonl\nmodels: [a]\ngrid: {'te*mp': [1]}\n", (4, 8), "grid"),
+        ("name: t\n" + "9" * 400 + ": 1\n", (2, 1), None),
+    ],
+)
+def test_a_key_that_is_no_word_is_placed_not_quoted(
+    tmp_path: Path, text: str, where: tuple[int, int], field: str | None
+) -> None:
+    """S9: a spec path naming another readable file (a shadow file) echoed its first line
+    as an unknown key, `field 'root:$6$salt$HASH:...': unknown key`."""
+    path = tmp_path / "other.yaml"
+    path.write_text(text)
+    with pytest.raises(SpecError) as refused:
+        load_spec(path)
+    message = str(refused.value)
+    assert (refused.value.line, refused.value.column) == where
+    assert "not quoted here (allowed: " in message
+    for secret in ("HASH", "20228", "a b", "te*mp", "999"):
+        assert secret not in message
+    assert refused.value.field == (field or "<document>")
+
+
+def test_an_unknown_key_that_is_a_word_is_still_named(tmp_path: Path) -> None:
+    path = tmp_path / "s.yaml"
+    path.write_text("name: t\nmodles: [a]\n")
+    with pytest.raises(SpecError, match=r":2:1: field 'modles': unknown key; did you mean"):
+        load_spec(path)
