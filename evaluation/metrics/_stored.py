@@ -24,7 +24,7 @@ class StoredDeclaration:
     corpus_level: bool
     description: str
     source: str  # the module:function it was loaded from
-    experiment: str | None = None  # the experiment it scored (None: an older database's)
+    experiment: str | None = None  # the experiment it scored (None: the name's latest)
 
 
 @dataclass
@@ -93,6 +93,37 @@ def stored_declaration(name: str) -> StoredDeclaration | None:
     held = _read.declarations.get(name, [])
     own = [d for d in held if d.experiment in _read.experiments]
     return (own or held or [None])[-1]
+
+
+def declared_as(declaration: StoredDeclaration) -> str:
+    """How ``declaration`` declared its scorer, as notes say it."""
+    direction = "higher" if declaration.higher_is_better else "lower"
+    corpus = ", a corpus headline" if declaration.corpus_level else ""
+    return f"{declaration.score_type}, {direction} is better{corpus}"
+
+
+def declared_otherwise(name: str) -> str:
+    """Where the experiments the command reads declared the scorer ``name`` otherwise
+    than one another (its code changed between their scorings), a clause saying what each
+    declared and that all are read as the one ``stored_declaration`` gives ("" where they
+    agree, or it reads fewer than two): one reading serves them all (`compare A B`). An
+    experiment with no declaration of its own is counted with the latest any stored, as
+    it is read alone."""
+    if _read is None or _read.declarations is None or len(_read.experiments) < 2:
+        return ""
+    held = _read.declarations.get(name, [])
+    read = stored_declaration(name)
+    if not held or read is None:
+        return ""
+    each = {}
+    for experiment in sorted(_read.experiments):
+        own = [d for d in held if d.experiment == experiment]
+        each[experiment] = declared_as((own or held)[-1])
+    if len(set(each.values())) < 2:
+        return ""
+    said = "; ".join(f"{experiment}: {how}" for experiment, how in each.items())
+    whose = f"{read.experiment}'s, the latest" if read.experiment else "the latest"
+    return f"; the experiments read declared it otherwise ({said}): all are read as {whose}"
 
 
 def why_none_stored(name: str) -> str:

@@ -34,7 +34,13 @@ import numpy as np
 
 from evaluation.errors import MetricError, ReadNote, ScorerFailed, ScorerNotHere
 from evaluation.metrics._base import Metric, Scored, ScoreType
-from evaluation.metrics._stored import StoredDeclaration, stored_declaration, why_none_stored
+from evaluation.metrics._stored import (
+    StoredDeclaration,
+    declared_as,
+    declared_otherwise,
+    stored_declaration,
+    why_none_stored,
+)
 from evaluation.suites import Case
 
 ENTRY_POINT_GROUP = "evalflow.metrics"
@@ -126,13 +132,11 @@ def _as_declared(declared: StoredDeclaration, why: str) -> Metric:
     (``why``): its stored scores are read with its direction and score type; scoring
     raises MetricError."""
     name = declared.metric
-    direction = "higher" if declared.higher_is_better else "lower"
-    corpus = ", a corpus headline" if declared.corpus_level else ""
     said = why.removeprefix(f"metric '{name}': ")
     warnings.warn(
         f"{name}: its scorer's code is not importable here ({said}); read as it declared "
-        f"itself when it scored ({declared.score_type}, {direction} is better{corpus}): "
-        "its scores as stored, nothing rescored",
+        f"itself when it scored ({declared_as(declared)}): its scores as stored, nothing "
+        f"rescored{declared_otherwise(name)}",
         ReadNote,
         stacklevel=2,
     )

@@ -38,7 +38,6 @@ from evaluation.settings import (
 )
 from evaluation.storage import models as results_schema
 from evaluation.storage.impossible_rates import forget_impossible_rates
-from evaluation.storage.scorers_rekey import keyed_by_metric_alone, rekey_declarations
 from evaluation.storage.snapshot import SNAPSHOT_OPTION, asked_url, opening
 from evaluation.storage.text_search import ensure_text_index
 from evaluation.storage.unmeasured import forget_overhead_latencies
@@ -123,16 +122,9 @@ def create_tables(engine: Engine, tables: Tables, *, checked: bool = False) -> N
     (``storage.text_search``). A database that holds tables, none of them evalflow's,
     is refused first (``refuse_another_applications``; ``checked``: it was already).
     One that takes no write and lacks only tables its readers do without
-    (``models.READ_WITHOUT``) is read without them. Users' scorers' declarations an
-    older evalflow kept by metric name alone are re-keyed by experiment first
-    (``storage.scorers_rekey``; read-only, read as they are)."""
+    (``models.READ_WITHOUT``) is read without them."""
     if not checked:
         refuse_another_applications(engine)
-    declarations = results_schema.ScorerDeclarationRow
-    if declarations in tables and keyed_by_metric_alone(engine):  # an older evalflow's
-        _while_locked(lambda: _unless_read_only(rekey_declarations, engine))
-        if keyed_by_metric_alone(engine):  # read-only: read as it is (storage.scorers)
-            tables = [t for t in tables if t is not declarations]
     try:
         _while_locked(lambda: _upgrade_older_schema(engine, tables))  # before creating
         _while_locked(lambda: _create_tables(engine, tables))

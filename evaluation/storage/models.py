@@ -305,25 +305,46 @@ class Aggregate(Table, table=True):
 
 
 class ScorerDeclarationRow(Table, table=True):
-    """How a user's scorer declared itself when it last scored an experiment
-    (``@scorer``: score type, direction, corpus form) and the code it came from: a
-    command that reads the experiment's scores where that code does not import (a
-    teammate's copy of the database) reads them with it (``evaluation.metrics``). One
-    row per experiment and metric: two experiments that scored a same-named scorer that
-    declared itself otherwise each keep their own (keyed by the metric alone, the last
-    scoring's direction was every experiment's; older tables are re-keyed on opening:
-    ``storage.scorers_rekey``). A table of its own, added after databases were shared
-    read-only: one without it is read without it (``READ_WITHOUT``)."""
+    """How a user's scorer declared itself when it last scored (``@scorer``: score
+    type, direction, corpus form) and the code it came from: a command that reads its
+    scores where that code does not import (a teammate's copy of the database) reads
+    them with it (``evaluation.metrics``). One row per metric name, the last scoring's,
+    as every evalflow since the table came writes and reads it (an older evalflow sharing
+    the database keeps scoring into it); each experiment's own are kept beside it
+    (``ExperimentScorerDeclarationRow``). A table of its own, added after databases were
+    shared read-only: one without it is read without it (``READ_WITHOUT``)."""
 
     __tablename__ = "scorer_declarations"
 
-    experiment_id: int = Field(foreign_key="experiments.id", primary_key=True)
     metric: str = Field(primary_key=True)  # as a spec names it: module:function, an entry point
     score_type: str
     higher_is_better: bool
     corpus_level: bool
     description: str = ""
     source: str = ""  # module:function the scorer was loaded from (an entry point's value)
+    declared_at: datetime = Field(default_factory=utcnow)
+
+
+class ExperimentScorerDeclarationRow(Table, table=True):
+    """How a user's scorer declared itself when it last scored an experiment, as
+    ``ScorerDeclarationRow`` keeps it, one row per experiment and metric: two experiments
+    that scored a same-named scorer that declared itself otherwise (its code changed
+    between them) each read their own. A table added beside ``scorer_declarations``, not
+    a change of its key, so that an older evalflow sharing the database keeps writing
+    that one and concurrent opens only create this one if it is missing; an experiment
+    scored before it (or by an older evalflow) has no row here and is read with
+    ``scorer_declarations``' (``storage.scorers``). Read without where the database may
+    not be written (``READ_WITHOUT``)."""
+
+    __tablename__ = "experiment_scorer_declarations"
+
+    experiment_id: int = Field(foreign_key="experiments.id", primary_key=True)
+    metric: str = Field(primary_key=True)
+    score_type: str
+    higher_is_better: bool
+    corpus_level: bool
+    description: str = ""
+    source: str = ""
     declared_at: datetime = Field(default_factory=utcnow)
 
 
@@ -612,6 +633,7 @@ TABLES: tuple[type[SQLModel], ...] = (
     ScoreDetail,
     Aggregate,
     ScorerDeclarationRow,
+    ExperimentScorerDeclarationRow,
     ViewPage,
     ConfigTelemetry,
     ComparisonRow,
@@ -626,7 +648,7 @@ TABLES: tuple[type[SQLModel], ...] = (
     RegressionVerdictRow,
 )
 
-READ_WITHOUT: tuple[type[SQLModel], ...] = (ScorerDeclarationRow,)
+READ_WITHOUT: tuple[type[SQLModel], ...] = (ScorerDeclarationRow, ExperimentScorerDeclarationRow)
 """Tables of ``TABLES`` a database that may not be written can lack (an older
 evalflow's, shared read-only): it is read without them, their readers falling back to
 what was done before them, not refused as lacking them (``storage.db.create_tables``)."""

@@ -9,13 +9,17 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
-from sqlalchemy import inspect, select, text
+from sqlalchemy import inspect, null, select
 from sqlmodel import Session
 
 from evaluation.metrics._stored import StoredDeclaration, remember_declarations, remembering
 from evaluation.storage.db import database_name, dialect_insert
-from evaluation.storage.models import Experiment, ScorerDeclarationRow, utcnow
-from evaluation.storage.scorers_rekey import keyed_by_metric_alone
+from evaluation.storage.models import (
+    Experiment,
+    ExperimentScorerDeclarationRow,
+    ScorerDeclarationRow,
+    utcnow,
+)
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
@@ -25,16 +29,16 @@ if TYPE_CHECKING:
 
 def keep_declarations(session: Session, metrics: Iterable[Metric], experiment_id: int) -> None:
     """Store how each of ``metrics`` that is a user's scorer (its ``source`` known, its
-    code here) declared itself as it scored experiment ``experiment_id``, replacing what
-    that experiment stored of it before (one statement each: runs scoring the same
-    scorer at once do not collide); other experiments keep theirs."""
-    table = ScorerDeclarationRow.__table__
+    code here) declared itself as it scored experiment ``experiment_id``: as the
+    experiment's own, replacing what it stored of it before (other experiments keep
+    theirs), and as the metric's latest, the one row per name an older evalflow writes
+    and reads too (one statement each: runs scoring the same scorer at once do not
+    collide)."""
     insert = dialect_insert(session.get_bind().dialect.name)
     for metric in metrics:
         if metric.source is None or metric.not_here:
             continue
         row = {
-            "experiment_id": experiment_id,
             "metric": metric.name,
             "score_type": metric.score_type,
             "higher_is_better": metric.higher_is_better,
@@ -43,10 +47,14 @@ def keep_declarations(session: Session, metrics: Iterable[Metric], experiment_id
             "source": metric.source,
             "declared_at": utcnow(),
         }
-        statement = insert(table).values(row)
-        key = ["experiment_id", "metric"]
-        update = {k: statement.excluded[k] for k in row if k not in key}
-        session.exec(statement.on_conflict_do_update(index_elements=key, set_=update))
+        for table, key in (
+            (ScorerDeclarationRow.__table__, ["metric"]),
+            (ExperimentScorerDeclarationRow.__table__, ["experiment_id", "metric"]),
+        ):
+            values = row if len(key) == 1 else {**row, "experiment_id": experiment_id}
+            statement = insert(table).values(values)
+            update = {k: statement.excluded[k] for k in values if k not in key}
+            session.exec(statement.on_conflict_do_update(index_elements=key, set_=update))
 
 
 def remember_stored_declarations(engine: Engine, experiments: Iterable[str] = ()) -> None:
@@ -66,25 +74,30 @@ def stored_declarations_read(engine: Engine, experiments: Iterable[str] = ()) ->
 
 
 def _stored_declarations(engine: Engine) -> tuple[list[StoredDeclaration] | None, str]:
-    """The declarations ``engine``'s database keeps, in the order they were declared,
-    each with the experiment it scored (None: it has no table of them), and the
-    database's name as messages give it. An older evalflow's table, kept by metric
-    alone where it may not be written (``storage.scorers_rekey``), is read as every
-    experiment's."""
-    table = ScorerDeclarationRow.__table__
-    if not inspect(engine).has_table(table.name):
+    """The declarations ``engine``'s database keeps, in the order they were declared
+    (None: it has no table of them), and the database's name as messages give it: each
+    experiment's own, with its name, and each metric's latest (``scorer_declarations``,
+    as an older evalflow keeps it too), with none, which an experiment that has none of
+    its own is read with (it scored before they were kept, or an older evalflow scored
+    it). A database read where it may not be written may lack the experiments' table:
+    it is read with the latest alone, as before."""
+    latest = ScorerDeclarationRow.__table__
+    inspector = inspect(engine)
+    if not inspector.has_table(latest.name):
         return None, database_name(engine)
-    if keyed_by_metric_alone(engine):
-        query = text(f"SELECT *, NULL AS experiment FROM {table.name} ORDER BY declared_at")
-    else:
+    queries = [select(latest, null().label("experiment"))]
+    own = ExperimentScorerDeclarationRow.__table__
+    if inspector.has_table(own.name):
         experiments = Experiment.__table__
-        query = (
-            select(table, experiments.c.name.label("experiment"))
-            .join(experiments, experiments.c.id == table.c.experiment_id)
-            .order_by(table.c.declared_at)
+        columns = [own.c[column.name] for column in latest.c]
+        queries.append(
+            select(*columns, experiments.c.name.label("experiment")).join(
+                experiments, experiments.c.id == own.c.experiment_id
+            )
         )
     with engine.connect() as connection:
-        rows = connection.execute(query).mappings().all()
+        rows = [row for query in queries for row in connection.execute(query).mappings().all()]
+    rows.sort(key=lambda row: row["declared_at"])  # stable: a metric's latest, then its own
     declarations = [
         StoredDeclaration(
             metric=row["metric"],

@@ -63,3 +63,34 @@ def sqlite_or_postgres(kind: str, sqlite_file: Path, prefix: str) -> Iterator[st
         yield f"sqlite:///{sqlite_file}"
     else:
         yield from fresh_postgres_url(prefix)
+
+
+def open_together(url: str, processes: int) -> list[str]:
+    """Open the results database ``url`` as every command does, from ``processes``
+    processes released together by a barrier (spawned: a fork of a test process that ran
+    a Prefect server inherits its threads); what each that failed raised."""
+    import multiprocessing
+
+    context = multiprocessing.get_context("spawn")
+    barrier, errors = context.Barrier(processes), context.Queue()
+    opening = [
+        context.Process(target=_open_at_once, args=(url, barrier, errors)) for _ in range(processes)
+    ]
+    for process in opening:
+        process.start()
+    for process in opening:
+        process.join(timeout=300)
+    failed = [f"exit code {p.exitcode}" for p in opening if p.exitcode != 0]
+    while not errors.empty():
+        failed.append(errors.get())
+    return failed
+
+
+def _open_at_once(url: str, barrier: object, errors: object) -> None:
+    from evaluation.storage.db import make_engine
+
+    barrier.wait(timeout=120)  # type: ignore[attr-defined]
+    try:
+        make_engine(url).dispose()
+    except Exception as exc:  # reported to the test
+        errors.put(f"{type(exc).__name__}: {exc}")  # type: ignore[attr-defined]

@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib
 import sys
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -20,6 +21,7 @@ from evaluation.storage.db import make_engine
 from evaluation.storage.scorers import keep_declarations
 from flows.cli import main
 from tests.conftest import REPO
+from tests.support.databases import open_together, sqlite_or_postgres
 from tests.support.results_db import add_experiment, make_config, make_suite
 from tests.support.user_scorers import scorer_module
 
@@ -147,6 +149,7 @@ def test_an_older_database_is_upgraded_and_a_read_only_one_read_without_declarat
     engine = create_engine(database_url)
     with engine.begin() as connection:
         connection.execute(text("DROP TABLE scorer_declarations"))
+        connection.execute(text("DROP TABLE experiment_scorer_declarations"))
     engine.dispose()
     path = database_url.removeprefix("sqlite:///")
     read_only = ["--database", f"sqlite:///file:{path}?mode=ro&uri=true"]
@@ -205,44 +208,144 @@ def test_two_experiments_each_read_their_own_declaration_of_a_same_named_scorer(
         assert first.model in rows[0], (name, said.out)
         assert f"Ranked by {words} ({direction} is better)" in " ".join(said.out.split())
 
+    # one reading serves both (R5): the note said "as it declared itself" of both
+    assert main(["--database", database_url, "compare", "terse", "wordy"]) == 0
+    said = " ".join(capsys.readouterr().err.split())
+    assert said.count("note: ") == 1
+    assert (
+        "nothing rescored; the experiments read declared it otherwise (terse: continuous, "
+        "lower is better; wordy: continuous, higher is better): all are read as wordy's, "
+        "the latest"
+    ) in said
+    assert main(["--database", database_url, "compare", "terse"]) == 0
+    assert "declared it otherwise" not in capsys.readouterr().err
+    with create_engine(database_url).connect() as connection:  # as an older evalflow reads
+        latest = connection.execute(
+            text("SELECT metric, higher_is_better FROM scorer_declarations")
+        )
+        assert [tuple(row) for row in latest] == [(words, 1)]
 
-def test_an_older_table_keyed_by_metric_alone_is_rekeyed_on_opening_or_read_as_it_is(
+
+def test_an_older_table_keyed_by_metric_alone_is_read_as_it_is_and_left_so(
     words: str, database_url: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """An older evalflow's table (one row per metric name): where the database may be
-    written it is re-keyed on opening, its row going to each experiment whose metrics
-    name it; read-only, it is read as before."""
+    """An older evalflow's table (one row per metric name, no experiments' table): read
+    as it is, read-only or not; opened where it may be written it is left as it is (an
+    older evalflow sharing the database keeps writing it), the experiments' table added
+    beside it, empty."""
     engine = create_engine(database_url)
     with engine.begin() as connection:
         connection.execute(text("DROP TABLE scorer_declarations"))
+        connection.execute(text("DROP TABLE IF EXISTS experiment_scorer_declarations"))
+        connection.execute(text(OLDER_TABLE))
         connection.execute(
-            text(
-                "CREATE TABLE scorer_declarations (metric VARCHAR NOT NULL PRIMARY KEY, "
-                "score_type VARCHAR NOT NULL, higher_is_better BOOLEAN NOT NULL, corpus_level "
-                "BOOLEAN NOT NULL, description VARCHAR NOT NULL, source VARCHAR NOT NULL, "
-                "declared_at DATETIME NOT NULL)"
-            )
-        )
-        connection.execute(
-            text(
-                "INSERT INTO scorer_declarations VALUES (:m, 'continuous', 0, 0, 'Words', :m, "
-                "'2026-01-01 00:00:00.000000')"
-            ),
-            {"m": words},
+            text(OLDER_WRITE), {**_older_row(words, False), "when": "2026-01-01 00:00:00.000000"}
         )
     engine.dispose()
     path = database_url.removeprefix("sqlite:///")
     read_only = ["--database", f"sqlite:///file:{path}?mode=ro&uri=true"]
-    for database in (read_only, ["--database", database_url]):  # read as it is; re-keyed
+    for database in (read_only, ["--database", database_url]):
         assert main([*database, "show", "terse"]) == 0
         said = capsys.readouterr()
         assert f"Ranked by {words} (lower is better)" in " ".join(said.out.split())
         assert _note(words) in said.err
+    inspector = inspect(create_engine(database_url))
+    assert inspector.get_pk_constraint("scorer_declarations")["constrained_columns"] == ["metric"]
+    assert "experiment_id" not in {c["name"] for c in inspector.get_columns("scorer_declarations")}
     with create_engine(database_url).connect() as connection:
-        rows = connection.execute(
-            text(
-                "SELECT e.name, d.metric, d.higher_is_better FROM scorer_declarations d "
-                "JOIN experiments e ON e.id = d.experiment_id"
+        own = connection.execute(text("SELECT count(*) FROM experiment_scorer_declarations"))
+        assert own.scalar() == 0
+
+
+OLDER_TABLE = (  # scorer_declarations as effeb511 (and every evalflow since) creates it
+    "CREATE TABLE scorer_declarations (metric VARCHAR NOT NULL PRIMARY KEY, score_type "
+    "VARCHAR NOT NULL, higher_is_better BOOLEAN NOT NULL, corpus_level BOOLEAN NOT NULL, "
+    "description VARCHAR NOT NULL, source VARCHAR NOT NULL, declared_at TIMESTAMP NOT NULL)"
+)
+OLDER_WRITE = (  # effeb511's keep_declarations: one row per metric name, the last scoring's
+    "INSERT INTO scorer_declarations (metric, score_type, higher_is_better, corpus_level, "
+    "description, source, declared_at) VALUES (:metric, 'continuous', :higher, false, "
+    "'Words', :metric, :when) ON CONFLICT (metric) DO UPDATE SET higher_is_better = "
+    "excluded.higher_is_better, declared_at = excluded.declared_at"
+)
+
+
+def _older_row(metric: str, higher: bool) -> dict[str, object]:
+    return {"metric": metric, "higher": higher, "when": datetime.now(UTC).replace(tzinfo=None)}
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def older(
+    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[tuple[str, str]]:
+    """A database as an older evalflow (effeb511) left it, and the metric: experiment
+    "terse" scored by a lower-is-better scorer (small:1b first) whose module is gone since,
+    its declaration kept in scorer_declarations by metric name alone, and no table of
+    experiments' own declarations."""
+    checks = scorer_module(tmp_path, monkeypatch, "older_checks", CHECKS)
+    module = next(checks)
+    metric = f"{module}:words"
+    for url in sqlite_or_postgres(request.param, tmp_path / "older.db", "evalflow_older_decl"):
+        engine = make_engine(url)
+        with Session(engine) as session:
+            scores = {SMALL: [1.0, 2.0, 1.0, 2.0, 1.0, 1.0], BIG: [6.0, 7.0, 6.0, 8.0, 6.0, 7.0]}
+            add_experiment(
+                session, "terse", make_suite(6), {c: {metric: v} for c, v in scores.items()}
             )
-        ).all()
-    assert [tuple(row) for row in rows] == [("terse", words, 0)]
+            session.commit()
+        with engine.begin() as connection:
+            connection.execute(text("DROP TABLE IF EXISTS experiment_scorer_declarations"))
+            connection.execute(text("DROP TABLE scorer_declarations"))
+            connection.execute(text(OLDER_TABLE))
+            connection.execute(text(OLDER_WRITE), _older_row(metric, False))
+        engine.dispose()
+        (tmp_path / f"{module}.py").unlink()
+        sys.modules.pop(module, None)
+        importlib.invalidate_caches()
+        _user._loaded.cache_clear()
+        yield url, metric
+    next(checks, None)
+
+
+def _ranked(url: str, metric: str, capsys: pytest.CaptureFixture[str]) -> str:
+    assert main(["--database", url, "show", "terse"]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert f"Ranked by {metric}" in out
+    return out.split(f"Ranked by {metric} (")[1].split(")")[0]
+
+
+def test_an_older_evalflow_keeps_scoring_into_a_database_this_one_opened(
+    older: tuple[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """R3: once this version had re-keyed scorer_declarations by experiment, an older
+    evalflow sharing the database generated a whole run and failed at scoring ("ON
+    CONFLICT clause does not match any PRIMARY KEY or UNIQUE constraint", exit 2). The
+    table is left as older versions write it; their statement still works after."""
+    url, metric = older
+    assert _ranked(url, metric, capsys) == "lower is better"  # this version opened it
+    engine = create_engine(url)
+    with engine.begin() as connection:  # the older evalflow rescoring "terse", v1 now
+        connection.execute(text(OLDER_WRITE), _older_row(metric, True))
+    engine.dispose()
+    assert _ranked(url, metric, capsys) == "higher is better"  # as the older evalflow reads it
+
+
+def test_commands_opening_an_older_database_at_once_lose_nothing(
+    older: tuple[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """R4: processes opening an older database together raced the re-key (UNIQUE
+    failures, exit 2, or the table left empty: the declaration lost, the experiment
+    ranked the wrong way after). Opening now only creates the experiments' table where
+    it is missing (as any new table, CREATE TABLE's race retried: storage.db) and leaves
+    scorer_declarations as it is; four processes released together by a barrier all open
+    it. (On the old code this fails on the table's key, re-keyed, whether or not the
+    race is lost in this run.)"""
+    url, metric = older
+    assert open_together(url, 4) == []
+    inspector = inspect(create_engine(url))  # nothing rewritten: nothing to race on
+    assert inspector.get_pk_constraint("scorer_declarations")["constrained_columns"] == ["metric"]
+    assert inspector.has_table("experiment_scorer_declarations")
+    with create_engine(url).connect() as connection:
+        kept = connection.execute(text("SELECT metric, higher_is_better FROM scorer_declarations"))
+        assert [(m, bool(h)) for m, h in kept] == [(metric, False)]
+    assert _ranked(url, metric, capsys) == "lower is better"
