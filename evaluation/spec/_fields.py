@@ -259,9 +259,9 @@ class FieldReader:
         for key in value:
             if not isinstance(key, str):
                 raise self._not_a_key(field, key, allowed)
-            if allowed is not None and key not in allowed and not _KEY_SHAPE.fullmatch(key):
-                raise self._not_a_key(field, key, allowed)
             if allowed is not None and key not in allowed:
+                if not _KEY_SHAPE.fullmatch(key):
+                    raise self._not_a_key(field, key, allowed)
                 hint = _did_you_mean(key, allowed, nested or {})
                 raise self.error(
                     child(field, key),
