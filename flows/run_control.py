@@ -51,6 +51,7 @@ from evaluation.storage.runs import (
     end_run,
     failure_reason,
 )
+from flows import stop_signals
 from flows.embedded_server import (
     CLIENT_MAX_RETRIES,
     EmbeddedServer,
@@ -84,10 +85,6 @@ AGAIN = {
     signal.SIGTERM: "a second SIGTERM or Ctrl-C exits now",
     signal.SIGHUP: "a second SIGHUP, SIGTERM or Ctrl-C exits now",
 }
-#: What stops a run as Ctrl-C does: SIGHUP too (the terminal closed, the ssh dropped:
-#: it ended the run at once with 129, its requests in flight lost and no word, newcomers'
-#: S4). One ignored from the start (``nohup``) stays ignored.
-STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
 def claim(
@@ -244,9 +241,11 @@ def interruptible(
     wake_read, wake_write = os.pipe()
     os.set_blocking(wake_write, False)
     previous_wakeup = signal.set_wakeup_fd(wake_write, warn_on_full_buffer=False)
-    # An ignored SIGTERM or SIGHUP stays ignored; the CLI took an ignored SIGINT (app.main).
-    taken = [s for s in STOP_SIGNALS if signal.getsignal(s) is not signal.SIG_IGN]
-    previous = {s: signal.signal(s, _ignore) for s in taken}
+    # SIGHUP too (the terminal closed, the ssh dropped: it ended the run at once with 129,
+    # its requests in flight lost and no word, newcomers' S4). An ignored SIGTERM or
+    # SIGHUP stays ignored (``nohup``); the CLI took an ignored SIGINT (app.main).
+    previous = stop_signals.take(_ignore, stop_signals.STOP_SIGNALS)
+    taken = list(previous)
 
     def watch() -> None:
         while signals := os.read(wake_read, 16):  # b"" once the context closes the pipe
@@ -261,8 +260,7 @@ def interruptible(
     finally:
         if fired.is_set():  # the flow ended first: the interrupt's thread exits the process
             time.sleep(wait_s + EXIT_DEADLINE_S + 1)
-        for signum, old in previous.items():
-            signal.signal(signum, old)
+        stop_signals.restore(previous)
         signal.set_wakeup_fd(previous_wakeup)
         os.close(wake_write)  # ends the watcher's read
 
@@ -275,7 +273,7 @@ def _ignore(_signum: int, _frame: FrameType | None) -> None:
 def sigterm_kept_from_prefect() -> Iterator[None]:
     """While the block runs, SIGTERM stays with the handler the flow found: `run`'s
     :func:`interruptible`, as SIGINT does; `retrain`'s and `rescore`'s Ctrl-C
-    (``flows.cli._signals.sigterm_as_interrupt``: Prefect's handler crashed their flows
+    (``flows.cli._signals.stop_signals_as_interrupt``: Prefect's handler crashed their flows
     with its "Crash detected!" lines and no word of evalflow's, newcomer F7).
 
     Prefect's flow engine (3.8, ``prefect.utilities.engine.capture_sigterm``) installs

@@ -28,35 +28,65 @@ def console_main() -> int:
     if command is not None:
         _hold_interrupts()
     if command == "serve":
-        import signal
-
-        signal.signal(signal.SIGTERM, _stop_before_serving)  # Prefect's runner's, once serving
+        _serve_stops()
     from flows.cli.app import console_main as run_command
 
     return run_command()
 
 
 def _hold_interrupts() -> None:
-    """A Ctrl-C or SIGTERM while the CLI's modules import (~0.3 s, seconds under load) is
-    held until the command takes it: `run`, `judge`, `retrain` and `rescore` in
-    ``_signals.sigterm_as_interrupt`` (`run` then says it stopped before anything was
-    stored and how to start it over, `judge` that a rerun resumes), every other verb
+    """A Ctrl-C, SIGTERM or SIGHUP while the CLI's modules import (~0.3 s, seconds under
+    load) is held until the command takes it: `run`, `judge`, `retrain` and `rescore` in
+    ``_signals.stop_signals_as_interrupt`` (`run` then says it stopped before anything
+    was stored and how to start it over, `judge` that a rerun resumes), every other verb
     once its command line is parsed
     (``_signals.release_held``: Ctrl-C says the verb's line of ``app.ON_INTERRUPT``).
-    Unheld, SIGTERM ended `run` and `judge` without a word (143), and Ctrl-C printed a
-    traceback. A Ctrl-C ignored from the start (a script's background job) stays ignored,
-    but for the verbs that store work, which take it (``_signals.ignored_sigint_taken``)."""
+    Unheld, SIGTERM ended `run` and `judge` without a word (143), SIGHUP likewise (129),
+    and Ctrl-C printed a traceback. A Ctrl-C ignored from the start (a script's
+    background job) stays ignored, but for the verbs that store work, which take it
+    (``_signals.ignored_sigint_taken``)."""
     import signal
 
-    signal.pthread_sigmask(signal.SIG_BLOCK, (signal.SIGINT, signal.SIGTERM))
+    from flows.stop_signals import STOP_SIGNALS
+
+    signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
 
 
-def _stop_before_serving(_signum: int, _frame: object) -> NoReturn:
+def _serve_stops() -> None:
+    """`serve` stops on SIGTERM with 0, as Prefect's runner does once serving (its
+    schedules paused, the flow runs it took ended: ``deployments.serve``); before, while
+    it starts, by :func:`_stop_before_serving`. SIGHUP takes that same way out, with 129
+    (:func:`_hangup_as_sigterm`): it ended `serve` at once, its schedules left running."""
+    import signal
+
+    from flows import stop_signals
+
+    signal.signal(signal.SIGTERM, _stop_before_serving)  # Prefect's runner's, once serving
+    stop_signals.take(_hangup_as_sigterm, (signal.SIGHUP,))
+
+
+def _stop_before_serving(signum: int, _frame: object) -> NoReturn:
     """SIGTERM while `serve` starts (its imports, Prefect's temporary server, the
     deployments): the default action killed it with 143, unlike the 0 of Prefect's
     runner once serving. Leaving by SystemExit stops what started (atexit)."""
-    os.write(2, b"serve: stopped by SIGTERM before it was serving\n")
+    from flows.stop_signals import name
+
+    os.write(2, f"serve: stopped by {name(signum)} before it was serving\n".encode())
     raise SystemExit(0)
+
+
+def _hangup_as_sigterm(signum: int, frame: Any) -> None:
+    """SIGHUP for `serve`: what SIGTERM's handler does now (before serving, or Prefect's
+    runner's stop), then exit 129 where SIGTERM's exits 0."""
+    import signal
+
+    handler = signal.getsignal(signal.SIGTERM)
+    if not callable(handler):  # SIGTERM not taken (ignored from the start)
+        raise SystemExit(128 + signum)
+    try:
+        handler(signum, frame)
+    except SystemExit as stopped:
+        raise SystemExit(stopped.code or 128 + signum) from None
 
 
 def verb(argv: Sequence[str]) -> str | None:

@@ -35,7 +35,7 @@ from flows.cli import (
     trends,
     view,
 )
-from flows.cli._signals import exit_code, ignored_sigint_taken, release_held
+from flows.cli._signals import exit_code, ignored_sigint_taken, release_held, say_stopped
 from flows.loopback import bypass_proxies_for_loopback
 
 VERB_GROUPS = (
@@ -267,7 +267,8 @@ EXIT_CODES = (
     "exit codes: 0 done; 1 failed (some of the work failed, or evalflow did: -v shows "
     "why); 2 refused: bad input, or a host that cannot be reached as configured (fix the "
     "command, spec or URL); 75 refused for now: a host is busy, not down (run the same "
-    "command later); 130 / 143 stopped by Ctrl-C / SIGTERM (docs/bad-input.md#exit-codes)"
+    "command later); 130 / 143 / 129 stopped by Ctrl-C / SIGTERM / SIGHUP "
+    "(docs/bad-input.md#exit-codes)"
 )
 LISTS_EXIT_CODES = ("run", "judge")  # the verbs that refuse a busy host with 75
 
@@ -448,8 +449,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                     return args.func(args)
                 finally:  # a command run next in this process (a script, tests) reads none
                     forget_declarations()
-    except KeyboardInterrupt as interrupt:  # Ctrl-C, or SIGTERM where a verb takes it so
-        print(ON_INTERRUPT.get(args.command, f"{args.command} stopped"), file=sys.stderr)
+    except KeyboardInterrupt as interrupt:  # Ctrl-C, or SIGTERM/SIGHUP where a verb takes it so
+        say_stopped(ON_INTERRUPT.get(args.command, f"{args.command} stopped"))
         return exit_code(interrupt)
     except BrokenPipeError:  # the reader went away (`evalflow plan … | head`): stop quietly
         sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - so the exit's flush writes nowhere

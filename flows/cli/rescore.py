@@ -12,9 +12,9 @@ from flows.cli.results import stored_leaderboard
 
 
 def cmd_rescore(args: argparse.Namespace) -> int:
-    from flows.cli._signals import sigterm_as_interrupt
+    from flows.cli._signals import stop_signals_as_interrupt
 
-    with sigterm_as_interrupt():  # SIGTERM stops it as Ctrl-C does: its line, exit 143
+    with stop_signals_as_interrupt():  # SIGTERM, SIGHUP stop it as Ctrl-C does: exit 143, 129
         return _rescore(args)
 
 

@@ -21,7 +21,7 @@ from evaluation.errors import (
 from flows.cli import options
 from flows.cli._database import open_engine
 from flows.cli._serving import bind, serve
-from flows.cli._signals import sigterm_as_interrupt
+from flows.cli._signals import stop_signals_as_interrupt
 
 
 def is_loopback(host: str) -> bool:
@@ -218,7 +218,7 @@ def cmd_judge(args: argparse.Namespace) -> int:
         )
         return await judge_with("openai")
 
-    with sigterm_as_interrupt():
+    with stop_signals_as_interrupt():
         try:
             result = asyncio.run(run())
         except ModelNotFound as exc:

@@ -30,7 +30,7 @@ from flows.cli._run_words import (
     unscored_metrics,
     verdict_lines,
 )
-from flows.cli._signals import exit_code, sigterm_as_interrupt
+from flows.cli._signals import exit_code, say_stopped, stop_signals_as_interrupt
 from flows.cli._sweep_options import experiment_option, level_options, time_scale_option
 from flows.cli._width import fitted, fitted_command, known_columns
 from flows.cli.logs import console_for, left_to_the_display
@@ -57,7 +57,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     began = time.monotonic()
     sweep = None
     try:  # a signal before the claim: nothing of this run is stored (after it: run_control)
-        with sigterm_as_interrupt():
+        with stop_signals_as_interrupt():
             sweep = prepare_sweep(args.spec)
             prepared = time.monotonic()
             from flows import run_control
@@ -74,7 +74,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         name = args.experiment or (sweep.spec.name if sweep is not None else None)
         resume = _resume(args)
         line = run_control.before_the_claim(database_url(args.database), name, resume)
-        print(fitted_command(line.rstrip(), resume), file=sys.stderr, flush=True)
+        say_stopped(fitted_command(line.rstrip(), resume))
         return exit_code(interrupt)
 
 

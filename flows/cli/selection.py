@@ -120,11 +120,11 @@ def _running_note(path: Path, database: str | None) -> str:
 
 
 def cmd_retrain(args: argparse.Namespace) -> int:
-    from flows.cli._signals import sigterm_as_interrupt
+    from flows.cli._signals import stop_signals_as_interrupt
 
     # SIGTERM (systemd, a container's stop, a CI timeout) stops it as Ctrl-C does: its
-    # line, exit 143; Prefect's handler crashed the flow without a word (newcomer F7)
-    with sigterm_as_interrupt():
+    # line, exit 143 (SIGHUP: 129); Prefect's handler crashed the flow without a word (F7)
+    with stop_signals_as_interrupt():
         return _retrain(args)
 
 

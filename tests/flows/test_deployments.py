@@ -327,9 +327,13 @@ def test_stopping_serve_ends_crashed_the_flow_runs_it_took_and_names_them():
     )
 
 
-def test_sigterm_before_serving_stops_serve_with_exit_0_and_a_line(monkeypatch, capfd):
+@pytest.mark.parametrize(("signum", "code"), [(15, 0), (1, 129)])
+def test_sigterm_before_serving_stops_serve_with_exit_0_and_a_line(
+    monkeypatch, capfd, signum, code
+):
     """SIGTERM while `serve` started (Prefect's imports, its temporary server) killed it
-    with exit 143 and no word; once serving, Prefect's runner stops on it with 0."""
+    with exit 143 and no word; once serving, Prefect's runner stops on it with 0.
+    SIGHUP (its terminal closed) killed it at once too: now SIGTERM's way out, 129."""
     import os
     import signal
     import sys
@@ -340,25 +344,50 @@ def test_sigterm_before_serving_stops_serve_with_exit_0_and_a_line(monkeypatch, 
     from flows.cli import console_main
 
     def terminated(*_, **__) -> None:
-        os.kill(os.getpid(), signal.SIGTERM)
+        os.kill(os.getpid(), signum)
         time.sleep(30)  # the handler leaves at once
-        raise AssertionError("SIGTERM did not stop serve")
+        raise AssertionError("the signal did not stop serve")
 
     monkeypatch.setattr(tasks.adapters.deployment_runs, "run_control_from_settings", lambda: None)
     monkeypatch.setattr(module, "serve_all", terminated)
     monkeypatch.setattr(sys, "argv", ["evalflow", "serve", "--no-metrics"])
 
-    def left_to_its_default(*_) -> None:  # what the default action would do: exit 143
-        raise AssertionError("serve left SIGTERM to its default action (exit 143)")
+    def left_to_its_default(*_) -> None:  # what the default action would do: exit at once
+        raise AssertionError("serve left the signal to its default action")
 
-    previous = signal.signal(signal.SIGTERM, left_to_its_default)
+    previous = {s: signal.signal(s, left_to_its_default) for s in {signal.SIGTERM, signum}}
     try:
         with pytest.raises(SystemExit) as stopped:
             console_main()
     finally:
+        for each, handler in previous.items():
+            signal.signal(each, handler)
+    assert stopped.value.code == code
+    said = f"serve: stopped by {signal.Signals(signum).name} before it was serving\n"
+    assert said in capfd.readouterr().err
+
+
+def test_sighup_while_serving_takes_the_runners_sigterm_way_out_with_129():
+    """Once serving, SIGTERM is Prefect's runner's (its stop, then exit 0; the schedules
+    paused and the flow runs it took ended on the way out). SIGHUP ended `serve` at once;
+    now it runs whatever SIGTERM's handler is, then exits 129."""
+    import signal
+
+    from flows.cli import _hangup_as_sigterm
+
+    stopped = []
+
+    def runner_stop(signum, _frame) -> None:  # Runner.handle_sigterm: stop, sys.exit(0)
+        stopped.append(signum)
+        raise SystemExit(0)
+
+    previous = signal.signal(signal.SIGTERM, runner_stop)
+    try:
+        with pytest.raises(SystemExit) as exited:
+            _hangup_as_sigterm(signal.SIGHUP, None)
+    finally:
         signal.signal(signal.SIGTERM, previous)
-    assert stopped.value.code == 0
-    assert "serve: stopped by SIGTERM before it was serving\n" in capfd.readouterr().err
+    assert exited.value.code == 129 and stopped == [signal.SIGHUP]
 
 
 def test_a_sub_daily_nightly_gets_an_experiment_template_and_a_warning_without_one(

@@ -402,12 +402,13 @@ def test_a_log_shows_the_prefect_start_going_on(tmp_path):
     assert lines[1].startswith("demo-simulated: starting Prefect, still · "), run.stderr
 
 
-@pytest.mark.parametrize("signum", [2, 15])
+@pytest.mark.parametrize("signum", [2, 15, 1])
 def test_a_signal_while_run_imports_says_to_start_it_over(tmp_path, signum):
     """A SIGTERM in `run`'s first moments (Python importing the CLI) ended it with 143
-    and not a word, a Ctrl-C with a KeyboardInterrupt traceback. Now either is held
-    until `run` takes it, then says the line an interrupt before the claim says:
-    nothing stored, the command that starts it over; nothing written."""
+    and not a word, a Ctrl-C with a KeyboardInterrupt traceback, a SIGHUP (its terminal
+    closed) with 129 and not a word. Now each is held until `run` takes it, then says
+    the line an interrupt before the claim says: nothing stored, the command that
+    starts it over; nothing written."""
     run, start_over = demo_run(tmp_path, SIGNALLED_WHILE_IMPORTING, str(signum))
     assert run.returncode == 128 + signum, run.stderr
     assert run.stderr.splitlines()[-1] == (

@@ -136,7 +136,7 @@ def test_sigterm_stops_the_judge_as_ctrl_c_does(sigint):
     with it asyncio cancels the run, whose cleanup (storing) runs, then Ctrl-C's exit.
     Also when a shell started the judge in the background, which ignores SIGINT (CI:
     "DID NOT RAISE KeyboardInterrupt")."""
-    from flows.cli._signals import StoppedBySignal, sigterm_as_interrupt
+    from flows.cli._signals import StoppedBySignal, stop_signals_as_interrupt
 
     before = signal.getsignal(signal.SIGINT)
     handler = signal.SIG_IGN if sigint == "ignored" else signal.default_int_handler
@@ -152,7 +152,7 @@ def test_sigterm_stops_the_judge_as_ctrl_c_does(sigint):
             cleaned.append(True)
 
     try:
-        with pytest.raises(StoppedBySignal) as stopped, sigterm_as_interrupt():
+        with pytest.raises(StoppedBySignal) as stopped, stop_signals_as_interrupt():
             asyncio.run(judge())
         assert stopped.value.signum == signal.SIGTERM  # so the command exits 143
         assert signal.getsignal(signal.SIGINT) is handler  # as it was
@@ -162,11 +162,44 @@ def test_sigterm_stops_the_judge_as_ctrl_c_does(sigint):
     assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
 
 
+@pytest.mark.parametrize("hangup", ["default", "ignored"])
+def test_sighup_stops_the_block_as_sigterm_does_unless_ignored(hangup):
+    """SIGHUP (the terminal closed) killed `judge`, `rescore` and `retrain` where they
+    stood (129, nothing stored, no line); now it stops the block as SIGTERM does and the
+    command exits 129. One ignored from the start (``nohup``) stays ignored."""
+    from flows.cli._signals import StoppedBySignal, exit_code, stop_signals_as_interrupt
+
+    ignored = hangup == "ignored"
+    before = signal.signal(signal.SIGHUP, signal.SIG_IGN if ignored else signal.SIG_DFL)
+    cleaned = []
+
+    async def judge():
+        try:
+            os.kill(os.getpid(), signal.SIGHUP)
+            await asyncio.sleep(0 if ignored else 30)
+        finally:
+            cleaned.append(True)
+
+    try:
+        if ignored:
+            with stop_signals_as_interrupt():
+                assert signal.getsignal(signal.SIGHUP) is signal.SIG_IGN
+                asyncio.run(judge())  # goes on to its end
+        else:
+            with pytest.raises(StoppedBySignal) as stopped, stop_signals_as_interrupt():
+                asyncio.run(judge())
+            assert exit_code(stopped.value) == 129
+        assert signal.getsignal(signal.SIGHUP) is (signal.SIG_IGN if ignored else signal.SIG_DFL)
+    finally:
+        signal.signal(signal.SIGHUP, before)
+    assert cleaned == [True]
+
+
 def test_ctrl_c_in_the_block_stays_ctrl_c():
     """Only SIGTERM turns the interrupt into 143: Ctrl-C keeps 130."""
-    from flows.cli._signals import exit_code, sigterm_as_interrupt
+    from flows.cli._signals import exit_code, stop_signals_as_interrupt
 
-    with pytest.raises(KeyboardInterrupt) as stopped, sigterm_as_interrupt():
+    with pytest.raises(KeyboardInterrupt) as stopped, stop_signals_as_interrupt():
         raise KeyboardInterrupt
     assert exit_code(stopped.value) == 130
 

@@ -131,6 +131,12 @@ def test_bank_interrupted_part_way_stores_no_version_and_a_rerun_calibrates(
             143,
             ON_INTERRUPT["judge"],
         ),
+        (
+            ["judge", "toy-review", "--url", "http://127.0.0.1:9", "--model", "j"],
+            1,  # SIGHUP: the terminal closed as it started
+            129,
+            ON_INTERRUPT["judge"],
+        ),
         (["bank", "toy-review"], 2, 130, ON_INTERRUPT["bank"]),
         (["monitor", "--port", "9"], 2, 130, "monitor stopped"),
     ],
@@ -202,27 +208,31 @@ def test_a_command_that_stores_work_takes_a_sigint_it_started_ignoring(tmp_path,
     assert "Traceback" not in done.stderr
 
 
-def test_sigterm_stops_rescore_as_ctrl_c_does(tmp_path, monkeypatch, capfd, prefect_harness):
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP])
+def test_sigterm_stops_rescore_as_ctrl_c_does(
+    tmp_path, monkeypatch, capfd, prefect_harness, signum
+):
     """Newcomer F7's neighbour: `rescore` runs a flow too, and SIGTERM crashed it with
-    Prefect's ERROR lines and no word of its own; now its Ctrl-C line, exit 143."""
+    Prefect's ERROR lines and no word of its own; now its Ctrl-C line, exit 143. SIGHUP
+    (its terminal closed) ended it at once; now the same way out, exit 129."""
     import os
 
     url = f"sqlite:///{tmp_path / 'r.db'}"
     db = build_review_db(url, n_cases=4)
 
     def signalled(*args, **kwargs):
-        os.kill(os.getpid(), signal.SIGTERM)  # its handler runs before the next line
-        raise AssertionError("SIGTERM did not stop the rescore")
+        os.kill(os.getpid(), signum)  # its handler runs before the next line
+        raise AssertionError("the signal did not stop the rescore")
 
-    def not_taken(*args):  # here of old: a SIGTERM the command left to the process
-        raise AssertionError("rescore did not take SIGTERM")
+    def not_taken(*args):  # here of old: a signal the command left to the process
+        raise AssertionError("rescore did not take the signal")
 
     monkeypatch.setattr("flows.rescore.suite_path", signalled)  # in the flow, before scoring
-    before = signal.signal(signal.SIGTERM, not_taken)
+    before = signal.signal(signum, not_taken)
     try:
-        assert main(["--database", url, "rescore", db.experiment, "-q"]) == 143
+        assert main(["--database", url, "rescore", db.experiment, "-q"]) == 128 + signum
     finally:
-        signal.signal(signal.SIGTERM, before)
+        signal.signal(signum, before)
     err = capfd.readouterr().err
     assert "Traceback" not in err and "Crash" not in err, err
     assert err.strip().splitlines()[-1] == ON_INTERRUPT["rescore"], err
