@@ -171,7 +171,10 @@ class Recommendation:
     closest: tuple[Option, ...] = ()
     drivers: tuple[Driver, ...] = ()
     excluded_best: Option | None = None
-    refused_better: tuple[Option, ...] = ()  # the next candidates estimated better, refused
+    # the next candidates estimated better, refused: the near misses first (those each
+    # limit's measurement or estimate meets, refused by the margin), then by quality
+    refused_better: tuple[Option, ...] = ()
+    refused_more: int = 0  # further candidates estimated better and refused, not named
     overruled: Option | None = None  # the model's pick, when the evidence overruled it
     suggestions: tuple[str, ...] = ()
     measure_next: tuple[ToMeasure, ...] = ()  # the candidates the `next:` lines name
@@ -223,6 +226,8 @@ class Recommendation:
                 lines += [
                     f"    {o.summary()} ({'; '.join(o.violations)})" for o in self.refused_better
                 ]
+                if self.refused_more:
+                    lines.append(f"    and {self.refused_more} more")
         if self.alternatives:
             lines.append("  other options on the quality–latency front:")
             lines += [

@@ -104,6 +104,7 @@ from selection._notes import (
     unplaced_latency_note,
     weight_note,
 )
+from selection._refused import named_refused
 from selection._request import check_database_url_argument, check_request
 from selection._scoring import ranks_latency, scored_candidates
 from selection._staleness import (
@@ -132,7 +133,8 @@ MAX_ALTERNATIVES = 5
 MAX_CLOSEST = 3
 MAX_REFUSED = 3
 """Candidates estimated better than the pick that the limits refused, shown with why
-(a newcomer found configs meeting a limit by their measurements not mentioned at all)."""
+(a newcomer found configs meeting a limit by their measurements not mentioned at all),
+the near misses first (:mod:`selection._refused`)."""
 SHARED_NOTE_SD = 0.01
 """The shared case error is said (a note) from one point of standard deviation."""
 
@@ -349,11 +351,15 @@ def recommend_from_model(
     if best not in feasible.index and table.loc[best, "quality"] > row["quality"] + 0.005:
         excluded_best = option(model, table.loc[best], task_type, found[table.index.get_loc(best)])
     better = table[
-        ~table.index.isin(feasible.index) & (table["quality"] > row["quality"] + 0.005)
-    ].sort_values("quality", ascending=False)
+        ~table.index.isin(feasible.index)
+        & (table["quality"] > row["quality"] + 0.005)
+        & (table.index != best)
+    ]
+    named, refused_more = named_refused(
+        better, max_latency_s, max_energy_j, min_quality, MAX_REFUSED
+    )
     refused_better = tuple(
-        option(model, better.loc[i], task_type, found[table.index.get_loc(i)])
-        for i in islice((i for i in better.index if i != best), MAX_REFUSED)
+        option(model, better.loc[i], task_type, found[table.index.get_loc(i)]) for i in named
     )
     target = "latency_p50" if prefer == "speed" else "quality"
     reasons = drivers(model, seen, table, chosen, task_type, chars, target)
@@ -417,6 +423,7 @@ def recommend_from_model(
         drivers=reasons,
         excluded_best=excluded_best,
         refused_better=refused_better,
+        refused_more=refused_more,
         overruled=overruled,
         suggestions=tuple(text for _, _, text in next_up),
         measure_next=tuple(
