@@ -18,7 +18,14 @@ rate per comparison of night t with night 0), ``drop`` (one config's accuracy 5 
 lower from night 20 on: nights to catch it; ``drop10``: 10 points, not run by default),
 ``latency`` (one config's latencies 2× from night 20 on), ``repeat`` (one config's
 accuracy 30 points lower on night 20 only, and again on night 25: is the second
-caught as the first was? Its columns are of night 25; not run by default). ``early``:
+caught as the first was? Its columns are of night 25; not run by default); model events
+(not run by default): ``upgrade`` (no change; every config's server upgraded on nights
+25, 50 and 75, the same weights: the stream goes on across it), ``requant`` (no change;
+every config's model a new digest on those nights, the same quality: the watch restarts,
+the first run after judged against the runs before), ``worse`` / ``worse25`` (every
+config's model a new digest on night 20, TARGET's accuracy 10 / 25 points lower from
+there: caught on the event's night, judged across it?). ``--restart-events``: the rule
+before, every model event restarting the watch and its first run not judged. ``early``:
 false alarms per 100 nights over the watch's first 10 judged nights (4-13 at the default
 ``--learning``), where τ² rests on few steps; "false/100 nights ± SE" is over all of them.
 
@@ -56,6 +63,9 @@ CONFIGS, METRICS, CASES = 10, 3, 150
 CHANGE_NIGHT = 20
 DROPS = {"drop": 0.05, "drop10": 0.10}  # points of accuracy lost by TARGET
 REPEAT = (0.30, 5)  # ``repeat``: TARGET 30 points lower on night 20 only, and 5 nights later
+EVENTS = {"upgrade": (25, 50, 75), "requant": (25, 50, 75), "worse": (20,), "worse25": (20,)}
+SAME_WEIGHTS = ("upgrade",)  # events over the same weights' digest: nothing restarts
+WORSE = {"worse": 0.10, "worse25": 0.25}  # points of accuracy TARGET's new model lost
 QUALITY = np.linspace(0.55, 0.85, CONFIGS)  # per config
 TARGET = 8  # the config that changes: quality 0.82, near sim-large:8b's 0.80 on qa
 LATENCY_SIGMA = 0.15
@@ -78,6 +88,8 @@ def simulate(
     quality = QUALITY[None, :, None, None] * np.ones((*shape[:3], 1))
     if scenario in DROPS:
         quality[:, TARGET, CHANGE_NIGHT:] -= DROPS[scenario]
+    if scenario in WORSE:
+        quality[:, TARGET, CHANGE_NIGHT:] -= WORSE[scenario]
     if scenario == "repeat":  # one bad night, back to normal, the same bad night again
         quality[:, TARGET, [CHANGE_NIGHT, CHANGE_NIGHT + REPEAT[1]]] -= REPEAT[0]
     difficulty = rng.standard_normal((reps, 1, 1, CASES))
@@ -97,10 +109,42 @@ def simulate(
 
 
 def watch_alarms(
-    accuracy: np.ndarray, judge: np.ndarray, latency: np.ndarray, settings: WatchSettings
+    accuracy: np.ndarray,
+    judge: np.ndarray,
+    latency: np.ndarray,
+    settings: WatchSettings,
+    restarts: tuple[int, ...] = (),
+    across: bool = True,
 ) -> np.ndarray:
     """The watch's alarms ``[rep, config, metric, night]``, as ``evalflow trends``
-    computes them (``watch_stream``: an alarm's nights leave the later reference)."""
+    computes them (``watch_stream``: an alarm's nights leave the later reference),
+    restarted on the nights of ``restarts`` (every config's model changed there: each
+    segment watched on its own); ``across``: each restart's first night judged as the
+    next night of the segment before (``evaluation/series/_across``), else not judged
+    (the rule before)."""
+    if not restarts:
+        return _watch_alarms(accuracy, judge, latency, settings)
+    bounds = [0, *restarts, accuracy.shape[2]]
+    alarms = np.zeros((*accuracy.shape[:2], METRICS, accuracy.shape[2]), dtype=bool)
+    for before, start, end in zip(bounds, bounds[1:], bounds[2:], strict=False):
+        if before == 0:  # the first segment
+            alarms[..., :start] = _watch_alarms(
+                *(a[:, :, :start] for a in (accuracy, judge, latency)), settings
+            )
+        alarms[..., start:end] = _watch_alarms(
+            *(a[:, :, start:end] for a in (accuracy, judge, latency)), settings
+        )
+        if across:  # the first night after the event, as the old segment's next
+            alarms[..., start] = _watch_alarms(
+                *(a[:, :, before : start + 1] for a in (accuracy, judge, latency)), settings
+            )[..., -1]
+    return alarms
+
+
+def _watch_alarms(
+    accuracy: np.ndarray, judge: np.ndarray, latency: np.ndarray, settings: WatchSettings
+) -> np.ndarray:
+    """``watch_alarms`` of one segment."""
     m, n, streams = settings.window, settings.learning, CONFIGS * METRICS
     h = settings.threshold(streams)
 
@@ -181,6 +225,7 @@ def run(
     worlds: list[str],
     scenarios: list[str],
     seed: int = 0,
+    restart_events: bool = False,
 ) -> list[str]:
     rng = np.random.default_rng(seed)
     chunk = 10
@@ -191,7 +236,13 @@ def run(
         f"k = {settings.k:g} (latency {settings.k_latency:g}), h = "
         f"{settings.threshold(CONFIGS * METRICS):.2f} "
         f"({settings.threshold(CONFIGS * METRICS, settings.k_latency):.2f}), reference: "
-        f"up to {settings.window} earlier nights",
+        f"up to {settings.window} earlier nights"
+        + (
+            "; model events: every one restarts the watch, its first run not judged (the "
+            "rule before)"
+            if restart_events
+            else ""
+        ),
         "",
         f"{'world':10} {'scenario':8} {'rule':6} {'series w/ false alarm':>22} "
         f"{'false/100 nights ± SE':>22} {'early':>6} {'nights w/ false':>16} "
@@ -200,11 +251,16 @@ def run(
     ]
     for world in worlds:
         for scenario in scenarios:
-            n = nights if scenario == "null" else CHANGE_NIGHT + 20
+            n = nights if scenario in ("null", "upgrade", "requant") else CHANGE_NIGHT + 20
+            restarts = tuple(e for e in EVENTS.get(scenario, ()) if e < n)
+            if scenario in SAME_WEIGHTS and not restart_events:
+                restarts = ()  # the stream goes on across the same weights
             found: dict[str, list[np.ndarray]] = {"watch": [], "holm": [], "gate": []}
             for start in range(0, reps, chunk):
                 data = simulate(rng, min(chunk, reps - start), n, world, scenario)
-                found["watch"].append(watch_alarms(*data, settings))
+                found["watch"].append(
+                    watch_alarms(*data, settings, restarts, across=not restart_events)
+                )
                 found["holm"].append(present_rule_alarms(*data))
                 found["gate"].append(present_rule_alarms(*data, gate=True))
             for rule, parts in found.items():
@@ -221,6 +277,8 @@ def _row(
     target = {
         "drop": (TARGET, 0),
         "drop10": (TARGET, 0),
+        "worse": (TARGET, 0),
+        "worse25": (TARGET, 0),
         "latency": (TARGET, 2),
         "repeat": (TARGET, 0),
     }.get(scenario)
@@ -251,7 +309,7 @@ def _row(
     )
 
 
-SCENARIOS = ("null", *DROPS, "latency", "repeat")
+SCENARIOS = ("null", *DROPS, "latency", "repeat", *EVENTS)
 
 
 def names_of(known) -> Callable[[str], list[str]]:
@@ -293,10 +351,24 @@ def main() -> None:
     parser.add_argument(
         "--seed", type=int, default=0, help="the draws' seed: another seed, fresh draws"
     )
+    parser.add_argument(
+        "--restart-events",
+        action="store_true",
+        help="the rule before: every model event restarts the watch, its first run not judged",
+    )
     args = parser.parse_args()
     settings = WatchSettings(args.false_alarms, args.k, args.k_latency, args.window, args.learning)
     started = time.perf_counter()
-    for line in run(args.reps, args.nights, settings, args.worlds, args.scenarios, args.seed):
+    lines = run(
+        args.reps,
+        args.nights,
+        settings,
+        args.worlds,
+        args.scenarios,
+        args.seed,
+        args.restart_events,
+    )
+    for line in lines:
         print(line, flush=True)
     print(f"\n{time.perf_counter() - started:.0f} s")
 

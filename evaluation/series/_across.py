@@ -1,14 +1,19 @@
-"""A stream's first run after a model's event, shown against the runs before it.
+"""A stream's first run after a model's event, judged against the runs before it.
 
-The watch starts afresh where a model's digest, quantisation, server version or context
-changed (``_events``): the new segment learns its own level before it judges. A server
-upgrade that made every model worse (exact_match ~0.65 -> 0.39 on all four configs of a
-newcomer's series, M9) read ``change –  learning`` on every stream and was then learned
-as the normal level. The first run's change against the runs before the event (the
-previous segment's, paired on shared cases as every change is) is shown on it with its
-interval, and where that interval excludes no change the night says ``learning: moved``,
-which sends a calibrated night to the full suite: not judged (the CUSUM still starts
-afresh, and a suite change shows nothing across), but no longer silent.
+The watch starts afresh where a model's weights changed, or may have (``_events``: a new
+digest; a quantisation, server version or context over a digest not known the same): the
+new segment learns the new model's level before it judges. A server upgrade that made
+every model worse (exact_match ~0.65 -> 0.39 on all four configs of a newcomer's series,
+M9) read ``change –  learning`` on every stream and was then learned as the normal level:
+no alarm, nothing for ``--fail-on-alarm`` or the gauge. That first run is judged as the
+next night of the previous segment's stream (paired on shared cases, its z against that
+stream's spread, its CUSUM continued from that stream's evidence): a drop beyond noise
+there alarms, as it would have without the event, and a learning night whose change
+excludes none still says ``learning: moved`` where that segment had not learned enough
+to judge. One judged night more of the old stream, costing what one night does
+(benchmarks/perf/trends_benchmark.py, ``requant``); the new segment's CUSUM starts
+afresh after it. A suite change shows nothing across (no paired comparison), and the
+same weights under a new server restart nothing (``SeriesEvent.restarts``).
 """
 
 from __future__ import annotations
@@ -21,6 +26,20 @@ import pandas as pd
 from evaluation.series._events import SeriesEvent
 from evaluation.series._series import SeriesPoint, same_model
 from evaluation.series._stream_verdicts import StreamVerdict
+
+#: What the first night after a model's event takes from the old stream's next night.
+_JUDGED = (
+    "change",
+    "change_low",
+    "change_high",
+    "z",
+    "p",
+    "evidence",
+    "alarm",
+    "judged",
+    "moved",
+    "load",  # a speed alarm the machine's load explains, set down
+)
 
 
 def runs_before_event(
@@ -46,7 +65,7 @@ def runs_before_event(
     return segment([i for i in present if i < start], earlier)
 
 
-def shown_across(
+def judged_across(
     verdict: StreamVerdict,
     stream: Callable[..., StreamVerdict],
     before: Sequence[SeriesPoint],
@@ -54,11 +73,13 @@ def shown_across(
     per_night_before: Sequence[pd.Series],
     per_night_first: pd.Series,
 ) -> StreamVerdict:
-    """``verdict`` with its first night's change (and ``moved``) against ``before``:
-    that night as the next of the previous segment's stream, its change and interval
-    as the watch would show them there (the test's interval where that segment had
-    learned, case noise only otherwise). Unchanged where its first night is not
-    ``first`` (an accepted run restarted it later) or is judged."""
+    """``verdict`` with its first night judged against ``before``: that night as the
+    next of the previous segment's stream (its change, interval, z, p, evidence and
+    alarm as the watch gives them there; where that segment had not learned, the change
+    with case noise only and ``moved``, not judged). Where that night is the stream's
+    judged one, the alarm's words (since when, by how much, against which nights, the
+    flipped cases) are the old stream's (``across``). Unchanged where its first night
+    is not ``first`` (an accepted run restarted it later) or is judged already."""
     if not before or not verdict.nights or verdict.nights[0].experiment != first.experiment:
         return verdict
     night = verdict.nights[0]
@@ -66,7 +87,9 @@ def shown_across(
     last = across.nights[-1]
     if night.judged or last.change is None:
         return verdict
-    low, high = last.change_low, last.change_high
-    moved = low is not None and high is not None and (low > 0 or high < 0)
-    shown = replace(night, change=last.change, change_low=low, change_high=high, moved=moved)
-    return replace(verdict, nights=(shown, *verdict.nights[1:]))
+    judged = replace(night, **{name: getattr(last, name) for name in _JUDGED})
+    verdict = replace(verdict, nights=(judged, *verdict.nights[1:]))
+    if verdict.judged_night is not judged or not last.judged:
+        return verdict
+    words = {name: getattr(across, name) for name in ("since", "by", "reference", "flipped")}
+    return replace(verdict, **words, across=across)

@@ -245,7 +245,7 @@ def trends_text(watch: SeriesWatch, columns: int | None = None) -> str:
             if st.segment_start != first.segment_start
         ]
     if watch.events:
-        lines += ["", "events (the watch learns afresh after each):"]
+        lines += ["", "events (each says what the watch does across it):"]
         lines += [f"  {e.time:%Y-%m-%d} {e.message}" for e in watch.events]
     if watch.notes:
         lines += ["", *[f"note: {n}" for n in watch.notes]]

@@ -47,7 +47,8 @@ class Night:
     """A learning night (not judged yet) whose change's 95% interval, on case noise
     alone, excludes no change: shown as moved, never as "ok", since it becomes part of
     the reference the later nights are judged against. The first night after a model's
-    event: its change against the runs before the event (``_across``)."""
+    event is judged against the runs before the event (``_across``), and moved only where
+    those had not learned enough to judge it."""
     too_few: str = ""
     """Why the night can never be judged on this stream however many runs come, where
     that is so: a p95 latency of fewer than ``LATENCY_MIN_N`` latencies ("fewer than 10
@@ -81,6 +82,10 @@ class StreamVerdict:
     accepts: tuple[tuple[str, str], ...] = ()
     """Every accepted run of its segment, in the series' order, with what its accept did:
     why the stream restarted there, "" where it confirmed the level."""
+    across: StreamVerdict | None = None
+    """Where its judged night is the first after a model's event (its segment's first),
+    judged against the runs before it: the previous segment's stream with that night
+    (``_across``), whose nights its alarm's words name."""
 
     @property
     def last(self) -> Night:
@@ -174,9 +179,10 @@ class StreamVerdict:
         change = "" if self.by is None else f" by {_signed(self.by, self.metric)}"
         when = ""
         if self.since:
-            nights = [n.experiment for n in self.nights if n.judged]
+            nights = [n.experiment for n in (self.across or self).nights if n.judged]
             run = nights[nights.index(self.since) :] if self.since in nights else [self.since]
             when = f" at {run[0]}" if len(run) == 1 else f" over {_span(run)}"
+            when += ", across its model's event" if self.across is not None else ""
         against = f", against {_span(self.reference)}" if self.reference else ""
         p = "" if last.p is None else f" (z = {last.z:.2f}, one-sided p = {last.p:.2g})"
         flips = f"; {len(self.flipped)} case(s) flipped" if self.flipped else ""

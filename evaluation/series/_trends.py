@@ -1,7 +1,9 @@
 """The watch over a stored series: for every config and metric, its values night by
 night, the change against the nights before (paired on shared cases), the CUSUM's
-evidence and its alarms (``_watch``), never judged across a comparability event
-(``_events``; after a model's, the first run's change across it is shown: ``_across``).
+evidence and its alarms (``_watch``), restarted at a comparability event that changes
+what ran (``_events``: a suite, a model's weights; after a model's, its first run is
+judged against the runs before: ``_across``), judged across one that leaves the weights
+as they were (a server's version over the same digest).
 
 Streams per config: each quality metric the runs recorded (higher is better unless the
 metric says otherwise), ``failure_rate`` (per case, the share of failed generations),
@@ -22,7 +24,7 @@ from sqlmodel import Session
 from evaluation.errors import MetricError
 from evaluation.metrics import NOT_QUALITY, get_metric
 from evaluation.series._accepted import _alarm_stands, _from_accepts
-from evaluation.series._across import runs_before_event, shown_across
+from evaluation.series._across import judged_across, runs_before_event
 from evaluation.series._calibrated_level import (
     SubsetEstimates,
     _estimated,
@@ -63,6 +65,7 @@ def watch_series(
     experiments = series_experiments(session, series)
     points, shared = shown_labels([point_of(session, e) for e in experiments])
     events = series_events(points)
+    restarting = [e for e in events if e.restarts]  # the same weights: the stream goes on
     notes: list[str] = []
     done = [i for i, p in enumerate(points) if p.status == "completed"]
     if len(done) < len(points):
@@ -97,7 +100,7 @@ def watch_series(
     for config in configs:
         olds = relabelled.get(config, {})  # run -> the hash its label had there
         present = [i for i in done if config in points[i].configs or points[i].experiment in olds]
-        indices = _segment(points, present, config, events)
+        indices = _segment(points, present, config, restarting)
         segment = [_as(points[i], olds.get(points[i].experiment), config) for i in indices]
         before = []  # the runs before the model's event its segment starts at
         if indices and not olds and not subset:
@@ -108,7 +111,7 @@ def watch_series(
                 indices[0],
                 model,
                 lambda kept, evs, config=config: _segment(points, list(kept), config, evs),
-                events,
+                restarting,
             )
             before = [points[i] for i in earlier]
         accepted = [j for j, p in enumerate(segment) if p.accepted_baseline]
@@ -148,9 +151,9 @@ def watch_series(
             )
             if note:
                 after_accepted.setdefault(note, []).append(f"{metric} of {verdict.label}")
-        if before:  # its first run's change against the runs before the event, shown
+        if before:  # its first run judged against the runs before the model's event
             prior = [frames.per_case(p.experiment, config, metric) for p in before]
-            verdict = shown_across(verdict, stream, before, segment[0], prior, per_night[0])
+            verdict = judged_across(verdict, stream, before, segment[0], prior, per_night[0])
         if weights is not None and banks is not None:  # the nights the verdict kept
             n = len(verdict.nights)
             verdict = _estimated(
@@ -305,8 +308,9 @@ def _as(point: SeriesPoint, old: str | None, config: str) -> SeriesPoint:
 def _segment(
     points: Sequence[SeriesPoint], present: list[int], config: str, events: Sequence[SeriesEvent]
 ) -> list[int]:
-    """The completed points of ``config`` since the last event that touches it (a suite
-    change, or a change of its model); the accepted runs are applied per stream
+    """The completed points of ``config`` since the last of ``events`` that touches it
+    (a suite change, or a change of its model; the watch passes those that restart it:
+    ``SeriesEvent.restarts``); the accepted runs are applied per stream
     (``_from_accepts``)."""
     model = next(points[i].config_models.get(config, "") for i in present) if present else ""
     start = 0

@@ -37,3 +37,9 @@ def paired() -> Iterator[ModuleType]:
 def real_engine() -> Iterator[ModuleType]:
     """benchmarks/perf/real_engine_parallel.py."""
     yield from _perf_module("real_engine_parallel")
+
+
+@pytest.fixture(scope="module")
+def trends_bench() -> Iterator[ModuleType]:
+    """benchmarks/perf/trends_benchmark.py."""
+    yield from _perf_module("trends_benchmark")

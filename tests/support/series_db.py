@@ -17,7 +17,14 @@ from evaluation.metrics import get_metrics
 from evaluation.run._scoring import score_generations
 from evaluation.run._sweep import open_backends, prepare_sweep
 from evaluation.run._work import GenerationRecord, build_messages
-from evaluation.series import ModelRan, record_run, suite_digest, what_ran
+from evaluation.series import (
+    ModelRan,
+    SeriesWatch,
+    StreamVerdict,
+    record_run,
+    suite_digest,
+    what_ran,
+)
 from evaluation.spec import Config, PromptTemplate
 from evaluation.storage import repository as stored
 from evaluation.suites import Suite
@@ -41,14 +48,16 @@ def add_nights(
     configs: tuple[Config, ...] = (STEADY, CHANGING),
     partial: tuple[int, ...] = (),
     edited_from: int | None = None,
+    server_from: int | None = None,
 ) -> list[str]:
     """``nights`` completed runs of ``series`` (exact_match right with probability 0.85
         per case and night; from ``drop_from`` on, CHANGING is right with probability 0.45;
         from ``slow_from`` on its latencies are 3×; from ``digest_from`` on its model has a new
         digest; ``configs``: the configs each night runs; the nights in ``partial`` run only the
     first 3 cases, as at a smoke level; from ``edited_from`` on, CHANGING runs as EDITED:
-    its template's text edited under its name, same label). Returns the experiments' names,
-        oldest first."""
+    its template's text edited under its name, same label; from ``server_from`` on, the
+    server says version 0.7.0, the weights' digest as it was). Returns the experiments'
+    names, oldest first."""
     rng = np.random.default_rng(seed)
     ease = rng.uniform(0.6, 1.0, len(SUITE.cases))  # a case's own chance, every night
     names = []
@@ -72,9 +81,16 @@ def add_nights(
             latency = {c: v[:3] for c, v in latency.items()}
         suite = make_suite(3) if night in partial else SUITE
         digest = "new" if digest_from is not None and night >= digest_from else "old"
-        add_night(session, name, series, suite, scores, latency, digest=digest)
+        server = "0.7.0" if server_from is not None and night >= server_from else "0.6.8"
+        add_night(session, name, series, suite, scores, latency, digest=digest, server=server)
         names.append(name)
     return names
+
+
+def stream_of(watch: SeriesWatch, config: Config, metric: str) -> StreamVerdict:
+    """The one stream of ``config`` × ``metric`` in ``watch``."""
+    (found,) = [s for s in watch.streams if s.config == config.hash and s.metric == metric]
+    return found
 
 
 def steady_speeds(session: Session) -> None:
@@ -97,9 +113,12 @@ def add_night(
     latency: Mapping[Config, Sequence[float]] | None = None,
     *,
     digest: str = "old",
+    server: str = "0.6.8",
+    quantization: str = "Q4_K_M",
 ) -> None:
     """One completed night ``name`` of ``series`` whose configs scored ``scores`` on
-    ``suite``'s cases, its model m:1b of digest ``digest``."""
+    ``suite``'s cases, its model m:1b of digest ``digest`` (and ``quantization``) on an
+    Ollama server of version ``server``."""
     experiment = add_experiment(session, name, suite, scores, latency=latency)
     experiment.spec = {"name": series}
     experiment.status = "completed"
@@ -112,7 +131,7 @@ def add_night(
         suite=SUITE.name,
         suite_digest="s1",
         models=[
-            ModelRan("gpu1", "m:1b", "ollama", f"sha256:{digest * 16}", "Q4_K_M", "0.6.8", 4096)
+            ModelRan("gpu1", "m:1b", "ollama", f"sha256:{digest * 16}", quantization, server, 4096)
         ],
     )
     session.flush()

@@ -1,5 +1,6 @@
 """The watch over a stored series and the gate: alarms on the right config and night,
-never across an event; the gate's verdicts and its JUnit XML."""
+across an event as docs/trends.md says (test_across.py); the gate's verdicts and its
+JUnit XML."""
 
 from __future__ import annotations
 
@@ -141,33 +142,36 @@ def test_a_new_model_digest_is_an_event_and_the_watch_starts_again_after_it(engi
         watch = watch_series(session, "digest")
     assert [(e.experiment, e.kind) for e in watch.events] == [(names[6], "model_digest_changed")]
     assert "model digest of m:1b on gpu1 changed" in trends_text(watch)
-    for s in watch.streams:  # the drop came with the new digest: not compared across it
-        assert s.segment_start == names[6] and not s.alarm_nights
-        assert all(n.z is None for n in s.nights)
+    for s in watch.streams:  # learned afresh after the new digest, its first run judged
+        assert s.segment_start == names[6] and s.nights[0].z is not None
+        assert all(n.z is None for n in s.nights[1:])
+    alarmed = {(s.config, s.metric): s.alarm_nights for s in watch.streams if s.alarm_nights}
+    assert alarmed == {(CHANGING.hash, "exact_match"): (names[6],)}  # the drop, across it
 
 
 def test_the_first_run_after_a_model_event_shows_its_change_across_it_unjudged(engine):
     """Newcomers' M9: a server upgrade that made every model worse read `change –
     learning` on every stream and was then learned as the level. The first run after a
-    model's event shows its change against the runs before it, with its interval, and
-    `learning: moved` where that excludes no change; still not judged (no p, no
-    evidence), and a config that did not move reads learning as before."""
+    model's event is judged against the runs before it (tests/evaluation/series/
+    test_across.py); where those had not yet learned the series' noise, it shows its
+    change with its interval, and `learning: moved` where that excludes no change: not
+    judged (no p, no evidence), and a config that did not move reads learning."""
     with session_scope(engine) as session:
-        names = add_nights(session, 7, series="across", digest_from=6, drop_from=6, seed=5)
+        names = add_nights(session, 4, series="across", digest_from=3, drop_from=3, seed=5)
     with session_scope(engine) as session:
         watch = watch_series(session, "across")
     dropped, steady = stream(watch, CHANGING, "exact_match"), stream(watch, STEADY, "exact_match")
-    assert dropped.segment_start == steady.segment_start == names[6]
+    assert dropped.segment_start == steady.segment_start == names[3]
     night = dropped.last
-    assert night.experiment == names[6] and (night.z, night.p, night.evidence) == (None, None, 0)
+    assert night.experiment == names[3] and (night.z, night.p, night.evidence) == (None, None, 0)
     assert night.change < -0.2 and night.change_high < 0 and night.moved
     assert dropped.state == "learning: moved"
     assert steady.last.change is not None and not steady.last.moved and steady.state == "ok"
     text = trends_text(watch)
     assert f"change {night.change:+.3f} [" in text
     assert f"change {steady.last.change:+.3f} [" in text and "learning (p after 3 more" in text
-    assert "events (the watch learns afresh after each):" in text
-    assert f"between {names[5]} and {names[6]}: learned afresh; the first run's change" in text
+    assert "events (each says what the watch does across it):" in text
+    assert f"between {names[2]} and {names[3]}: learned afresh; its first run judged across" in text
     assert [s.metric for s in watch.streams if s.last.moved] == ["exact_match"]
     assert text.endswith("; 1 stream moved across its event beyond case noise: look at them.")
 

@@ -23,26 +23,32 @@ PINNED = {
     4: "1f5e2dd8272a6f97",  # a label's config change judged across, not restarted
     5: "1f5e2dd8272a6f97",  # a changed config's nights out of the reference once it moved
     6: "1f5e2dd8272a6f97",  # a speed alarm the machine's load explains set down
+    # the same weights under a new server restart nothing; a new digest's first run is
+    # judged across it (from 7 on, the pinned series include both, each with a drop)
+    7: "d5f1e3d522e7aca0",
 }
 
 
 def _verdicts() -> str:
     """Every stream's nights as the watch judges them (alarm, judged, moved, partial,
-    evidence and z to 2 decimals), its threshold and segment, on four fixed series: a
+    evidence and z to 2 decimals), its threshold and segment, on six fixed series: a
     drop and a slowdown; a drop whose alarmed night was accepted (its stream restarts);
-    a partial (smoke) night; a good night accepted before a drop (its level confirmed)."""
+    a partial (smoke) night; a good night accepted before a drop (its level confirmed);
+    a drop with a server upgrade over the same weights; a drop with a new digest."""
     engine = make_engine("sqlite://")
     with session_scope(engine) as session:
         add_nights(session, 14, series="drop", drop_from=8, slow_from=11, seed=4)
         accepted = add_nights(session, 12, series="accepted", drop_from=7, seed=5)
         add_nights(session, 9, series="partial", partial=(6,), drop_from=8, seed=6)
         confirmed = add_nights(session, 12, series="confirmed", drop_from=8, seed=7)
+        add_nights(session, 9, series="upgraded", server_from=7, drop_from=7, seed=8)
+        add_nights(session, 9, series="new-digest", digest_from=7, drop_from=7, seed=9)
     with session_scope(engine) as session:
         accept_baseline(session, accepted[10])
         accept_baseline(session, confirmed[6])
     lines = []
     with session_scope(engine) as session:
-        for series in ("drop", "accepted", "partial", "confirmed"):
+        for series in ("drop", "accepted", "partial", "confirmed", "upgraded", "new-digest"):
             watch = trends.watch_series(session, series)
             for s in watch.streams:
                 lines.append(f"{series} {s.label} {s.metric} {s.threshold:.3f} {s.segment_start}")

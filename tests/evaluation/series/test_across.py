@@ -1,0 +1,140 @@
+"""A model's event in a series (docs/trends.md, "Series, and what each run really ran
+with"). Newcomers' M9: a server upgrade that made every model worse restarted every
+stream, which learned the worse level as the normal one: no alarm, no gauge, nothing for
+`--fail-on-alarm`. The same weights under a new server version go on, judged across it;
+a new digest restarts the stream, its first run judged against the runs before it; what
+a server said about its models is shown escaped, as everything else from outside."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import text
+
+from evaluation.series import gate, gate_text, trends_text, watch_payload, watch_series
+from evaluation.storage.db import make_engine, session_scope
+from tests.support.series_db import CHANGING, STEADY, add_nights
+from tests.support.series_db import stream_of as stream
+
+
+@pytest.fixture(scope="module")
+def engine():
+    return make_engine("sqlite://")
+
+
+def test_a_degraded_model_after_a_server_upgrade_over_the_same_weights_alarms(engine):
+    with session_scope(engine) as session:
+        names = add_nights(session, 8, series="upgraded", server_from=6, drop_from=6, seed=2)
+    with session_scope(engine) as session:
+        watch = watch_series(session, "upgraded")
+    dropped = stream(watch, CHANGING, "exact_match")
+    assert names[6] in dropped.alarm_nights  # the upgrade's first run, judged across it
+    assert [(s.config, s.metric) for s in watch.alarms] == [(CHANGING.hash, "exact_match")]
+    assert f"ALARM on {names[7]}:" in trends_text(watch)
+    assert all(s.segment_start == names[0] for s in watch.streams)  # nothing restarted
+    (event,) = watch.events
+    assert (event.experiment, event.kind, event.restarts) == (
+        names[6],
+        "server_version_changed",
+        False,
+    )
+    assert event.message.startswith("server version of m:1b on gpu1 changed from 0.6.8 to 0.7.0")
+    assert ", the same weights (oldoldold" in event.message
+    assert event.message.endswith("): compared across")
+
+
+def test_a_noise_only_server_upgrade_does_not_alarm(engine):
+    with session_scope(engine) as session:
+        names = add_nights(session, 10, series="upgraded-alike", server_from=6, seed=3)
+    with session_scope(engine) as session:
+        watch = watch_series(session, "upgraded-alike")
+    assert [e.kind for e in watch.events] == ["server_version_changed"]
+    for s in watch.streams:  # judged on, night after night, across the upgrade
+        assert s.segment_start == names[0] and not s.alarm_nights
+        assert all(n.judged for n in s.nights[4:])
+    assert watch.alarms == () and f"no alarm on {names[-1]}." in trends_text(watch)
+
+
+def test_a_new_digest_restarts_the_stream_and_its_first_run_is_judged_across(engine):
+    """The first run after a new digest is judged as the next night of the stream before
+    it (its CUSUM continued): a drop beyond noise alarms there; a config that did not
+    move is judged and passes; the runs after it learn the new model's level afresh."""
+    with session_scope(engine) as session:
+        names = add_nights(session, 7, series="requant", digest_from=6, drop_from=6, seed=5)
+    with session_scope(engine) as session:
+        watch = watch_series(session, "requant")
+    dropped, steady = stream(watch, CHANGING, "exact_match"), stream(watch, STEADY, "exact_match")
+    night = dropped.last
+    assert night.alarm and night.judged and night.p < 1e-4 and not night.moved
+    assert dropped.segment_start == steady.segment_start == names[6]
+    (event,) = watch.events
+    assert event.restarts and event.message.endswith(
+        f"between {names[5]} and {names[6]}: learned afresh; its first run judged across it"
+    )
+    assert night.change < -0.2 and dropped.state == "ALARM"
+    assert steady.last.judged and not steady.last.alarm and not steady.last.moved
+    assert watch.alarms == (dropped,)
+    said = dropped.describe()
+    assert ", across its model's event, against " in said and f"{names[0]}…" in said
+    assert dropped.flipped and dropped.reference[0] == names[0]
+    (alarm,) = watch_payload(watch)["alarms"]
+    assert alarm["message"] == said and alarm["z"] == night.z
+    text = trends_text(watch)
+    assert f"ALARM on {names[6]}:" in text and "nothing judged" not in text
+    with session_scope(engine) as session:  # the next run learns the new model's level
+        add_nights(session, 1, series="requant", digest_from=6, drop_from=6, seed=6, first=7)
+        later = watch_series(session, "requant")
+    dropped = stream(later, CHANGING, "exact_match")
+    assert dropped.segment_start == names[6] and not dropped.last.judged
+    assert dropped.state == f"ok (alarm on {names[6]})" and later.alarms == ()
+
+
+def test_the_fail_on_alarm_exit_code_the_gate_and_the_gauge_follow(tmp_path, capsys):
+    from fastapi.testclient import TestClient
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from evaluation.observability import observability_app
+    from flows.cli import main
+
+    url = f"sqlite:///{tmp_path / 'across.db'}"
+    engine = make_engine(url)
+    with session_scope(engine) as session:
+        names = add_nights(session, 7, series="worse", digest_from=6, drop_from=6, seed=5)
+        steady = add_nights(session, 7, series="steady", digest_from=6, seed=5)
+    assert main(["--database", url, "trends", "worse", "--fail-on-alarm"]) == 1
+    assert f"ALARM on {names[6]}:" in capsys.readouterr().out
+    assert main(["--database", url, "trends", "steady", "--fail-on-alarm"]) == 0
+    assert main(["--database", url, "gate", names[6], "--baseline", names[5]]) == 1
+    assert main(["--database", url, "gate", steady[6], "--baseline", steady[5]]) == 0
+    out = capsys.readouterr().out
+    assert "note: not run alike (compared all the same): model digest of m:1b" in out
+    scraped = TestClient(observability_app(make_engine(url))).get("/metrics").text
+    gauge = {
+        s.labels["series"]: s.value
+        for family in text_string_to_metric_families(scraped)
+        for s in family.samples
+        if s.name == "evalflow_trend_alarm"
+    }
+    assert gauge == {"worse": 1.0, "steady": 0.0}
+
+
+def test_what_a_server_said_is_shown_escaped(engine):
+    """A server version, a quantisation (a model's details) or a model name holding an
+    escape sequence is shown as text, in the events and the gate's notes alike: a
+    server could otherwise clear the screen or draw a line evalflow did not write."""
+    with session_scope(engine) as session:
+        names = add_nights(session, 2, series="escaped", seed=7)
+        session.execute(
+            text(
+                "UPDATE series_run_models SET server_version = :v, quantization = :q "
+                "WHERE experiment = :e"
+            ),
+            {"v": "0.7.0\x1b[2J\x1b]0;owned\x07", "q": "Q4\x1b[31m", "e": names[1]},
+        )
+    with session_scope(engine) as session:
+        watch = watch_series(session, "escaped")
+        result = gate(session, names[1], names[0])
+    shown = trends_text(watch) + gate_text(result)
+    assert "\x1b" not in shown and "\x07" not in shown
+    assert "to 0.7.0\\x1b[2J\\x1b]0;owned\\x07 between" in shown
+    assert "to Q4\\x1b[31m between" in shown
+    assert all("\x1b" not in e.message for e in watch.events)
