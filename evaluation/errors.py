@@ -1,6 +1,8 @@
 """Every error evalflow raises on purpose.
 
     EvalError
+    ├── TryLater              refused for now, nothing to fix: the same command may work
+    │                         later (exit 75): HostBusy, storage.runs.ExperimentBusy
     ├── SuiteError            a suite file is invalid (file, line, field)
     ├── SpecError             a sweep spec is invalid (file, line, column, field)
     ├── MetricError           a metric is unknown or cannot score an output
@@ -9,7 +11,7 @@
     └── BackendError          a model server failed a request (host, model)
         ├── BackendUnavailable    connect error, dropped connection            (retryable)
         │   └── BackendTimeout    connected, no answer in time                 (retryable)
-        │       └── HostBusy      a command refused: its host is busy, not down (exit 75)
+        │       └── HostBusy      a command refused: its host is busy (silent, or 503), not down
         ├── BackendOverloaded     503 "server busy"                            (retryable)
         ├── BackendServerError    other 5xx, or an error line mid-stream       (retryable)
         └── BackendRejected       4xx: the request itself is wrong             (not retryable)
@@ -53,6 +55,13 @@ class ReadNote(UserWarning):
     """How a command that reads results read something it could not read as usual (a
     user's scorer whose code does not import, read as its stored declaration says): one
     line, said once as a `note:`."""
+
+
+class TryLater(EvalError):
+    """A command refused for now, with nothing in its input to fix: its host is busy, or
+    its experiment is being run by another process. The same command may work later, so
+    it exits 75 (``EX_TEMPFAIL``, sysexits.h: "try again later"), not bad input's 2,
+    and its line says when to try again (docs/bad-input.md#exit-codes)."""
 
 
 class SuiteError(EvalError):
@@ -160,11 +169,10 @@ class BackendTimeout(BackendUnavailable):
     outcome = "timeout"
 
 
-class HostBusy(BackendTimeout):
+class HostBusy(BackendTimeout, TryLater):
     """A command refused to start because its host is there but busy: it took the
-    connection and kept silent, or answered 503. Not the user's input to fix: the same
-    command may work later, so the command exits 75 (``EX_TEMPFAIL``, sysexits.h: "try
-    again later"), not bad input's 2 (docs/bad-input.md#exit-codes)."""
+    connection and kept silent, or answered 503 (overloaded). Not the user's input to
+    fix: the same command may work later (:class:`TryLater`, exit 75)."""
 
 
 class BackendOverloaded(BackendError):

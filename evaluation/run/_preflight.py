@@ -26,6 +26,7 @@ from evaluation.backends.base import Backend, ModelInfo
 from evaluation.backends.retry import list_models_with_retries
 from evaluation.errors import (
     BackendError,
+    BackendOverloaded,
     BackendUnavailable,
     HostBusy,
     KeyRefused,
@@ -46,6 +47,12 @@ class HostCheck:
     error: str | None = None
     busy: bool = False  # connected, but no answer in time
     connected: bool = False  # something accepted the connection, then failed it
+    overloaded: bool = False  # it answered 503: there, and busy
+
+    @property
+    def later(self) -> bool:
+        """Whether the host is there but busy (silent, or overloaded): try again later."""
+        return self.busy or self.overloaded
 
     @property
     def up(self) -> bool:
@@ -59,7 +66,10 @@ async def _check(backend: Backend, wanted: list[str]) -> HostCheck:
         if not exc.retryable:
             raise
         connected = isinstance(exc, BackendUnavailable) and exc.connected
-        return HostCheck(error=f"{type(exc).__name__}: {exc}", connected=connected)
+        overloaded = isinstance(exc, BackendOverloaded)
+        return HostCheck(
+            error=f"{type(exc).__name__}: {exc}", connected=connected, overloaded=overloaded
+        )
     key = ollama_name_key if backend.host.kind == "ollama" else exact_name_key
     return HostCheck(models=match_models(backend.host, wanted, have, key=key))
 
@@ -135,8 +145,9 @@ async def _check_before_run(
     for model in sweep.required_models:
         serving = [h for h in hosts if h.serves(model)]
         if serving and not any(model in checks[h].models for h in serving):
-            # every host up but busy: try later (exit 75), not a URL to fix (exit 2)
-            busy = all(checks[h].busy for h in serving)
+            # every host up but busy (silent, or 503): try later (exit 75), not a URL to
+            # fix (exit 2)
+            busy = all(checks[h].later for h in serving)
             refusal = HostBusy if busy else BackendUnavailable
             error = refusal(_unreachable(model, serving, checks), model=model)
             _place(error, sweep.spec, _host_field(sweep.spec, serving[0], "url"))
@@ -277,9 +288,9 @@ def _unreachable(model: str, hosts: list[HostSpec], checks: Mapping[HostSpec, Ho
     )
     names = ", ".join(f"'{h.name}'" for h in hosts)
     kinds = dict.fromkeys(h.kind for h in hosts)
-    busy = all(checks[h].busy for h in hosts)  # up, serving someone else
-    if busy:
-        fix = "run again when the server is free, or give the model another host"
+    later = all(checks[h].later for h in hosts)  # up, serving someone else
+    if later:
+        fix = "run the same command again when the server is free, or give the model another host"
     elif all(checks[h].connected for h in hosts):  # a server is there, failing
         fix = listening_hint(hosts[0].kind)
     elif len(kinds) == 1:
@@ -289,11 +300,24 @@ def _unreachable(model: str, hosts: list[HostSpec], checks: Mapping[HostSpec, Ho
             f"{', '.join(repr(h.name) for h in hosts if h.kind == kind)}: {start_hint(kind)}"
             for kind in kinds
         )
-    lead = "no host answered in time" if busy else "cannot reach any host"
     return (
-        f"{lead} for model '{model}' ({tried}); {fix}; "
+        f"{_lead(model, [checks[h] for h in hosts])} ({tried}); {fix}; "
         f"`evalflow doctor SPEC` checks every host (host{'s' * (len(hosts) > 1)} {names})"
     )
+
+
+def _lead(model: str, checks: list[HostCheck]) -> str:
+    """What the hosts of ``model`` did, in words: none answered in time, answered that
+    it is overloaded (HTTP 503: the host is there, not to be started), or could not be
+    reached."""
+    if all(check.busy for check in checks):
+        return f"no host answered in time for model '{model}'"
+    if all(check.overloaded for check in checks):
+        hosts = "the host" if len(checks) == 1 else "every host"
+        return f"{hosts} of model '{model}' answered: overloaded"
+    if all(check.later for check in checks):
+        return f"every host of model '{model}' is busy (silent or overloaded)"
+    return f"cannot reach any host for model '{model}'"
 
 
 def listening_hint(kind: str) -> str:

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING
 from sqlalchemy import select, update
 from sqlmodel import Session
 
-from evaluation.errors import StorageError
+from evaluation.errors import StorageError, TryLater
 from evaluation.storage import run_notes
 from evaluation.storage.db import insert_ignoring_conflicts
 from evaluation.storage.models import Experiment, ExperimentRun, RunLive, utcnow
@@ -45,12 +45,16 @@ CANCEL_GRACE_S = 120.0
 ``cancelling`` (its flow's hook still to record ``cancelled``) before ``crashed``."""
 
 
-class ExperimentBusy(StorageError):
-    """Another live process is running the experiment; ``holder`` says which."""
+class ExperimentBusy(StorageError, TryLater):
+    """Another live process is running the experiment; ``holder`` says which. The same
+    command works once that run ends (:class:`TryLater`: exit 75, not bad input's 2)."""
 
     def __init__(self, name: str, run: ExperimentRun) -> None:
         self.holder = busy_message(name, run)
-        super().__init__(f"{self.holder} (use --wait to wait for it)")
+        super().__init__(
+            f"{self.holder}; run the same command again once it has ended, or with --wait "
+            "to wait for it"
+        )
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import NoReturn, TextIO
 
-from evaluation.errors import EvalError, HostBusy, InputWarning, ReadNote
+from evaluation.errors import EvalError, InputWarning, ReadNote, TryLater
 from evaluation.metrics._stored import forget_declarations
 from evaluation.printable import printable
 from evaluation.redact import gives_a_key, one_line, redact, redact_argv, urls_given
@@ -266,11 +266,11 @@ def _version() -> str:
 EXIT_CODES = (
     "exit codes: 0 done; 1 failed (some of the work failed, or evalflow did: -v shows "
     "why); 2 refused: bad input, or a host that cannot be reached as configured (fix the "
-    "command, spec or URL); 75 refused for now: a host is busy, not down (run the same "
-    "command later); 130 / 143 / 129 stopped by Ctrl-C / SIGTERM / SIGHUP "
-    "(docs/bad-input.md#exit-codes)"
+    "command, spec or URL); 75 refused for now: a host is busy, not down, or the "
+    "experiment is running elsewhere (run the same command later); 130 / 143 / 129 "
+    "stopped by Ctrl-C / SIGTERM / SIGHUP (docs/bad-input.md#exit-codes)"
 )
-LISTS_EXIT_CODES = ("run", "judge")  # the verbs that refuse a busy host with 75
+LISTS_EXIT_CODES = ("run", "judge")  # the verbs that refuse with 75 (a busy host, a run elsewhere)
 
 
 def build_parser(known: Sequence[str] = ()) -> argparse.ArgumentParser:
@@ -467,9 +467,10 @@ def error_line(exc: BaseException, known: Sequence[str] = ()) -> tuple[int, str]
     """The exit code and the one line (credentials masked, those of the ``known`` URLs
     wherever they appear) for an error that ended a command: 2 for bad input (an
     EvalError, a path that cannot be used), 1 for anything else, which is evalflow's
-    failure, not the user's; 75 where a host is busy, not down (``HostBusy``): the same
-    command may work later, nothing to fix."""
-    if isinstance(exc, HostBusy):
+    failure, not the user's; 75 where the command is refused for now (``TryLater``: a
+    host busy, not down; the experiment run by another process): the same command may
+    work later, nothing to fix."""
+    if isinstance(exc, TryLater):
         return EXIT_TRY_LATER, redact(str(exc), known)
     if isinstance(exc, EvalError):  # a suite's several problems keep their own lines
         return EXIT_BAD_INPUT, redact(str(exc), known)

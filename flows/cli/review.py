@@ -11,6 +11,8 @@ import sys
 from pathlib import Path
 
 from evaluation.errors import (
+    BackendError,
+    BackendOverloaded,
     BackendTimeout,
     BackendUnavailable,
     EvalError,
@@ -233,6 +235,8 @@ def cmd_judge(args: argparse.Namespace) -> int:
         except BackendUnavailable as exc:
             kind = tried[-1] if tried else "ollama"
             raise _unreachable(exc, redact_url(url), args.url is not None, kind) from None
+        except BackendOverloaded as exc:  # it answered 503: there, overloaded; try later
+            raise _overloaded(exc, redact_url(url), args.url is not None) from None
     rate = "–" if result.contradiction_rate is None else f"{result.contradiction_rate:.0%}"
     asked = result.generations + result.pairs
     if asked and result.scored == 0 and result.pairs_judged == 0:
@@ -269,21 +273,10 @@ def _unreachable(exc: BackendUnavailable, where: str, given: bool, kind: str) ->
     spoke to it, or --url / OLLAMA_HOST), as `run`'s host check says it. A refused
     connection is not retried: it fails at once. A host that took the connection and
     kept silent is busy, not down (as `run` says it): the line says why and to wait."""
-    import os
-
     from evaluation.run._preflight import START_OPENAI
     from evaluation.settings import OLLAMA_HOST_ENV
 
-    said = str(exc)
-    head, _, rest = said.partition(": ")
-    reason = rest if rest and "://" in head else said  # "URL: ConnectError: ..." -> the cause
-    source = (
-        "--url"
-        if given
-        else f"${OLLAMA_HOST_ENV}"
-        if os.environ.get(OLLAMA_HOST_ENV)
-        else f"the default: ${OLLAMA_HOST_ENV} is not set"
-    )
+    reason, source = _reason(exc), _source(given)
     if isinstance(exc, BackendTimeout):
         # It listens and is busy with other requests: a judge started right after a run
         # was stopped waited 120 s on a llama-cpp-python server still generating the
@@ -309,6 +302,35 @@ def _unreachable(exc: BackendUnavailable, where: str, given: bool, kind: str) ->
         host=exc.host,
         model=exc.model,
     )
+
+
+def _overloaded(exc: BackendOverloaded, where: str, given: bool) -> HostBusy:
+    """The judge's host answered 503: it is there and said it is overloaded, which the
+    line says (not "cannot reach"), with when to run again; exit 75, not bad input's 2."""
+    return HostBusy(
+        f"the judge host {where} ({_source(given)}) answered: overloaded ({_reason(exc)}); "
+        "run judge again when it is free",
+        host=exc.host,
+        model=exc.model,
+    )
+
+
+def _reason(exc: BackendError) -> str:
+    """What the host or the transport said: "URL: ConnectError: ..." -> the cause."""
+    said = str(exc)
+    head, _, rest = said.partition(": ")
+    return rest if rest and "://" in head else said
+
+
+def _source(given: bool) -> str:
+    """Where the judge's host URL came from."""
+    from evaluation.settings import OLLAMA_HOST_ENV
+
+    if given:
+        return "--url"
+    if os.environ.get(OLLAMA_HOST_ENV):
+        return f"${OLLAMA_HOST_ENV}"
+    return f"the default: ${OLLAMA_HOST_ENV} is not set"
 
 
 def register(sub: argparse._SubParsersAction) -> None:

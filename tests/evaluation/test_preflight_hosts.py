@@ -82,6 +82,29 @@ def test_a_host_busy_all_along_is_refused_as_busy_not_down(tmp_path: Path, serve
     assert error_line(caught.value)[0] == 75
 
 
+@pytest.mark.parametrize("kind", ["ollama", "openai"])
+def test_a_host_that_answers_overloaded_is_refused_for_now_not_unreachable(
+    tmp_path: Path, kind: str
+) -> None:
+    """A host answering its model listing 503 (Ollama's "server busy") was "cannot reach
+    any host ... start Ollama there", exit 2: it is there and said it is overloaded. Now
+    the line says so and to run again later, exit 75."""
+    from flows.cli.app import error_line
+
+    config = StandInConfig(models=("smollm2-135m",), openai_only=kind == "openai")
+    with running_standin(config) as standin:
+        standin.overload_listings(10**6)
+        with pytest.raises(HostBusy) as caught:
+            check_before_run(sweep_on(tmp_path, standin.url, kind=kind), busy_wait_s=0.5)
+    code, line = error_line(caught.value)
+    path = "/api/tags" if kind == "ollama" else "/v1/models"
+    assert code == 75
+    assert "field 'hosts[0].url': the host of model 'smollm2-135m' answered: overloaded (" in line
+    assert f"GET {standin.url}{path}: HTTP 503: server busy, please try again." in line
+    assert "run the same command again when the server is free" in line
+    assert "cannot reach" not in line and "start " not in line
+
+
 def test_a_refused_connection_is_unreachable_at_once(tmp_path: Path) -> None:
     said: list[str] = []
     with pytest.raises(BackendUnavailable, match=r"connection refused at 127\.0\.0\.1:") as caught:

@@ -43,6 +43,25 @@ def test_wait_takes_the_experiment_once_its_holder_ends(database_url, capsys):
     assert "flow run f-1" in out
 
 
+def test_a_run_of_an_experiment_running_elsewhere_is_refused_for_now(database_url):
+    """A second `run` of an experiment another process runs exited 2, bad input, though
+    nothing in its input is wrong and the same command works once the other ends: now
+    75 (try again later), and its line says when and how to wait instead."""
+    from flows.cli.app import error_line
+
+    engine = make_engine(database_url)
+    with session_scope(engine) as session:
+        claim_experiment(session, "sweep", RunProcess(1, "", "another-host"))
+    with pytest.raises(ExperimentBusy) as busy:
+        claim(engine, "sweep", wait=False)
+    code, line = error_line(busy.value)
+    assert code == 75
+    assert line.startswith("experiment 'sweep' is already running: process 1 on another-host")
+    assert line.endswith(
+        "; run the same command again once it has ended, or with --wait to wait for it"
+    )
+
+
 def test_an_interrupt_gives_the_slots_back_before_it_cancels_the_flow_run(monkeypatch):
     """Both wrote to the embedded server's SQLite side by side, within one second: a
     collision's 503 was tried again later, the give-back ran out of time and the rerun

@@ -23,7 +23,8 @@ times=1, message=..., after_chunks=1, hang_s=30.0, model=None)``): "busy" (503, 
 body), "server_error" (500), "bad_request" (400), "error_line" (an ``{"error": ...}`` line
 after ``after_chunks`` chunks, status 200), "drop" (transport aborted mid-stream), "hang"
 (no answer for ``hang_s``, abandoned when the client disconnects); ``hang_listings(n)``:
-the next n model listings get no answer (a busy server); ``hold_answers(until)``: no
+the next n model listings get no answer (a busy server); ``overload_listings(n)``: the
+next n get 503 with Ollama's "server busy" body; ``hold_answers(until)``: no
 generation is answered before the ``threading.Event`` ``until`` is set (another host's
 lanes then have work for certain, whatever the machine's load). A fault set with
 ``embed=True`` goes to the next embedding requests instead ("busy", "server_error",
@@ -220,6 +221,7 @@ class StandIn:
         self.port = port
         self._faults: list[list[Any]] = []  # [Fault, remaining]
         self._listing_hangs = 0
+        self._listing_overloads = 0
         self._held_until: threading.Event | None = None
         self._lock = threading.Lock()
         self._runtime = _Runtime(self.config)
@@ -255,6 +257,12 @@ class StandIn:
         with self._lock:
             self._listing_hangs = times
 
+    def overload_listings(self, times: int) -> None:
+        """The next ``times`` model listings are answered 503 with Ollama's "server busy"
+        body (OpenAI's error object on ``/v1/models``): a server that is overloaded."""
+        with self._lock:
+            self._listing_overloads = times
+
     def hold_answers(self, until: threading.Event | None) -> None:
         """Generation requests get no answer before ``until`` is set (they are counted
         and wait for it ahead of their slot); None: answer at once again."""
@@ -264,6 +272,7 @@ class StandIn:
         with self._lock:
             self._faults.clear()
             self._listing_hangs = 0
+        self._listing_overloads = 0
 
     def reconfigure(self, **changes: Any) -> None:
         """Change the config for the following requests (``slots`` from the next
@@ -336,8 +345,13 @@ class StandIn:
             await respond_json(send, 401, {"error": "Unauthorized"})
             return
         models = self.config.models
-        if route in {("GET", "/api/tags"), ("GET", "/v1/models")} and self._take_listing_hang():
+        listing = route in {("GET", "/api/tags"), ("GET", "/v1/models")}
+        if listing and self._take_listing("_listing_hangs"):
             await sleep_unless_gone(3600.0, receive)
+            return
+        if listing and self._take_listing("_listing_overloads"):
+            dialect = OpenAIDialect if route[1].startswith("/v1/") else OllamaDialect
+            await respond_json(send, 503, dialect.error(BUSY_MESSAGE, 503))
             return
         if self.config.openai_only and scope["path"].startswith("/api/"):
             await respond_json(send, 404, {"detail": "Not Found"})
@@ -370,11 +384,12 @@ class StandIn:
         else:
             await respond(send, 404, b"404 page not found", b"text/plain")
 
-    def _take_listing_hang(self) -> bool:
+    def _take_listing(self, counter: str) -> bool:
+        """Whether the listing asked now takes one of ``counter``'s faults (a hang, a 503)."""
         with self._lock:
-            if self._listing_hangs <= 0:
+            if getattr(self, counter) <= 0:
                 return False
-            self._listing_hangs -= 1
+            setattr(self, counter, getattr(self, counter) - 1)
             return True
 
     def _resolve(self, name: str) -> str | None:

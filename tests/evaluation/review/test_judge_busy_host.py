@@ -32,3 +32,23 @@ def test_a_judge_host_that_keeps_silent_is_said_busy_not_unreachable(
         "those of a run that was stopped or gave up on them too: wait for it, or restart "
         "it, then run judge again"
     ]
+
+
+def test_a_judge_host_that_answers_overloaded_is_refused_for_now(
+    database_url, capsys, monkeypatch: pytest.MonkeyPatch
+):
+    """A judge's host answering 503 (overloaded) ended `judge` with its raw "HTTP 503"
+    and exit 2, as bad input: now what happened (the host answered: overloaded) and when
+    to run it again, exit 75."""
+    db = build_review_db(database_url, n_cases=1, temperatures=(0.0,))
+    command = ["--database", database_url, "judge", db.experiment, "--model", MODEL]
+    with running_standin(StandInConfig(models=(MODEL,))) as server:
+        server.overload_listings(10**6)
+        assert main([*command, "--url", server.url, "--no-pairwise"]) == 75
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error:")]
+    assert len(lines) == 1, lines
+    assert lines[0].startswith(
+        f"error: the judge host {server.url} (--url) answered: overloaded (HTTP 503: server "
+        "busy, please try again."
+    ), lines
+    assert lines[0].endswith("run judge again when it is free"), lines
