@@ -29,6 +29,7 @@ __all__ = [
     "name_with_options",
     "normalize_text",
     "pass_at_k",
+    "reading_experiment",
     "scorer",
     "unsuited_metric",
     "with_embedder",
@@ -63,6 +64,7 @@ __getattr__, __dir__ = lazy_exports(
         "normalize_text": "evaluation.metrics._text",
         "ENTRY_POINT_GROUP": "evaluation.metrics._user",
         "scorer": "evaluation.metrics._user",
+        "reading_experiment": "evaluation.metrics._stored",
     },
     globals(),
 )

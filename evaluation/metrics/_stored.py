@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 
 
@@ -39,6 +40,9 @@ class _Read:
 
 
 _read: _Read | None = None  # None: none read (a command that scores)
+#: The experiment one page of `view`'s server shows (:func:`reading_experiment`), read
+#: in place of those the command named; None: the command's.
+_page: ContextVar[str | None] = ContextVar("evalflow_declarations_page", default=None)
 
 
 def remember_declarations(
@@ -77,6 +81,27 @@ def remembering(
         _read = before
 
 
+@contextmanager
+def reading_experiment(name: str) -> Iterator[None]:
+    """While the block runs, in its context only (one request of `view`'s server), the
+    experiment whose own declarations come first is ``name``: each experiment's page
+    reads its own, not those of the experiment `view` was started on (5696e02e scoped
+    them per experiment; a page of another read the started one's where both had one)."""
+    token = _page.set(name)
+    try:
+        yield
+    finally:
+        _page.reset(token)
+
+
+def _experiments() -> frozenset[str]:
+    """The experiments whose own declarations come first: the page's, else the command's."""
+    page = _page.get()
+    if page is not None:
+        return frozenset({page})
+    return _read.experiments if _read is not None else frozenset()
+
+
 def forget_declarations() -> None:
     """Back to reading none (as a command that scores does)."""
     global _read
@@ -85,13 +110,14 @@ def forget_declarations() -> None:
 
 def stored_declaration(name: str) -> StoredDeclaration | None:
     """The declaration remembered for the scorer called ``name``, or None: the one an
-    experiment the command reads stored (the latest where it reads several that did),
-    else the latest any experiment stored (a command that names none, or a page of
-    `view` of another experiment than the one it was started on)."""
+    experiment the command reads stored (the latest where it reads several that did;
+    on a page of `view`, the page's experiment: :func:`reading_experiment`), else the
+    latest any experiment stored (a command that names none, the monitor's pages)."""
     if _read is None or _read.declarations is None:
         return None
     held = _read.declarations.get(name, [])
-    own = [d for d in held if d.experiment in _read.experiments]
+    experiments = _experiments()
+    own = [d for d in held if d.experiment in experiments]
     return (own or held or [None])[-1]
 
 
@@ -109,14 +135,15 @@ def declared_otherwise(name: str) -> str:
     agree, or it reads fewer than two): one reading serves them all (`compare A B`). An
     experiment with no declaration of its own is counted with the latest any stored, as
     it is read alone."""
-    if _read is None or _read.declarations is None or len(_read.experiments) < 2:
+    experiments = _experiments()
+    if _read is None or _read.declarations is None or len(experiments) < 2:
         return ""
     held = _read.declarations.get(name, [])
     read = stored_declaration(name)
     if not held or read is None:
         return ""
     each = {}
-    for experiment in sorted(_read.experiments):
+    for experiment in sorted(experiments):
         own = [d for d in held if d.experiment == experiment]
         each[experiment] = declared_as((own or held)[-1])
     if len(set(each.values())) < 2:

@@ -43,6 +43,7 @@ from evaluation.storage.runs import experiment_status, with_status
 from evaluation.view.compiled_templates import compiled_templates
 from evaluation.view.links import experiment_path
 from evaluation.view.matrix import flip_shade, flip_window, quality_grid, varied_parameters
+from evaluation.view.page_scorers import PageScorers
 from evaluation.view.queries import (
     PAIR_SORTS,
     SORTS,
@@ -118,6 +119,7 @@ def create_app(
     requests naming any other host, which stops other web pages reaching a loopback
     server by DNS rebinding."""
     app = FastAPI(title="evalflow view", docs_url=None, redoc_url=None, openapi_url=None)
+    app.add_middleware(PageScorers)  # each experiment's page: its own scorers' declarations
     if allowed_hosts:
         app.add_middleware(TrustedHostMiddleware, allowed_hosts=list(allowed_hosts))
     app.mount("/static", StaticFiles(packages=[("evaluation.view", "static")]), name="static")

@@ -16,6 +16,7 @@ import pytest
 from sqlalchemy import create_engine, inspect, text
 from sqlmodel import Session
 
+from evaluation.errors import ReadNote
 from evaluation.metrics import _user, get_metrics
 from evaluation.storage.db import make_engine
 from evaluation.storage.scorers import keep_declarations
@@ -177,12 +178,9 @@ WORDY = CHECKS.replace("higher_is_better=False", "higher_is_better=True").replac
 )
 
 
-def test_two_experiments_each_read_their_own_declaration_of_a_same_named_scorer(
-    words: str, database_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    """ "terse" scored words as lower-is-better, then "wordy" scored a scorer of the same
-    name that declares higher-is-better: keyed by metric name alone, the last scoring's
-    direction was both experiments' ("terse" ranked big:8b first)."""
+def _add_wordy(words: str, database_url: str, tmp_path: Path) -> None:
+    """Experiment "wordy", scored by a scorer named as "terse"'s that declares
+    higher-is-better, whose module is gone since too."""
     module = words.split(":")[0]
     (tmp_path / f"{module}.py").write_text(WORDY)  # the scorer, as "wordy" scored with it
     importlib.invalidate_caches()
@@ -200,6 +198,15 @@ def test_two_experiments_each_read_their_own_declaration_of_a_same_named_scorer(
     sys.modules.pop(module, None)
     importlib.invalidate_caches()
     _user._loaded.cache_clear()
+
+
+def test_two_experiments_each_read_their_own_declaration_of_a_same_named_scorer(
+    words: str, database_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """ "terse" scored words as lower-is-better, then "wordy" scored a scorer of the same
+    name that declares higher-is-better: keyed by metric name alone, the last scoring's
+    direction was both experiments' ("terse" ranked big:8b first)."""
+    _add_wordy(words, database_url, tmp_path)
 
     for name, first, direction in (("terse", SMALL, "lower"), ("wordy", BIG, "higher")):
         assert main(["--database", database_url, "show", name, "--wide"]) == 0
@@ -224,6 +231,32 @@ def test_two_experiments_each_read_their_own_declaration_of_a_same_named_scorer(
             text("SELECT metric, higher_is_better FROM scorer_declarations")
         )
         assert [tuple(row) for row in latest] == [(words, 1)]
+
+
+def test_each_page_of_view_reads_its_own_experiments_declaration(
+    words: str, database_url: str, tmp_path: Path
+) -> None:
+    """`view terse` serves every experiment's pages: a page of "wordy" read "terse"'s
+    declaration of the scorer they share (its pair ranked as lower is better, as "terse"
+    declared it), since the server remembered the declarations of the experiment it was
+    started on first. Each experiment's page now reads its own."""
+    from fastapi.testclient import TestClient
+
+    from evaluation.metrics._stored import forget_declarations
+    from evaluation.storage.scorers import remember_stored_declarations
+    from evaluation.view.app import create_app
+
+    _add_wordy(words, database_url, tmp_path)
+    engine = make_engine(database_url)
+    remember_stored_declarations(engine, ["terse"])  # as `evalflow view terse` does
+    try:
+        with pytest.warns(ReadNote), TestClient(create_app(engine)) as client:
+            pages = {name: client.get(f"/e/{name}/compare").text for name in ("wordy", "terse")}
+    finally:
+        forget_declarations()
+        engine.dispose()
+    assert "(higher is better; case means" in pages["wordy"]
+    assert "(lower is better; case means" in pages["terse"]
 
 
 def test_an_older_table_keyed_by_metric_alone_is_read_as_it_is_and_left_so(
