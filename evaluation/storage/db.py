@@ -5,8 +5,7 @@ from __future__ import annotations
 import itertools
 import random
 import time
-import weakref
-from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
@@ -37,6 +36,7 @@ from evaluation.settings import (
     sqlite_file,
 )
 from evaluation.storage import models as results_schema
+from evaluation.storage.executemany import insert_many
 from evaluation.storage.impossible_rates import forget_impossible_rates
 from evaluation.storage.snapshot import SNAPSHOT_OPTION, asked_url, opening
 from evaluation.storage.text_search import ensure_text_index
@@ -45,10 +45,8 @@ from evaluation.storage.unnest import insert_unnested
 
 if TYPE_CHECKING:
     import pandas as pd
-    from sqlalchemy.engine import Connection, CursorResult, Dialect, Inspector, Row
+    from sqlalchemy.engine import Inspector
     from sqlalchemy.engine.interfaces import ReflectedColumn
-    from sqlalchemy.sql.compiler import Compiled
-    from sqlalchemy.sql.expression import Executable
 
 Tables = Sequence[type[SQLModel]]
 
@@ -601,47 +599,33 @@ def insert_ignoring_conflicts(
 ) -> None:
     """INSERT ... ON CONFLICT DO NOTHING (or DO UPDATE of ``update_columns``), for
     SQLite and PostgreSQL: concurrent writers never duplicate a row. The rows go in
-    order, each run of rows with the same columns as one statement executed over all of
-    them, compiled once per database (``execute_compiled_once``); on PostgreSQL one
-    statement of unnested arrays (``storage.unnest``: psycopg2 would send each row on its
-    own), the rows of a key an update touches twice merged first. (One multi-row VALUES
-    statement per 500 rows was compiled anew each time: 140 us of CPU a row at 64 rows,
-    25 us as one statement over the rows; the record writer's largest cost while a fast
-    host generates.)"""
+    order, each run of rows with the same columns straight to the driver: on SQLite one
+    executemany (``storage.executemany``), on PostgreSQL one statement of unnested arrays
+    (``storage.unnest``: psycopg2 would send each row on its own), the rows of a key an
+    update touches twice merged first. (One multi-row VALUES statement per 500 rows was
+    compiled anew each time: 140 us of CPU a row at 64 rows, 25 us as one statement over
+    the rows; the record writer's largest cost while a fast host generates.)"""
     rows = list(rows)
     if not rows:
         return
     table = model.__table__
     updates = tuple(update_columns)
     keys = list(conflict_columns or [c.name for c in table.primary_key.columns])
-
     connection = session.connection()
-
-    def statement() -> Executable:
-        stmt = dialect_insert(connection.dialect.name)(table)
-        if updates:
-            return stmt.on_conflict_do_update(
-                index_elements=keys, set_={c: getattr(stmt.excluded, c) for c in updates}
-            )
-        return stmt.on_conflict_do_nothing()
-
+    quote = connection.dialect.identifier_preparer.quote
+    on_conflict = "ON CONFLICT DO NOTHING"
+    if updates:
+        on_conflict = f"ON CONFLICT ({', '.join(map(quote, keys))}) DO UPDATE SET " + ", ".join(
+            f"{quote(c)} = excluded.{quote(c)}" for c in updates
+        )
     postgresql = connection.dialect.name == "postgresql"
     for _, run in itertools.groupby(rows, key=tuple):
         same = list(run)
-        if postgresql:  # psycopg2's executemany is a round trip a row: one statement
-            quote = connection.dialect.identifier_preparer.quote
-            on_conflict = "ON CONFLICT DO NOTHING"
-            if updates:
-                on_conflict = (
-                    f"ON CONFLICT ({', '.join(map(quote, keys))}) DO UPDATE SET "
-                    + ", ".join(f"{quote(c)} = excluded.{quote(c)}" for c in updates)
-                )
+        if postgresql:  # one statement: a key updated twice in it is merged first
             merged = _as_updated(same, keys, updates) if updates else same
             insert_unnested(connection, table, merged, on_conflict=on_conflict)
-            continue
-        execute_compiled_once(
-            connection, ("ignoring", table, tuple(keys), updates), statement, same
-        )
+        else:  # row after row
+            insert_many(connection, table, same, on_conflict=on_conflict)
 
 
 def _as_updated(
@@ -659,64 +643,6 @@ def _as_updated(
         earlier = kept.get(key)
         kept[key] = row if earlier is None else {**earlier, **{c: row[c] for c in updates}}
     return list(kept.values())
-
-
-_COMPILED: weakref.WeakKeyDictionary[Dialect, dict[Hashable, Compiled]] = (
-    weakref.WeakKeyDictionary()
-)
-
-
-def execute_compiled_once(
-    connection: Connection,
-    key: Hashable,
-    statement: Callable[[], Executable],
-    rows: Sequence[Mapping[str, Any]],
-) -> CursorResult[Any]:
-    """Execute ``statement()`` over ``rows`` (all with the same columns), compiled once per
-    connection's dialect, ``key`` and columns. SQLAlchemy caches no INSERT ... ON CONFLICT
-    (its dialects' Insert sets no cache key): executed as such it was compiled on every
-    call, with its ``excluded`` columns built anew: ~45 us of CPU a record stored at
-    200-record batches, a quarter of the record writer's
-    (benchmarks/perf/writer_store.py)."""
-    columns, many = tuple(rows[0]), len(rows) > 1
-    per_dialect = _COMPILED.setdefault(connection.dialect, {})
-    compiled = per_dialect.get((key, columns, many))
-    if compiled is None:
-        compiled = statement().compile(
-            dialect=connection.dialect, column_keys=list(columns), for_executemany=many
-        )
-        per_dialect[(key, columns, many)] = compiled
-    return connection.execute(compiled, list(rows))  # type: ignore[call-overload]
-
-
-RETURNING_PAGE_ROWS = 256
-"""The most rows one INSERT ... RETURNING of ``insert_returning`` carries."""
-
-
-def insert_returning(
-    connection: Connection,
-    key: Hashable,
-    statement: Callable[[], Executable],
-    rows: Sequence[Mapping[str, Any]],
-) -> list[Row[Any]]:
-    """The rows an INSERT ... RETURNING (``statement()``, compiled once as in
-    ``execute_compiled_once``) returns over ``rows``, sent in pages of a power of two
-    rows, at most ``RETURNING_PAGE_ROWS``: 200 rows as 128, 64 and 8. SQLAlchemy sends
-    such an insert over many rows as one multi-row VALUES list ("insertmanyvalues"),
-    and SQLite prepares each number of rows as a statement of its own and keeps the last
-    128 prepared on each connection (~1 KB a row): one page a batch, whose size follows
-    the run's pace, grew a 100,000-generation run's process by ~100 MiB
-    (benchmarks/perf/throughput_goal.py: 538 -> 634 MiB at its peak). These pages are
-    at most 9 statements, whatever the batches."""
-    returned: list[Row[Any]] = []
-    start = 0
-    while start < len(rows):
-        left = len(rows) - start
-        size = min(RETURNING_PAGE_ROWS, 1 << (left.bit_length() - 1))
-        page = rows[start : start + size]
-        returned += execute_compiled_once(connection, key, statement, page).all()
-        start += size
-    return returned
 
 
 def open_database(

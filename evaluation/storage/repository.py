@@ -16,18 +16,14 @@ from evaluation.errors import StorageError
 from evaluation.redact import redact_url, redact_values
 from evaluation.storable_text import storable
 from evaluation.storage.attempts import save_failed_attempts
-from evaluation.storage.db import (
-    dialect_insert,
-    execute_compiled_once,
-    insert_ignoring_conflicts,
-    read_frame,
-)
+from evaluation.storage.db import insert_ignoring_conflicts, read_frame
 from evaluation.storage.dropped import (
     OWN_CONFIGS,
     experiment_hashes,
     own_configs,
     set_experiment_configs,
 )
+from evaluation.storage.executemany import insert_many
 from evaluation.storage.impossible_rates import impossible_rate
 from evaluation.storage.models import (
     Aggregate,
@@ -51,7 +47,6 @@ from evaluation.suites import Case, Suite
 if TYPE_CHECKING:  # httpx (the backends), the run's types, numpy and pandas: where used
     import numpy as np
     import pandas as pd
-    from sqlalchemy.sql.expression import Executable
 
     from evaluation.backends.base import ModelInfo
     from evaluation.run._work import GenerationRecord, WorkKey
@@ -382,16 +377,6 @@ def generation_row(experiment_id: int, record: GenerationRecord) -> dict[str, An
 _GENERATION_KEY = ["experiment_id", "config_hash", "case_uid", "sample_index"]
 
 
-def _generation_upsert(dialect: str, columns: tuple[str, ...]) -> Executable:
-    """Insert a generation row, or replace one that is not "ok"."""
-    table = Generation.__table__
-    stmt = dialect_insert(dialect)(table)
-    update = {k: stmt.excluded[k] for k in columns if k not in _GENERATION_KEY}
-    return stmt.on_conflict_do_update(
-        index_elements=_GENERATION_KEY, set_=update, where=table.c.status != "ok"
-    )
-
-
 def save_generations(
     session: Session, experiment_id: int, records: Iterable[GenerationRecord]
 ) -> None:
@@ -403,9 +388,10 @@ def save_generations(
         return
     connection = session.connection()
     # One statement per shape of row (ok and failed rows carry different columns), run
-    # over all its rows at once: compiled once, not once per batch. On PostgreSQL each
-    # is one statement of unnested arrays (``storage.unnest``), its rows merged by key
-    # first as the upsert would leave them, row after row.
+    # over all its rows at once, straight to the driver: on SQLite one executemany
+    # (``storage.executemany``), on PostgreSQL one statement of unnested arrays
+    # (``storage.unnest``), its rows merged by key first as the upsert would leave them,
+    # row after row.
     for columns in dict.fromkeys(tuple(row) for row in rows):
         same = [row for row in rows if tuple(row) == columns]
         if connection.dialect.name == "postgresql":
@@ -415,28 +401,27 @@ def save_generations(
                 _as_upserted(same),
                 on_conflict=_generation_conflict(columns),
             )
-            continue
-        execute_compiled_once(
-            connection,
-            "generations",
-            lambda columns=columns: _generation_upsert(connection.dialect.name, columns),
-            same,
-        )
+        else:
+            insert_many(
+                connection, Generation.__table__, same, on_conflict=_generation_conflict(columns)
+            )
     save_case_traces(session, experiment_id, records)
     save_failed_attempts(session, experiment_id, records)
 
 
 def _generation_conflict(columns: tuple[str, ...]) -> str:
-    """``_generation_upsert``'s ON CONFLICT clause, in PostgreSQL's SQL."""
+    """Insert a generation row, or replace one that is not "ok": the ON CONFLICT clause
+    of ``columns``' insert (the same SQL on SQLite and PostgreSQL)."""
     updated = ", ".join(f'"{c}" = excluded."{c}"' for c in columns if c not in _GENERATION_KEY)
     key = ", ".join(_GENERATION_KEY)
     return f"ON CONFLICT ({key}) DO UPDATE SET {updated} WHERE generations.status != 'ok'"
 
 
 def _as_upserted(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """One row per generation key, as ``_generation_upsert`` run over ``rows`` one after
-    another would leave it: a later row replaces an earlier one that is not "ok"; the
-    key keeps its first place. (One statement may not update a row twice.)"""
+    """One row per generation key, as the upsert (``_generation_conflict``) run over
+    ``rows`` one after another would leave it: a later row replaces an earlier one that
+    is not "ok"; the key keeps its first place. (One statement may not update a row
+    twice.)"""
     kept: dict[tuple[Any, ...], dict[str, Any]] = {}
     for row in rows:
         key = tuple(row[k] for k in _GENERATION_KEY)

@@ -8,24 +8,19 @@ import json
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import bindparam, delete, insert, inspect, text
+from sqlalchemy import inspect, text
 from sqlmodel import Session, select
 
 from evaluation.pipelines._setting import SINGLE
 from evaluation.pipelines.summary import PipelineSummary, no_pipelines, summary_of
-from evaluation.storage.db import (
-    dialect_insert,
-    insert_ignoring_conflicts,
-    insert_returning,
-    read_frame,
-)
+from evaluation.storage.db import insert_ignoring_conflicts, read_frame
+from evaluation.storage.executemany import delete_many, insert_many, insert_returning
 from evaluation.storage.models import CaseRun, ConfigPipeline, StageRow
 from evaluation.storage.pages import keep_page, stored_page
 from evaluation.storage.unnest import delete_unnested, insert_unnested
 
 if TYPE_CHECKING:
     import pandas as pd
-    from sqlalchemy.sql.expression import Executable
 
     from evaluation.pipelines._trace import StageRecord
     from evaluation.run._work import GenerationRecord
@@ -86,20 +81,18 @@ def _save_traces(
             }
         )
     connection = session.connection()
-    dialect = connection.dialect.name
-    unnest = dialect == "postgresql"  # one statement of arrays for all rows (storage.unnest)
-    if unnest:
-        inserted = insert_unnested(
-            connection,
-            CaseRun.__table__,
-            runs,
-            on_conflict="ON CONFLICT DO NOTHING",
-            returning=_RUN_KEY,
-        )
-    else:  # in a few shapes of statement, whatever the batch's size
-        inserted = insert_returning(
-            connection, "new case runs", lambda: _new_case_runs(dialect), runs
-        )
+    # each table's rows straight to the driver, in a few statements whatever their number
+    if connection.dialect.name == "postgresql":  # one statement of arrays (storage.unnest)
+        insert, insert_new, delete = insert_unnested, insert_unnested, delete_unnested
+    else:  # sqlite3's executemany, the new runs' keys in pages (storage.executemany)
+        insert, insert_new, delete = insert_many, insert_returning, delete_many
+    inserted = insert_new(
+        connection,
+        CaseRun.__table__,
+        runs,
+        on_conflict="ON CONFLICT DO NOTHING",
+        returning=_RUN_KEY,
+    )
     new = {tuple(row) for row in inserted}  # keys, not positions: RETURNING has no order
     fresh = [key for key in traced if key in new]  # in the batch's order
     if not fresh:
@@ -113,34 +106,13 @@ def _save_traces(
             by_key[key] | {"position": i} | _stage_fields(st, transcript)
             for i, st in enumerate(ordered)
         ]
-    if unnest:
-        delete_unnested(
-            connection,
-            StageRow.__table__,
-            {"experiment_id": experiment_id},
-            [dict(zip(_RUN_KEY, key, strict=True)) for key in fresh],
-        )
-        if stages:
-            insert_unnested(connection, StageRow.__table__, stages)
-        return
-    connection.execute(_STAGES_OF_KEY, [by_key[key] for key in fresh])
+    keys = [dict(zip(_RUN_KEY, key, strict=True)) for key in fresh]
+    delete(connection, StageRow.__table__, {"experiment_id": experiment_id}, keys)
     if stages:
-        connection.execute(insert(StageRow), stages)
+        insert(connection, StageRow.__table__, stages)
 
 
 _RUN_KEY = ("config_hash", "case_uid", "sample_index")
-
-_STAGES_OF_KEY = delete(StageRow).where(
-    StageRow.experiment_id == bindparam("experiment_id"),
-    *(getattr(StageRow, column) == bindparam(column) for column in _RUN_KEY),
-)
-
-
-def _new_case_runs(dialect: str) -> Executable:
-    """Insert a case run where its key is not stored, returning the keys inserted."""
-    table = CaseRun.__table__
-    stmt = dialect_insert(dialect)(table).on_conflict_do_nothing()
-    return stmt.returning(*(table.c[column] for column in _RUN_KEY))
 
 
 def _stage_fields(stage: StageRecord, transcript: bool) -> dict[str, Any]:
