@@ -135,7 +135,9 @@ class ProgressArtifact:
             now = _clock()
             for record in records:
                 service = record.result.latency_s if record.result is not None else None
-                self._mix.stored(now, record.item.config.hash, service, record.host)
+                self._mix.stored(
+                    now, record.item.config.hash, service, record.host, record.answered_at
+                )
         await self.advance(len(records), sum(not r.ok for r in records))
         if self._live is not None:
             self._live.answered({r.host for r in records})

@@ -126,8 +126,10 @@ async def run_chunk(
             token = ON_ATTEMPT_FAILED.set(failed.append)
             try:
                 result, attempts, trace = await run_case(item, suite, route)
-                record = GenerationRecord(item, host, attempts, result=result, trace=trace)
-                _answered_at[backend.host] = clock()
+                answered = _answered_at[backend.host] = clock()
+                record = GenerationRecord(
+                    item, host, attempts, result=result, trace=trace, answered_at=answered
+                )
             except BackendUnavailable as exc:
                 if await _is_down(exc, backend):
                     outcome.unfinished = [item, *chunk.rest()]

@@ -17,9 +17,8 @@ if TYPE_CHECKING:  # types only: the rate stays light to import
     from evaluation.storage.throughput import Measured
 
 WINDOW_S = 60.0
-#: A request sent this long or more before its model's first answer from its host was
-#: stored is cold (``WorkMix``); later ones came after the load (the writer stores what
-#: has come in every 250 ms, so the first answer is stored up to then after it came).
+#: A request sent this long or more before its model's first answer from its host came,
+#: and answered within this long after it, is cold (``WorkMix``): it waited on the load.
 COLD_MARGIN_S = 1.0
 
 
@@ -60,18 +59,31 @@ class WorkMix:
     said 4 min and the run took 10.6 more. Here the work left is weighed in host time:
     W = Σ_c remaining_c · s_c, with s_c the seconds one generation of config c holds a
     slot (this run's mean for c; else what earlier runs measured for c, ``prior_s``;
-    else this run's mean for c's model; else earlier runs' mean for c's model, scaled by
-    how this run's generations compare with earlier runs' for the models measured in
-    both; else this run's overall mean), and the hosts' pace is the host time done per
-    second over the last minute, P = Σ service seconds stored in the window / the
-    window's span (about the slots kept busy). ETA = W / P. Failed generations count as
-    done, with no host time.
+    else this run's mean for c's model; else earlier runs' mean for c's model; an
+    earlier figure scaled by how this run's generations compare with earlier runs'; else
+    this run's overall mean), and the hosts' pace is the host time done per second over
+    the last minute, P = Σ service seconds stored in the window / the window's span
+    (about the slots kept busy). ETA = W / P. Failed generations count as done, with no
+    host time.
 
-    A request sent before its model's first answer from its host (``COLD_MARGIN_S``) may
-    have waited for the host to load the model: its time counts in P (the slot was held)
-    but not in s_c, unless nothing else is measured. Counted, the first gemma generation
-    of a newcomer's run (10 s of loading in it) held the ETA at 3 times the truth for the
-    rest of the run: 4 min 28 s at 21/40, done 1 min 25 s later.
+    A request's time is the client's, the wait in the host's queue included: a host that
+    serves fewer at once than the lanes send (a spec's ``slots`` above the server's,
+    another run sharing it) makes every generation slower alike, hence the scaling. The
+    unscaled figures of runs that had a host to themselves (0.27 s) weighed a second
+    model's work against requests that waited 5 s each: a newcomer's ETA said 3 s at
+    2731/8000, where the rate on the same line gave 38 s (it took 31).
+
+    A request sent before its model's first answer from its host came and answered with
+    it (``COLD_MARGIN_S``) may have waited for the host to load the model: its time
+    counts in P (the slot was held) but not in s_c, unless nothing else is measured.
+    Counted, the first gemma generation of a newcomer's run (10 s of loading in it) held
+    the ETA at 3 times the truth for the rest of the run: 4 min 28 s at 21/40, done
+    1 min 25 s later. One answered later waited in the host's queue, as the requests
+    after it will: where 1024 lanes had their first answer 6.8 s in (a busy client
+    opening its connections), the 840 requests sent in those seconds (5-12 s each) were
+    left out, and s_c was that of the few sent after (2.5 s) against a pace that counted
+    all. When an answer came is the lane's clock (``answered_at``), not when it was
+    stored: a busy writer stores its batches seconds later.
     """
 
     remaining: dict[str, int]  # config hash -> generations not yet stored
@@ -88,15 +100,24 @@ class WorkMix:
     def start(self, now: float) -> None:
         self._started = now
 
-    def stored(self, now: float, config: str, service_s: float | None, host: str = "") -> None:
+    def stored(
+        self,
+        now: float,
+        config: str,
+        service_s: float | None,
+        host: str = "",
+        answered_at: float | None = None,
+    ) -> None:
         """One generation of ``config`` stored; ``service_s``: its time on a slot of
-        ``host``."""
+        ``host``, which answered at ``answered_at`` (on the lanes' clock; else ``now``)."""
         if self._started is None:
             self._started = now
         self.remaining[config] = max(0, self.remaining.get(config, 0) - 1)
         if service_s is not None and service_s >= 0:
-            first = self._first_answer.setdefault((self.model_of.get(config), host), now)
-            if now - service_s < first - COLD_MARGIN_S:
+            came = now if answered_at is None else answered_at
+            key = (self.model_of.get(config), host)
+            first = self._first_answer[key] = min(self._first_answer.get(key, came), came)
+            if came - service_s < first - COLD_MARGIN_S and came < first + COLD_MARGIN_S:
                 self._cold.append(service_s)
             else:
                 self._sum_s[config] = self._sum_s.get(config, 0.0) + service_s
@@ -123,7 +144,7 @@ class WorkMix:
         if self._count.get(config):
             return self._sum_s[config] / self._count[config]
         if config in self.prior_s:
-            return self.prior_s[config]
+            return self.prior_s[config] * self._pace_against_earlier()
         model = self.model_of.get(config)
         ours = [c for c in self._count if self.model_of.get(c) == model]
         if ours:
@@ -150,10 +171,17 @@ class WorkMix:
         return sum(earlier) / len(earlier) if earlier else None
 
     def _pace_against_earlier(self) -> float:
-        """This run's seconds per generation over earlier runs', for the models measured in
-        both (1 when none is). A model's earlier figure may come from other settings (a
-        longer num_predict: a newcomer's ETA said 2 min 14 s for 40 s of work); what this
-        run changes for every model, such as the tokens asked for, scales them alike."""
+        """This run's seconds per generation over earlier runs', for the configs measured
+        in both, else for the models (1 when none is). A model's earlier figure may come
+        from other settings (a longer num_predict: a newcomer's ETA said 2 min 14 s for 40 s
+        of work), any from another load of the host (``WorkMix``); what this run changes
+        for every config, such as the tokens asked for or the queue at the host, scales
+        them alike."""
+        both = [c for c in self._count if c in self.prior_s]
+        if both:
+            here = sum(self._sum_s[c] / self._count[c] for c in both)
+            there = sum(self.prior_s[c] for c in both)
+            return here / there if there > 0 and here > 0 else 1.0
         here = there = 0.0
         for model in {self.model_of.get(c) for c in self._count}:
             earlier = self._earlier_mean(model)

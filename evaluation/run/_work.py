@@ -56,6 +56,7 @@ class GenerationRecord:
     error: str | None = None
     trace: CaseTrace | None = None  # the pipeline's calls (None: not run, or failed)
     failed_attempts: tuple[FailedAttempt, ...] = ()  # of its model calls, in order
+    answered_at: float | None = None  # time.monotonic() when the result came (the ETA's)
 
     @property
     def ok(self) -> bool:

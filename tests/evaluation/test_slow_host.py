@@ -83,6 +83,7 @@ def test_after_an_answer_a_timeout_is_a_timed_out_item_under_the_hosts_name():
     assert not rest.host_down and not rest.unfinished
     timed_out, then = rest.records
     assert then.ok  # the chunk went on
+    assert then.answered_at is not None and timed_out.answered_at is None  # the ETA's
     assert timed_out.host == "slow"
     assert timed_out.error.startswith(
         "BackendTimeout: slow (model 'llama3.2:3b'): no answer within "

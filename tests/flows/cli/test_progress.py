@@ -78,7 +78,8 @@ def test_the_rate_counts_from_when_the_hosts_get_work_not_from_the_workers_start
     seen = []
     monkeypatch.setattr(progress, "LISTENERS", [seen.append])
     item = SimpleNamespace(config=SimpleNamespace(hash="a"))
-    record = SimpleNamespace(item=item, result=SimpleNamespace(latency_s=0.5), ok=True, host="h")
+    result = SimpleNamespace(latency_s=0.5)
+    record = SimpleNamespace(item=item, result=result, ok=True, host="h", answered_at=None)
     mix = WorkMix(remaining={"a": 100}, model_of={"a": "m"})
     tracker = progress.ProgressArtifact(None, "demo", total=100, mix=mix)
     clock[0] = 80.0  # the workers' start-up
@@ -218,9 +219,8 @@ def test_the_progress_eta_comes_from_the_work_mix_of_what_was_stored(monkeypatch
 
     def record(config: str, latency: float):
         item = SimpleNamespace(config=SimpleNamespace(hash=config))
-        return SimpleNamespace(
-            item=item, result=SimpleNamespace(latency_s=latency), ok=True, host="h"
-        )
+        result = SimpleNamespace(latency_s=latency)
+        return SimpleNamespace(item=item, result=result, ok=True, host="h", answered_at=None)
 
     now[0] = 10.0
     asyncio.run(tracker.stored([record("a", 10.0) for _ in range(4)]))  # 4 slots, 10 s each
@@ -234,6 +234,30 @@ def test_the_progress_eta_comes_from_the_work_mix_of_what_was_stored(monkeypatch
     assert seen[-1].eta_s == 30.0  # the bar is given the work mix's ETA, not the count's
     console.print(bar.progress.get_renderable())
     assert "ETA 30 s" in console.file.getvalue()
+
+
+def test_the_work_mix_is_told_when_each_answer_came_not_when_it_was_stored(monkeypatch):
+    """The newcomer's F4: a busy writer stored its first batch 11.5 s into the run, the
+    answers in it came from 0.1 s on (1024 lanes on a host with a queue). An answer sent
+    at 0 s that came at 5 s was sent after the first answer less a second, not before:
+    its time is its config's, not a cold request's."""
+    from types import SimpleNamespace
+
+    from evaluation.run import WorkMix
+
+    monkeypatch.setattr(progress, "get_run_logger", lambda: logging.getLogger("test"))
+    monkeypatch.setattr(progress, "_clock", lambda: 11.5)
+    mix = WorkMix({"a": 10}, {"a": "m"})
+    tracker = progress.ProgressArtifact(None, "demo", total=10, mix=mix)
+    item = SimpleNamespace(config=SimpleNamespace(hash="a"))
+    records = [
+        SimpleNamespace(
+            item=item, result=SimpleNamespace(latency_s=s), ok=True, host="h", answered_at=s
+        )
+        for s in (0.1, 5.0)
+    ]
+    asyncio.run(tracker.stored(records))
+    assert mix.seconds_per_generation("a") == pytest.approx((0.1 + 5.0) / 2)  # was 0.1
 
 
 def _bar_colour(done: int, color_system: str) -> str:
@@ -629,7 +653,8 @@ def test_a_line_waiting_on_a_models_first_answer_says_it_may_be_loading(
         now[0] = at
         item = SimpleNamespace(config=SimpleNamespace(hash=config))
         result = SimpleNamespace(latency_s=latency)
-        asyncio.run(tracker.stored([SimpleNamespace(item=item, result=result, ok=True, host="h")]))
+        record = SimpleNamespace(item=item, result=result, ok=True, host="h", answered_at=None)
+        asyncio.run(tracker.stored([record]))
         return line(at + quiet)  # nothing stored since: over 3 intervals (7.5 s at 0.4/s)
 
     def line(at: float) -> str:
