@@ -74,22 +74,37 @@ def measured_feasible(
     return table[keep.fillna(False)]
 
 
-def check_choice(
+@dataclass(frozen=True)
+class Paired:
+    """A measured-feasible alternative measured above the pick, tested against it on the
+    cases both ran: ``result`` is :func:`evaluation.statistics.compare_scores`' (its
+    ``diff``: the alternative's mean minus the pick's), ``p_adjusted`` its p-value
+    Holm-adjusted over the ``family`` alternatives tested."""
+
+    index: Any
+    result: Any
+    p_adjusted: float
+    significant: bool
+    family: int
+
+
+def paired_tests(
     model: SelectorModel,
     table: pd.DataFrame,
     chosen: Any,
     candidates: pd.DataFrame,
     task_type: str,
-) -> Override | None:
-    """An Override when a row of ``candidates`` (measured-feasible) is significantly
-    better than ``table.loc[chosen]``; None when the choice stands."""
+) -> list[Paired]:
+    """The rows of ``candidates`` (measured-feasible) measured above ``table.loc[chosen]``,
+    each tested against it on the cases both ran (the module docstring), in order of
+    measured mean; empty where the pick was not measured or none shares enough cases."""
     from evaluation.statistics import adjust_p_values, compare_scores
 
     row = table.loc[chosen]
     own = row["measured_quality_mean"] if row["measured"] else row["quality"]
     better = candidates[(candidates.index != chosen) & (candidates["measured_quality_mean"] > own)]
     if better.empty:
-        return None
+        return []
     better = better.sort_values("measured_quality_mean", ascending=False).head(MAX_TESTED)
     scores = model.case_scores
     scores = scores[(scores["task_type"] == task_type)]
@@ -113,18 +128,39 @@ def check_choice(
             tested.append((index, result))
             p_values.append(result.p_value)
     if not tested:
-        return None
+        return []
     adjusted, reject = adjust_p_values(p_values, ALPHA, "holm")
-    winners = [(i, r, p) for (i, r), p, ok in zip(tested, adjusted, reject, strict=True) if ok]
-    if not winners:
+    return [
+        Paired(i, r, float(p), bool(ok), len(tested))
+        for (i, r), p, ok in zip(tested, adjusted, reject, strict=True)
+    ]
+
+
+def evidence_override(tests: list[Paired]) -> Override | None:
+    """An Override to the first of ``tests`` (:func:`paired_tests`) found significantly
+    better than the pick; None when the choice stands."""
+    winner = next((t for t in tests if t.significant), None)
+    if winner is None:
         return None
-    index, result, p = winners[0]  # tested in order of measured mean
+    result = winner.result
     return Override(
-        index,
+        winner.index,
         f"measured significantly better than the model's pick on the "
         f"{result.n_used} cases both ran ({quality_change(result.diff)} quality, "
-        f"{result.test}, Holm-adjusted p = {p:.2g}): the evidence wins",
+        f"{result.test}, Holm-adjusted p = {winner.p_adjusted:.2g}): the evidence wins",
     )
+
+
+def check_choice(
+    model: SelectorModel,
+    table: pd.DataFrame,
+    chosen: Any,
+    candidates: pd.DataFrame,
+    task_type: str,
+) -> Override | None:
+    """An Override when a row of ``candidates`` (measured-feasible) is significantly
+    better than ``table.loc[chosen]``; None when the choice stands."""
+    return evidence_override(paired_tests(model, table, chosen, candidates, task_type))
 
 
 def hand_floor(

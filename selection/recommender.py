@@ -64,11 +64,12 @@ from selection._considered import considered
 from selection._corpus_board import Boards, corpus_boards, ranked_apart
 from selection._db import engine_for, tables_refused
 from selection._evidence_rule import (
-    check_choice,
+    evidence_override,
     hand_floor,
     measured_above,
     measured_feasible,
     measured_over_guess,
+    paired_tests,
     uninformed,
 )
 from selection._measure_next import (
@@ -80,6 +81,7 @@ from selection._measure_next import (
     rest_of_suites_note,
     unrun_cases,
 )
+from selection._measured_higher import measured_higher_note
 from selection._measured_latency import (
     feasible_candidates,
     measured_latency_note,
@@ -308,15 +310,16 @@ def recommend_from_model(
     tie = speed_tie(feasible, chosen) if prefer == "speed" else None
     overruled = None
     if prefer == "quality":
-        override = check_choice(model, feasible, chosen, by_hand, task_type)
+        tests = paired_tests(model, feasible, chosen, by_hand, task_type)
+        override = evidence_override(tests)
         if override is not None:
             overruled = option(model, feasible.loc[chosen], task_type)
             chosen = override.index
             notes.append(override.reason)
         thin = _thin_data(model, task_type)
-        kept = None
+        kept, covariance = None, _shared_error(model, feasible, task_type)
         if thin is None:
-            kept = hand_floor(feasible, chosen, by_hand, _shared_error(model, feasible, task_type))
+            kept = hand_floor(feasible, chosen, by_hand, covariance)
         elif (above := measured_above(feasible, chosen, by_hand)) is not None:
             shared = on_its_cases(model, task_type, above, chosen)
             notes.append(thin_data_note(feasible.loc[above], feasible.loc[chosen], thin, shared))
@@ -330,6 +333,9 @@ def recommend_from_model(
                 overruled = overruled or option(model, guess, task_type)
                 chosen = measured
             notes.append(guess_note(table, guess, feasible.loc[chosen], task_type))
+        elif thin is None and overruled is None:  # the pick stands: say why, where it needs
+            said = measured_higher_note(feasible, chosen, by_hand, tests, covariance)
+            notes += [said] if said is not None else []
     if prefer == "quality" and (flat := no_quality_spread(table)) is not None:
         notes.append(
             f"quality does not vary: every measured configuration scored {flat:.3g} on it, "
