@@ -114,7 +114,8 @@ def part_of_suite(
 ) -> str:
     """A figure of part of a suite says which part, by ``how`` its cases were taken:
     "first 10 of 36 cases" (the suite's first: `--limit`, smoke), "4 of 12 cases: cut
-    short" (a full-level run that did not finish), "12 named cases of 36" (every case a
+    short" (a full-level run that did not finish), "20 of 36 cases: stopped early by the
+    race" (a race that ended stopped the config), "12 named cases of 36" (every case a
     spec's ``cases:`` names), else "subset: 8 of 36 cases" (a subset level); ``ran``: "8",
     or "6 to 9" with ``per_config`` where configs differ. `subset` read as `--level
     subset` (a stratified 20%) where a `--limit` run said it. ``named``: the spec's
@@ -133,6 +134,8 @@ def part_of_suite(
     cases = f"{ran} of {total} cases{per}"
     if how == "cut short":
         return f"{cases}: cut short"
+    if how == "race":
+        return f"{cases}: stopped early by the race"
     return f"first {cases}" if how == "first" else f"subset: {cases}"
 
 

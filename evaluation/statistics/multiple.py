@@ -101,7 +101,7 @@ def compare_many(
     ``ties``: how configs with equal means are ordered (``ranking.tie_keys``).
     ``bounds``: the metric's scale, which bounds each difference's interval.
     ``suite_cases``: the suite's size; the verdict says when a mean rests on fewer cases,
-    and which (``suite_part``: "subset", "first", "cut short", "named";
+    and which (``suite_part``: "subset", "first", "cut short", "race", "named";
     ``wording.part_of_suite``; ``suite_named``: its ``named``; ``suite_run``: per
     config, its cases run and those whose every generation failed, ``wording.with_failures``).
 

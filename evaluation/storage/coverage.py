@@ -12,6 +12,7 @@ from sqlmodel import Session
 
 from evaluation.storage.dropped import experiment_hashes
 from evaluation.storage.models import CaseRow, Experiment, ExperimentRun, Generation, Score
+from evaluation.storage.race import raced
 from evaluation.wording import counted, part_of_suite, with_failures
 
 
@@ -25,7 +26,10 @@ class Coverage:
     ``cut_short``: the last run was at the full level, so what it lacks it did not finish
     (a host down, an interrupt), not a subset it chose; ``named``: the last run, at the
     full level, ran every case its spec's ``cases:`` names (`recommend --write-spec`'s
-    spec of a config's missing cases), which is not cut short either; ``of_named``: the
+    spec of a config's missing cases), which is not cut short either; ``raced``: the last
+    run, a race at the full level, ended, and the configs it stopped early (lost, or broke
+    a limit) ran fewer cases by its rule, not cut short (a completed race read "20 to 36
+    of 36 cases per config: cut short"); ``of_named``: the
     spec's ``cases:`` count where the last run took the first of them. ``generated``: its
     configs' successful generations; ``unscored``: those of them stored after the scores
     (``scored_coverage``: an interrupted resume), where ``fewest`` and ``most`` count the
@@ -37,6 +41,7 @@ class Coverage:
     first: bool = False
     cut_short: bool = False
     named: bool = False
+    raced: bool = False
     of_named: int = 0
     generated: int = field(default=0, compare=False)
     unscored: int = 0
@@ -60,7 +65,8 @@ class Coverage:
         20%), "subset: 6 to 9 of 36 cases per config" where the configs ran different
         numbers of cases ("first 6 to 9 ...", "... per config: cut short" as the last run
         took them: a verdict's figure says ``how`` too), "4 of 12 cases: cut short" for a
-        full-level run that did not finish, "12 named cases of 36" for one that ran every
+        full-level run that did not finish, "20 to 36 of 36 cases per config: stopped early
+        by the race" for a race that ended, "12 named cases of 36" for one that ran every
         case its spec's ``cases:`` names, or "" for a run of the whole suite. Where
         generations were stored after the scores, what the scores rest on and that those
         are not scored yet (an interrupted resume: "12 to 36 of 36 cases" headed rows of
@@ -105,6 +111,8 @@ class Coverage:
         """How the last run took its cases, as ``part_of_suite`` says them."""
         if self.named:
             return "named"
+        if self.raced:
+            return "race"
         return "cut short" if self.cut_short else "first" if self.first else "subset"
 
 
@@ -134,6 +142,8 @@ def experiment_coverage(session: Session, experiment: Experiment) -> Coverage:
     if found.partial and _last_level(session, experiment.name) == "full":
         if found.fewest == found.most == named or found.ran[0] == found.ran[1] == named:
             return replace(found, named=True)
+        if experiment.status == "completed" and raced(session, experiment.id):
+            return replace(found, raced=True)
         return replace(found, cut_short=True)
     return found
 

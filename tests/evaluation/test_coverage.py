@@ -58,6 +58,44 @@ def test_a_full_level_run_that_did_not_finish_says_cut_short_not_subset(tmp_path
     assert apart.how == "cut short"  # a verdict's figure: "(0.833, 6 of 10 cases: cut short)"
 
 
+def test_a_race_that_ended_says_it_stopped_configs_early_not_cut_short(tmp_path):
+    # newcomers' C7: a completed race (exit 0, "Race over") was headed "(20 to 36 of 36
+    # cases per config: cut short)", the words of a run that did not finish; a race
+    # interrupted (its status not completed) is cut short still
+    from evaluation.storage.models import RaceRoundRow
+
+    db = build_review_db(f"sqlite:///{tmp_path / 'r.db'}", n_cases=10, temperatures=(0.0, 0.7))
+    a, _ = (c.hash for c in db.configs)
+    with Session(db.engine) as session:
+        experiment = session.get(Experiment, db.experiment_id)
+        experiment.status = "completed"
+        session.add(ExperimentRun(experiment=db.experiment, token="t", pid=1, level="full"))
+        session.add(
+            RaceRoundRow(
+                experiment_id=db.experiment_id,
+                round_index=0,
+                n_cases=6,
+                leader=a,
+                spent=16,
+                full_grid=20,
+            )
+        )
+        _drop(session, a, ["c06", "c07", "c08", "c09"])
+        session.commit()
+        board = load_leaderboard(session, db.experiment)
+        raced = experiment_coverage(session, experiment)
+        experiment.status = "interrupted"
+        session.commit()
+        interrupted = experiment_coverage(session, experiment)
+    assert board.title == (
+        f"Leaderboard: {db.experiment} (6 to 10 of 10 cases per config: stopped early by the race)"
+    )
+    assert (
+        raced.how == "race"
+    )  # a verdict's figure: "(0.833, 6 of 10 cases: stopped early by the race)"
+    assert interrupted.words() == "6 to 10 of 10 cases per config: cut short"
+
+
 def test_a_run_of_every_case_its_spec_names_is_not_cut_short(tmp_path):
     # recheck: `run next.yaml` (`cases:` naming 12 of 36, all run) was titled "(12 of 36
     # cases: cut short)"; a `--limit` run of such a spec keeps its "first" words
