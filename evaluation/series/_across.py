@@ -50,10 +50,12 @@ def runs_before_event(
     segment: Callable[[Sequence[int], Sequence[SeriesEvent]], list[int]],
     events: Sequence[SeriesEvent],
 ) -> list[int]:
-    """The previous segment's points (their indices) of a stream whose segment starts at
-    ``points[start]`` because of ``model``'s event there; none where a suite change (no
-    paired comparison across it) or nothing starts it. ``segment``: the points since the
-    last of ``events`` that touches the config (``_trends._segment``)."""
+    """The runs before (their indices) a stream whose segment starts at ``points[start]``
+    because of ``model``'s event there: after a new digest, the old digest's runs since
+    the suite last changed; after another event, the previous segment's points; none
+    where a suite change (no paired comparison across it) or nothing starts it.
+    ``segment``: the points since the last of ``events`` that touches the config
+    (``_trends._segment``)."""
     at = points[start].experiment
     touching = [
         e for e in events if e.experiment == at and (not e.model or same_model(e.model, model))
@@ -62,7 +64,25 @@ def runs_before_event(
         return []
     index = {p.experiment: i for i, p in enumerate(points)}
     earlier = [e for e in events if index[e.experiment] < start]
-    return segment([i for i in present if i < start], earlier)
+    kept = [i for i in present if i < start]
+    old = {(e.before, e.host) for e in touching if e.kind == "model_digest_changed"}
+    if len(old) != 1:
+        return segment(kept, earlier)
+    # A new digest: the old weights' runs since the suite last changed, wherever they
+    # ran. Only the last segment's would be one run where the digest flaps between two
+    # (weights A, B, A, B): never learned, a worse B never judged again (recheck's R1).
+    ((digest, host),) = old
+    since = segment(kept, [e for e in earlier if not e.model])
+    return [i for i in since if _digest(points[i], model, host) == digest]
+
+
+def _digest(point: SeriesPoint, model: str, host: str) -> str:
+    """The digest ``model`` ran with on ``host`` in ``point`` (on its one other host where
+    the hosts were renamed, as ``_events`` pairs them); "" where none was recorded."""
+    found = [m for m in point.models if same_model(m.model, model)]
+    on_host = [m for m in found if m.host == host]
+    ran = on_host or (found if len(found) == 1 else [])
+    return ran[0].digest if ran else ""
 
 
 def judged_across(

@@ -49,6 +49,7 @@ def add_nights(
     partial: tuple[int, ...] = (),
     edited_from: int | None = None,
     server_from: int | None = None,
+    flapped: tuple[int, ...] = (),
 ) -> list[str]:
     """``nights`` completed runs of ``series`` (exact_match right with probability 0.85
         per case and night; from ``drop_from`` on, CHANGING is right with probability 0.45;
@@ -56,8 +57,9 @@ def add_nights(
         digest; ``configs``: the configs each night runs; the nights in ``partial`` run only the
     first 3 cases, as at a smoke level; from ``edited_from`` on, CHANGING runs as EDITED:
     its template's text edited under its name, same label; from ``server_from`` on, the
-    server says version 0.7.0, the weights' digest as it was). Returns the experiments'
-    names, oldest first."""
+    server says version 0.7.0, the weights' digest as it was; the nights in ``flapped``
+    run the new digest, on which CHANGING drops: a host serving other, worse weights on
+    some nights). Returns the experiments' names, oldest first."""
     rng = np.random.default_rng(seed)
     ease = rng.uniform(0.6, 1.0, len(SUITE.cases))  # a case's own chance, every night
     names = []
@@ -65,9 +67,8 @@ def add_nights(
         scores: dict[Config, dict[str, list[float]]] = {}
         latency: dict[Config, list[float]] = {}
         for config in configs:
-            p = ease * (
-                0.5 if config is CHANGING and drop_from is not None and night >= drop_from else 1.0
-            )
+            dropped = (drop_from is not None and night >= drop_from) or night in flapped
+            p = ease * (0.5 if config is CHANGING and dropped else 1.0)
             scores[config] = {"exact_match": list((rng.random(len(p)) < p).astype(float))}
             slow = (
                 3.0 if config is CHANGING and slow_from is not None and night >= slow_from else 1.0
@@ -80,7 +81,8 @@ def add_nights(
             scores = {c: {m: v[:3] for m, v in by.items()} for c, by in scores.items()}
             latency = {c: v[:3] for c, v in latency.items()}
         suite = make_suite(3) if night in partial else SUITE
-        digest = "new" if digest_from is not None and night >= digest_from else "old"
+        new = (digest_from is not None and night >= digest_from) or night in flapped
+        digest = "new" if new else "old"
         server = "0.7.0" if server_from is not None and night >= server_from else "0.6.8"
         add_night(session, name, series, suite, scores, latency, digest=digest, server=server)
         names.append(name)

@@ -88,6 +88,24 @@ def test_a_new_digest_restarts_the_stream_and_its_first_run_is_judged_across(eng
     assert dropped.state == f"ok (alarm on {names[6]})" and later.alarms == ()
 
 
+def test_a_digest_flapping_between_two_is_judged_against_the_old_weights_runs(engine):
+    """Weights A for 8 nights, then B (worse), A, B: the second B night is judged against
+    A's runs, not the one A night since the last flap (never learned: B's drop went
+    unjudged, 'learning: moved', after its first night)."""
+    with session_scope(engine) as session:
+        names = add_nights(session, 11, series="flapping", flapped=(8, 10), seed=5)
+    with session_scope(engine) as session:
+        watch = watch_series(session, "flapping")
+    dropped, steady = stream(watch, CHANGING, "exact_match"), stream(watch, STEADY, "exact_match")
+    assert [e.experiment for e in watch.events] == names[8:]
+    assert dropped.segment_start == names[10]
+    night = dropped.last
+    assert night.judged and night.alarm and not night.moved and night.change < -0.2
+    assert watch.alarms == (dropped,) and f"ALARM on {names[10]}:" in trends_text(watch)
+    assert steady.last.judged and not steady.last.alarm
+    assert dropped.reference[0] == names[0] and names[8] not in dropped.reference
+
+
 def test_the_fail_on_alarm_exit_code_the_gate_and_the_gauge_follow(tmp_path, capsys):
     from fastapi.testclient import TestClient
     from prometheus_client.parser import text_string_to_metric_families
