@@ -103,6 +103,7 @@ async def generate_once(
             slot=lane.attempt,
             shared=context.shared,
             lend=partial(lane.lend, lend_to) if lend_to is not None else None,
+            others=[b.host for b in context.backends.values()],
         )
         await context.writer.flush()  # the chunk ends with its outcomes stored
         return outcome

@@ -7,7 +7,10 @@ if the host then does not answer at all, the chunk ends early and hands the rest
 so the dispatcher can move it to another host. A request that timed out on a host that
 answered a request within ``ANSWERED_RECENTLY_S`` fails on its own
 even when the host's model list does not answer either: the host is slow (busy with the
-request given up on: llama.cpp finishes it), not down.
+request given up on: llama.cpp finishes it), not down; unless another host of the run
+serving its model has answered since (``others``): then this host is silent where that
+one is not, and it is checked as any other (a host stopped mid-run beside a healthy one
+kept its lanes sending, failing a round of generations per timeout).
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Collection, Sequence
 from dataclasses import dataclass, field, replace
 
 from evaluation.backends._sending import sending_stopped
@@ -67,14 +70,26 @@ async def _answers(backend: Backend) -> bool:
     return True
 
 
-def _answered_recently(backend: Backend) -> bool:
+def _slow(backend: Backend, model: str, others: Collection[HostSpec]) -> bool:
+    """Whether ``backend``'s host, a request for ``model`` timed out on it, is slow rather
+    than perhaps down: it answered within ``ANSWERED_RECENTLY_S`` and no other host of
+    ``others`` serving ``model`` has answered since (a silent host beside one that
+    answers is checked, and its work moves there if it is down)."""
     answered = _answered_at.get(backend.host)
-    return answered is not None and clock() - answered <= ANSWERED_RECENTLY_S
+    if answered is None or clock() - answered > ANSWERED_RECENTLY_S:
+        return False
+    return not any(
+        host != backend.host and host.serves(model) and _answered_at.get(host, answered) > answered
+        for host in others
+    )
 
 
-async def _is_down(exc: BackendUnavailable, backend: Backend) -> bool:
-    """Whether ``backend``'s host is gone, after a request to it ran out of tries."""
-    if isinstance(exc, BackendTimeout) and _answered_recently(backend):
+async def _is_down(
+    exc: BackendUnavailable, backend: Backend, model: str, others: Collection[HostSpec]
+) -> bool:
+    """Whether ``backend``'s host is gone, after a request to it for ``model`` ran out of
+    tries (``others``: the run's hosts)."""
+    if isinstance(exc, BackendTimeout) and _slow(backend, model, others):
         return False  # slow: its model list may wait behind the request given up on
     return not await _answers(backend)
 
@@ -105,11 +120,13 @@ async def run_chunk(
     slot: SlotFactory | None = None,
     shared: SharedCalls | None = None,
     lend: Callable[[], None] | None = None,
+    others: Collection[HostSpec] = (),
 ) -> ChunkOutcome:
     """Run ``items``' cases one after another through their pipelines on ``backend``
     (``shared``: the other hosts' spare slots and the run's embedding cache; ``lend``:
-    see ``CaseRoute``), storing each outcome through ``sink`` as soon as it is known (so
-    a killed run loses at most the case in flight, which a rerun redoes whole). Items
+    see ``CaseRoute``; ``others``: the run's hosts, see ``_slow``), storing each outcome
+    through ``sink`` as soon as it is known (so a killed run loses at most the case in
+    flight, which a rerun redoes whole). Items
     are claimed one at a time: what another lane took from ``items`` (a ``Chunk``) is
     not run here. Once the process is stopping (``stop_sending``) no new case starts;
     the one in flight is counted until its record is handed over
@@ -131,7 +148,7 @@ async def run_chunk(
                     item, host, attempts, result=result, trace=trace, answered_at=answered
                 )
             except BackendUnavailable as exc:
-                if await _is_down(exc, backend):
+                if await _is_down(exc, backend, item.model, others):
                     outcome.unfinished = [item, *chunk.rest()]
                     outcome.earlier = {item.key: (*chunk.earlier.get(item.key, ()), *failed)}
                     outcome.host_down_reason = host_down_reason(exc, host)

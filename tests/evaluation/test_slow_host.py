@@ -1,7 +1,8 @@
 """A request that times out on a host that answered this run a moment ago: the host is
 slow (llama-cpp-python finishes the request given up on before it answers anything else,
 its model list too), not down. The item fails as a timeout, under the host's name, and
-the chunk goes on; a host that has not answered lately is still found down."""
+the chunk goes on; a host that has not answered lately is still found down, and so is
+one silent since another host serving its model answered."""
 
 from __future__ import annotations
 
@@ -33,8 +34,11 @@ async def discard(records) -> None:
     return None
 
 
-def chunks_on_a_hanging_host(answered_first: bool, seconds_later: float = 0.0):
-    """On a stand-in host: first (if ``answered_first``) one item answered, then, seen
+def chunks_on_a_hanging_host(
+    answered_first: bool, seconds_later: float = 0.0, other_answered: bool = False
+):
+    """On a stand-in host: first (if ``answered_first``) one item answered, then (if
+    ``other_answered``) one on another host of the run serving its model, then, seen
     ``seconds_later`` by the run's clock, two items the first of which hangs past its
     timeout, with the host's model list (busy with the request given up on, as a
     one-request-at-a-time server is). Returns the two chunks' outcomes."""
@@ -43,9 +47,15 @@ def chunks_on_a_hanging_host(answered_first: bool, seconds_later: float = 0.0):
 
     async def scenario():
         with running_standin(StandInConfig(models=(MODEL,))) as server:
-            backend = OllamaBackend(
-                server.host("slow", slots=1), timeout_s=TIMEOUT_S, first_request_timeout_s=TIMEOUT_S
+            backend, other = (
+                OllamaBackend(
+                    server.host(name, slots=1),
+                    timeout_s=TIMEOUT_S,
+                    first_request_timeout_s=TIMEOUT_S,
+                )
+                for name in ("slow", "other")
             )
+            hosts = [backend.host, other.host]
             policy = RetryPolicy(max_attempts=1)
             items = work(3)
             try:
@@ -54,14 +64,19 @@ def chunks_on_a_hanging_host(answered_first: bool, seconds_later: float = 0.0):
                     first = await run_chunk(
                         backend, items[:1], suite=SUITE, policy=policy, sink=discard
                     )
+                if other_answered:
+                    await run_chunk(other, items[:1], suite=SUITE, policy=policy, sink=discard)
                 now = _generate.clock()
                 _generate.clock = lambda: now + seconds_later
                 server.set_fault("hang", times=1, model=MODEL)
                 server.hang_listings(1)
-                rest = await run_chunk(backend, items[1:], suite=SUITE, policy=policy, sink=discard)
+                rest = await run_chunk(
+                    backend, items[1:], suite=SUITE, policy=policy, sink=discard, others=hosts
+                )
             finally:
                 _generate.clock = _generate.time.monotonic
                 await backend.aclose()
+                await other.aclose()
             return first, rest
 
     return asyncio.run(scenario())
@@ -96,6 +111,16 @@ def test_a_host_whose_last_answer_is_old_is_still_found_down():
     _, rest = chunks_on_a_hanging_host(True, seconds_later=_generate.ANSWERED_RECENTLY_S + 1)
     assert rest.host_down and len(rest.unfinished) == 2
     assert rest.host_down_reason.startswith("slow not answering: no answer within ")
+
+
+def test_a_host_silent_since_another_serving_its_model_answered_is_checked_and_found_down():
+    # A newcomer's host stopped (SIGSTOP) beside a healthy one: it had answered a moment
+    # before, so each of its 8 lanes failed its generation on its own and sent the next
+    # (16 failed in two rounds, a rerun needed) while the healthy host served the rest.
+    _, rest = chunks_on_a_hanging_host(answered_first=True, other_answered=True)
+    assert rest.host_down and len(rest.unfinished) == 2 and not rest.records
+    assert rest.host_down_reason == "slow not answering: no answer within 0.5 s"
+    assert [a.outcome for a in rest.earlier[rest.unfinished[0].key]] == ["timeout"]
 
 
 def test_items_left_by_a_down_host_are_labelled_with_it():
