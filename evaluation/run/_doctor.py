@@ -40,6 +40,7 @@ from evaluation.spec import Config, HostSpec
 from evaluation.wording import TERMINAL_COLUMNS, counted
 
 if TYPE_CHECKING:
+    from evaluation.run._sweep import Sweep
     from evaluation.storage.throughput import Measured
 
 Status = Literal["ok", "warn", "busy", "fail"]
@@ -388,7 +389,7 @@ async def check_spec(
             "spec",
             "ok",
             f"{spec}: {counted(len(sweep.configs), 'config')} × "
-            f"{counted(len(sweep.suite.cases), 'case')} on "
+            f"{counted(len(sweep.cases), 'case')}{_of_every(sweep)} on "
             f"{counted(len(sweep.spec.hosts), 'host')}",
         )
     ]
@@ -402,6 +403,13 @@ async def check_spec(
     if database is not None:
         checks += slots_checks(sweep.spec.hosts, stored_measurements(database, sweep.spec.hosts))
     return checks
+
+
+def _of_every(sweep: Sweep) -> str:
+    """ " of 12500" where the spec's ``cases:`` runs part of its suite, as `run` says it
+    (a newcomer's 3-case spec read "1 config × 12500 cases"); else ""."""
+    every = len(sweep.suite.cases)
+    return f" of {every}" if len(sweep.cases) < every else ""
 
 
 def slots_checks(hosts: Sequence[HostSpec], measured: Sequence[Measured]) -> list[Check]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import socket
 from pathlib import Path
 
@@ -343,6 +344,30 @@ def test_the_spec_line_counts_in_words_people_read(tmp_path):
     first = asyncio.run(check_spec(spec))[0]
     assert first.status == "ok" and " 1 config × " in first.detail, first.detail
     assert first.detail.endswith(" on 1 host") and "configs" not in first.detail
+
+
+def test_the_spec_line_counts_the_cases_its_cases_key_names(tmp_path):
+    """Newcomer F2: a spec whose `cases:` names 3 of a 12,500-case suite read "1 config
+    × 12500 cases" in doctor, where plan and run say 3."""
+    from evaluation.run._doctor import check_spec
+
+    suite = REPO / "benchmarks/suites/classify-intent.jsonl"
+    every = sum(1 for line in suite.read_text().splitlines() if line.strip())
+    ids = [json.loads(line)["id"] for line in suite.read_text().splitlines()[:3]]
+    spec = tmp_path / "three.yaml"
+    spec.write_text(
+        yaml.safe_dump(
+            {
+                "name": "three",
+                "suite": str(suite),
+                "cases": ids,
+                "models": ["m"],
+                "hosts": [{"name": "sim", "url": "simulated://local", "kind": "simulated"}],
+            }
+        )
+    )
+    first = asyncio.run(check_spec(spec))[0]
+    assert first.detail == f"{spec}: 1 config × 3 cases of {every} on 1 host", first.detail
 
 
 def test_more_slots_than_the_earlier_runs_had_is_a_warning():
