@@ -15,6 +15,7 @@ import httpx
 
 from evaluation.backends._auth import auth_headers, credentials_sent
 from evaluation.backends._http import (
+    html_page,
     parse_json_object,
     pool_limits,
     raise_for_status,
@@ -22,6 +23,7 @@ from evaluation.backends._http import (
     translate_errors,
 )
 from evaluation.backends._machine_slots import MachineSlots
+from evaluation.backends._no_api import html_instead_of_api
 from evaluation.backends._sending import park, sending_stopped
 from evaluation.backends._wire import WireTransport
 from evaluation.spec import HostSpec
@@ -174,6 +176,8 @@ class HttpBackend(OwnedClient):
         with self._translate_errors():
             response = await self._client.get(self._url(path), timeout=self._timeout)
             await raise_for_status(response)
+            if html_page(response.text):
+                raise html_instead_of_api(response, self.host)
             return parse_json_object(response.text)
 
     def _url(self, path: str) -> httpx.URL:

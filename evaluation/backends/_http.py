@@ -133,13 +133,28 @@ def _what_happened(exc: Exception) -> tuple[str, str]:
 #: of the host answered: told in plain words, not errno's (newcomer N8).
 _REFUSED = re.compile(r"Errno 111\b|Connection refused|Connect call failed")
 _NO_ADDRESS = "All connection attempts failed"
+#: How getaddrinfo says a host name does not resolve (glibc, macOS, Windows).
+_UNRESOLVED = re.compile(
+    r"Name or service not known|nodename nor servname|No address associated with hostname"
+    r"|Temporary failure in name resolution|getaddrinfo failed"
+)
+
+
+def name_unresolved(exc: BaseException) -> bool:
+    """A connection that failed because the URL's host name does not resolve: nothing
+    to start there, the name is what to check."""
+    return isinstance(exc, httpx.ConnectError) and bool(_UNRESOLVED.search(str(exc)))
 
 
 def _connect_words(detail: str, address: str) -> str | None:
-    """A refused or failed connection in words ("connection refused at 127.0.0.1:18181");
-    None for another library text (a TLS failure, a name that does not resolve)."""
+    """A refused or failed connection in words ("connection refused at 127.0.0.1:18181",
+    "no such host name: gpu-box does not resolve"); None for another library text (a TLS
+    failure)."""
     if _REFUSED.search(detail):
         return f"connection refused at {address}" if address else "connection refused"
+    if _UNRESOLVED.search(detail):
+        name = address.rsplit(":", 1)[0] if address else "the url's host"
+        return f"no such host name: {name} does not resolve"
     if detail == _NO_ADDRESS:
         return f"could not connect to {address or 'the host'} (refused, or no route to it)"
     return None
@@ -185,6 +200,11 @@ _TITLE = re.compile(r"<title[^>]*>(.*?)</title>", re.IGNORECASE | re.DOTALL)
 REPLY_LIMIT = 200  # characters of a server's error reply an error message quotes
 
 
+def html_page(body: str) -> bool:
+    """Whether ``body`` is an HTML page (another web server's), not an API's answer."""
+    return bool(re.match(r"\s*<(!doctype html|html)\b", body, re.IGNORECASE))
+
+
 def reply_excerpt(body: str, known: Iterable[str] = ()) -> str:
     """A server's error reply on one line, redacted: its message (``error_message``); an
     HTML page (another web server's 404 page) named by its title, not quoted whole; other
@@ -192,7 +212,7 @@ def reply_excerpt(body: str, known: Iterable[str] = ()) -> str:
     control characters are escaped (``printable``): the line is stored and printed on
     terminals, where a server's ESC sequences cleared the screen (S5)."""
     message = error_message(body)
-    if re.match(r"\s*<(!doctype html|html)\b", message, re.IGNORECASE):
+    if html_page(message):
         title = _TITLE.search(message)
         name = one_line(html.unescape(title[1]), limit=80, known=known) if title else ""
         return f"an HTML page titled {name!r}" if name else "an HTML page"

@@ -47,6 +47,20 @@ def url_fix(url: str) -> str:
     return "check the port (another web server answers there)"
 
 
+def html_instead_of_api(response: httpx.Response, host: HostSpec) -> NoAPIAtURL:
+    """A 200 answer to an API route that is an HTML page (a dashboard on the host's port):
+    no API at this url, as a 404 page says (``no_api_at_url``); it read "not JSON:
+    '<html><head><title>My Dashboard</title>...'" under "start the server there"."""
+    kind = "Ollama" if host.kind == "ollama" else "OpenAI-compatible"
+    said = reply_excerpt(response.text, (host.url,))
+    where = redact_url(str(response.request.url))
+    message = (
+        f"{host.name}: {response.request.method} {where} answered {said}: no {kind} API at "
+        f"this url; {url_fix(host.url)}"
+    )
+    return NoAPIAtURL(message, host=host.name, status_code=response.status_code)
+
+
 def no_api_at_url(exc: BackendRejected, host: HostSpec, *, also: str = "") -> NoAPIAtURL:
     """``exc`` (a 404 for ``host``'s API route) as a ``NoAPIAtURL``; ``also``: another
     route that was tried and answered no better (``/v1/models`` for an Ollama host)."""

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from evaluation.backends._auth import check_api_keys
+from evaluation.backends._http import name_unresolved
 from evaluation.backends._preflight import (
     FIX_MODELS,
     exact_name_key,
@@ -47,6 +48,7 @@ class HostCheck:
     error: str | None = None
     busy: bool = False  # connected, but no answer in time
     connected: bool = False  # something accepted the connection, then failed it
+    unresolved: bool = False  # the url's host name does not resolve
     overloaded: bool = False  # it answered 503: there, and busy
 
     @property
@@ -68,7 +70,10 @@ async def _check(backend: Backend, wanted: list[str]) -> HostCheck:
         connected = isinstance(exc, BackendUnavailable) and exc.connected
         overloaded = isinstance(exc, BackendOverloaded)
         return HostCheck(
-            error=f"{type(exc).__name__}: {exc}", connected=connected, overloaded=overloaded
+            error=f"{type(exc).__name__}: {exc}",
+            connected=connected,
+            overloaded=overloaded,
+            unresolved=exc.__cause__ is not None and name_unresolved(exc.__cause__),
         )
     key = ollama_name_key if backend.host.kind == "ollama" else exact_name_key
     return HostCheck(models=match_models(backend.host, wanted, have, key=key))
@@ -293,6 +298,8 @@ def _unreachable(model: str, hosts: list[HostSpec], checks: Mapping[HostSpec, Ho
         fix = "run the same command again when the server is free, or give the model another host"
     elif all(checks[h].connected for h in hosts):  # a server is there, failing
         fix = listening_hint(hosts[0].kind)
+    elif all(checks[h].unresolved for h in hosts):  # nothing to start: the name is wrong
+        fix = "check the host name in the url (a typo, or a name this machine cannot look up)"
     elif len(kinds) == 1:
         fix = start_hint(hosts[0].kind)
     else:  # each kind its own server to start

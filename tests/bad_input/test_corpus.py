@@ -1271,7 +1271,8 @@ HOST_CASES = [
         "judge-reply-not-json",
         "judge",
         lambda w: ["judge", "demo", "--url", w.judge_url, "--model", "judge:1b"],
-        ("not JSON",),
+        # a web server's 200 page (newcomers' F3: it read "not JSON: '<html>...'")
+        ("/api/tags answered an HTML page: no Ollama API at this url", "check the port"),
     ),
     Bad(
         "judge-host-closed",

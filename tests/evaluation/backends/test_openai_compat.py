@@ -14,6 +14,7 @@ from evaluation.errors import (
     BackendServerError,
     BackendUnavailable,
     ModelNotFound,
+    NoAPIAtURL,
     PromptTooLong,
 )
 from evaluation.spec import GenerationParams, HostSpec
@@ -296,3 +297,50 @@ async def test_a_decode_time_impossible_for_the_requests_latency_gives_no_tokens
     # no latency measured (a pipeline's mixed calls): the server's figure stands
     unmeasured = GenerationResult("a", "stop", None, None, eval_count=6, eval_duration_ns=119_375)
     assert unmeasured.tokens_per_s == pytest.approx(50_261.8, abs=0.1)
+
+
+async def test_a_dashboard_answering_200_is_no_api_at_the_url_named_by_its_title() -> None:
+    """The newcomer's F3: a port serving a 200 HTML page was refused as "not JSON:
+    '<html><head><title>My Dashboard</title>...'" under "start the OpenAI-compatible
+    server there" (something serves there); now as a 404 page is: its title, the port."""
+    page = "<html><head><title>My Dashboard</title></head><body>hi</body></html>"
+
+    def answer(req: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, text=page, headers={"Content-Type": "text/html"})
+
+    client = httpx.AsyncClient(transport=httpx.MockTransport(answer))
+    host = HostSpec(name="fast", url="http://h:8000", kind="openai")
+    async with OpenAICompatBackend(host, client=client) as backend:
+        with pytest.raises(NoAPIAtURL) as caught:
+            await backend.list_models()
+    await client.aclose()
+    assert str(caught.value) == (
+        "fast: GET http://h:8000/v1/models answered an HTML page titled 'My Dashboard': "
+        "no OpenAI-compatible API at this url; check the port (another web server answers "
+        "there)"
+    )
+
+
+async def test_a_host_name_that_does_not_resolve_is_said_so_and_not_told_to_start(
+    monkeypatch,
+) -> None:
+    """The newcomer's F3: "[Errno -2] Name or service not known; start the
+    OpenAI-compatible server there": the library's words, and nothing to start."""
+    from evaluation.run import _preflight
+
+    def answer(req: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("[Errno -2] Name or service not known", request=req)
+
+    async def once(backend):  # no retries' waits
+        return await backend.list_models()
+
+    monkeypatch.setattr(_preflight, "list_models_with_retries", once)
+    client = httpx.AsyncClient(transport=httpx.MockTransport(answer))
+    host = HostSpec(name="fast", url="http://gpu-bx:8000", kind="openai")
+    async with OpenAICompatBackend(host, client=client) as backend:
+        check = await _preflight._check(backend, ["m1"])
+    await client.aclose()
+    said = _preflight._unreachable("m1", [host], {host: check})
+    assert "(GET http://gpu-bx:8000/v1/models: no such host name: gpu-bx does not resolve)" in said
+    assert "check the host name in the url" in said
+    assert "start " not in said and "Errno" not in said
