@@ -191,6 +191,32 @@ def speed_ties(feasible: pd.DataFrame) -> pd.Index:
     return pd.Index([fastest]).append(feasible.index[tied & (feasible.index != fastest)])
 
 
+WEIGHTED = {"quality": ("quality", 1), "latency": ("latency_p50", -1), "energy": ("energy_j", -1)}
+"""Each ``prefer`` weight's column and sign (latency and energy count against a config)."""
+
+
+def recorded_weights(prefer: Prefer, model: SelectorModel) -> tuple[Prefer, str | None]:
+    """``prefer`` without the weights on a quantity the model never learnt (energy where
+    no run could read it), and the note saying so (None where nothing was left out).
+    Such a weight scored every candidate alike: a newcomer's ``{"energy": 1}`` returned
+    the first candidate as if it were energy's choice, and ``{"quality": 1, "energy":
+    1}`` quality's pick, silently. With nothing left, quality ranks."""
+    if not isinstance(prefer, Mapping):
+        return prefer, None
+    unknown = [
+        k for k, w in prefer.items() if w and k != "quality" and WEIGHTED[k][0] not in model.targets
+    ]
+    if not unknown:
+        return prefer, None
+    kept = {k: w for k, w in prefer.items() if w and k not in unknown}
+    never = " and ".join(unknown)
+    was = "was" if len(unknown) == 1 else "were"
+    weight = "its weight was" if len(unknown) == 1 else "their weights were"
+    ranked = " and ".join(kept) if kept else "quality"
+    note = f"{never} {was} never recorded: {weight} left out; ranked by {ranked}"
+    return (kept or "quality"), note
+
+
 def choose(feasible: pd.DataFrame, prefer: Prefer) -> Any:
     """The index of the preferred feasible candidate. For speed, the candidates tied
     with the fastest (:func:`speed_ties`) are ranked by estimated quality, then median
@@ -205,11 +231,7 @@ def choose(feasible: pd.DataFrame, prefer: Prefer) -> Any:
         order = pd.DataFrame({"q": -feasible["quality"], "l": latency}).loc[tied]
         return order.sort_values(["q", "l"], kind="stable").index[0]
     score = pd.Series(0.0, index=feasible.index)
-    for key, column, sign in (
-        ("quality", "quality", 1),
-        ("latency", "latency_p50", -1),
-        ("energy", "energy_j", -1),
-    ):
+    for key, (column, sign) in WEIGHTED.items():
         weight = float(prefer.get(key, 0.0))
         if weight and column in feasible:
             values = feasible[column]

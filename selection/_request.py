@@ -12,9 +12,9 @@ import numpy as np
 from evaluation.errors import EvalError
 from evaluation.spec import Config
 from evaluation.suites import TASK_TYPES
-from selection._choice import Prefer
+from selection._choice import WEIGHTED, Prefer
 
-WEIGHT_KEYS = ("quality", "latency", "energy")
+WEIGHT_KEYS = tuple(WEIGHTED)
 MAX_VERSION = 2**53  # as the CLI's --version: past it a database's integer overflows
 
 

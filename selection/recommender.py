@@ -57,6 +57,7 @@ from selection._choice import (
     drivers,
     miss,
     pareto,
+    recorded_weights,
     set_aside,
     violations,
 )
@@ -259,6 +260,8 @@ def recommend_from_model(
     seen = model.evidence if candidates is not None else considered(model.evidence, task_type)
     base["quality_metrics"] = quality_metrics_used(seen, task_type)
     table, notes = candidate_table(model, candidates, task_type)
+    prefer, left_out = recorded_weights(prefer, model)
+    notes += [left_out] if left_out is not None else []
     if candidates is None:
         table, simulated = real_only(model, table, task_type)
         if simulated:

@@ -332,6 +332,25 @@ def test_energy_limit_without_energy_data_is_infeasible_and_explained():
     assert both.message.startswith("energy ≤ 50 J cannot be checked")
 
 
+def test_a_weight_on_energy_never_recorded_is_left_out_and_said():
+    # the newcomers' C13: {"energy": 1} answered the first candidate, not even the best
+    # quality, as if energy had chosen it; {"quality": 1, "energy": 1} was quality's
+    # pick with no word of energy
+    frame = validate_training_frame(synthetic_frame(cases=2, energy=False))
+    model = train_selector(frame, FAST).model
+    by_quality = recommend_from_model(model, "qa")
+    alone = recommend_from_model(model, "qa", prefer={"energy": 1})
+    assert alone.status == "ok"
+    assert alone.choice.config_hash == by_quality.choice.config_hash
+    assert "energy was never recorded: its weight was left out; ranked by quality" in alone.notes
+    mixed = recommend_from_model(model, "qa", prefer={"latency": 1, "energy": 2})
+    by_latency = recommend_from_model(model, "qa", prefer={"latency": 1})
+    assert mixed.choice.config_hash == by_latency.choice.config_hash
+    assert "energy was never recorded: its weight was left out; ranked by latency" in mixed.notes
+    assert not any("never recorded" in note for note in by_latency.notes)
+    assert alone.request["prefer"] == {"energy": 1.0}  # the request as asked
+
+
 def test_no_data_at_all_says_what_to_run(engine):
     answer = recommend("qa", max_latency_s=2.0, engine=engine)
     assert answer.status == "no_data" and answer.choice is None
