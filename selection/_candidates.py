@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from evaluation.spec import Config
-from evaluation.spec._params import NAMES, PARAMETERS
+from evaluation.spec._params import PARAMETERS, Parameter
 from selection._choice import checked_basis
 from selection._considered import simulated
 from selection._evidence_rule import EVIDENCE_WEIGHT
@@ -230,7 +230,9 @@ def _evidence(model: SelectorModel, config_hash: str, task_type: str) -> Evidenc
 
 def _row_for(config: Config, known: pd.DataFrame) -> pd.Series:
     """A config the selector never saw: its model's metadata comes from a known config of
-    the same model, if any."""
+    the same model, if any. Its settings are written as the known configs' are (a text
+    setting unset as "", a list as its stored JSON): the multilevel fit reads a setting
+    by its text, and a None there read as a value no measured config had."""
     same_model = known[known["model"] == config.model]
     meta: dict[str, Any] = {"family": "", "parameter_size": "", "quantization": ""}
     if not same_model.empty:
@@ -239,7 +241,7 @@ def _row_for(config: Config, known: pd.DataFrame) -> pd.Series:
         "config_hash": config.hash,
         "model": config.model,
         **meta,
-        **{name: getattr(config.params, name) for name in NAMES},
+        **{p.name: _as_stored(p, getattr(config.params, p.name)) for p in PARAMETERS},
         "template": config.template.name,
         "template_text": config.template.text,
     }
@@ -247,3 +249,10 @@ def _row_for(config: Config, known: pd.DataFrame) -> pd.Series:
     numeric = [p.name for p in PARAMETERS if p.numeric]
     frame[numeric] = frame[numeric].astype(float)
     return frame.iloc[0].rename(config.hash)
+
+
+def _as_stored(parameter: Parameter, value: object) -> object:
+    """``value`` as ``SelectorModel.configs`` holds it (:func:`selection.frame.config_table`)."""
+    if parameter.numeric:
+        return value
+    return "" if value is None else parameter.stored(value)

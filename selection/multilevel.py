@@ -32,6 +32,16 @@ that was not measured is predicted from the effects (without a residual of its o
 variance σ_r² its uncertainty includes); one with a level of a factor that every measured
 config shares at another level (a template never run on the task type) gets no estimate
 (NaN): nothing measured says what that level does.
+
+A value of an ordered setting (``ordered``: temperature, num_predict, …) that no
+measured config has, lying between two values that were measured (temperature 0.3
+between 0 and 0.7), is read between their main effects, linearly in the value, with
+half their difference as the sd of what a straight line misses (a monotone effect lies
+between the two; added to the variance). Without it the value's own effect has only its
+flat prior, and the config's reading says nothing: a never-run cot config at t = 0.3
+was left to the trees, which read it as the concise one, where every measured cot
+config scored 0 and every concise one 0.56–0.89 (newcomers' C2). A value outside the
+measured ones, a template or model never measured, stays unread.
 """
 
 from __future__ import annotations
@@ -154,17 +164,22 @@ def fit(
     factors: pd.DataFrame,
     suite_shares: pd.DataFrame | None = None,
     unpooled: Sequence[Unpooled] = (),
+    ordered: Sequence[str] = (),
+    read_only: Sequence[str] = (),
 ) -> Fit:
     """Estimates for every row of ``factors`` (index: config; columns: categorical
     factors) from the measured means ``y`` and sampling variances ``v`` of some of them
     (same index; finite, v > 0). ``suite_shares``: per measured config the share of its
-    cases on each suite (columns), None for no suite effects. Runs BLAS on one thread:
-    the matrices are a few hundred wide, and on a busy machine threads made it 2–6x
+    cases on each suite (columns), None for no suite effects. ``ordered``: the factors
+    whose levels are numbers, read between measured values (module docstring).
+    ``read_only``: rows (never measured) that are read without shaping the fit, so the
+    others' estimates are those of a fit without them. Runs BLAS on one thread: the
+    matrices are a few hundred wide, and on a busy machine threads made it 2–6x
     slower."""
     from threadpoolctl import threadpool_limits
 
     with threadpool_limits(limits=1, user_api="blas"):
-        return _fit(y, v, factors, suite_shares, tuple(unpooled))
+        return _fit(y, v, factors, suite_shares, tuple(unpooled), tuple(ordered), read_only)
 
 
 def fit_checked(
@@ -172,13 +187,16 @@ def fit_checked(
     v: pd.Series,
     factors: pd.DataFrame,
     suite_shares: pd.DataFrame | None = None,
+    ordered: Sequence[str] = (),
+    read_only: Sequence[str] = (),
 ) -> Fit:
     """:func:`fit`, its pooling assumptions tested on the data (:meth:`Fit.check`), and
     refitted without those the data reject (each such interaction fixed for the level
     it fails at: :data:`Unpooled`); the result keeps every check in ``checks``."""
     checks = tuple(check_pooling(y, v, factors, suite_shares))
     dropped = [(c.a, c.b, c.level) for c in checks if not c.holds]
-    return replace(fit(y, v, factors, suite_shares, dropped), checks=checks)
+    found = fit(y, v, factors, suite_shares, dropped, ordered, read_only)
+    return replace(found, checks=checks)
 
 
 def check_pooling(
@@ -240,11 +258,13 @@ def _fit(
     factors: pd.DataFrame,
     suite_shares: pd.DataFrame | None,
     unpooled: tuple[Unpooled, ...] = (),
+    ordered: tuple[str, ...] = (),
+    read_only: Sequence[str] = (),
 ) -> Fit:
     measured = y.index
     levels = factors.astype("string").fillna("unset")
     varying = [c for c in levels.columns if levels.loc[measured, c].nunique() > 1]
-    mains, blocks = _blocks(levels, varying)
+    mains, blocks = _blocks(levels, varying, ~levels.index.isin(read_only))
     mains += [_unpooled_block(levels, *u) for u in unpooled if {u[0], u[1]} <= set(varying)]
     z = np.hstack([np.zeros((len(levels), 0)), *(b[1] for b in mains + blocks)])
     where = levels.index.get_indexer(measured)
@@ -258,8 +278,14 @@ def _fit(
     residual = float(np.exp(theta[-1]))
     u, c = _posterior(z_measured, y_arr, v_arr + residual, d)
     z_all = np.hstack([np.tile(fixed_at, (len(levels), 1)), z])
+    allowance = np.zeros(len(levels))
+    start = len(fixed_at)
+    for name, block in mains:
+        if name in ordered:
+            allowance += _between_measured(levels[name], measured, z_all, start, u)
+        start += block.shape[1]
     mean = z_all @ u
-    var = np.sum((z_all @ c) * z_all, axis=1) + residual
+    var = np.sum((z_all @ c) * z_all, axis=1) + residual + allowance
     own = mean[where]
     w = residual / (residual + v_arr)
     # A measured config's residual: r | u ~ N(w·(y − z'u), w·v).
@@ -288,6 +314,37 @@ def _fit(
     )
 
 
+def _between_measured(
+    values: pd.Series, measured: pd.Index, z: np.ndarray, start: int, effects: np.ndarray
+) -> np.ndarray:
+    """Rows of ``z`` (the full design; this factor's main block from column ``start``, in
+    the order :func:`_one_hot` gives its levels) with a value of the factor no measured
+    config has but lying between two measured ones: their column set to the two
+    neighbours' at (1 − t, t), t how far the value lies from the lower to the higher.
+    Returns the variance each row's reading gains: (half the neighbours' difference in
+    ``effects``)², what a straight line between them may miss; 0 elsewhere."""
+    allowance = np.zeros(len(values))
+    uniques = [str(level) for level in pd.factorize(values)[1]]
+    number = dict(zip(uniques, pd.to_numeric(pd.Series(uniques), errors="coerce"), strict=True))
+    seen = {level for level in values.loc[measured].astype(str) if np.isfinite(number[level])}
+    ladder = sorted(seen, key=number.get)
+    for at, level in enumerate(uniques):
+        x = number[level]
+        if level in seen or not np.isfinite(x):
+            continue
+        below = [s for s in ladder if number[s] < x]
+        above = [s for s in ladder if number[s] > x]
+        if not below or not above:
+            continue
+        low, high = start + uniques.index(below[-1]), start + uniques.index(above[0])
+        t = (x - number[below[-1]]) / (number[above[0]] - number[below[-1]])
+        rows = (values.astype(str) == level).to_numpy()
+        z[rows, start + at] = 0.0
+        z[rows, low], z[rows, high] = 1.0 - t, t
+        allowance[rows] = ((effects[high] - effects[low]) / 2) ** 2
+    return allowance
+
+
 def _unpooled_block(levels: pd.DataFrame, a: str, b: str, level: str) -> tuple[str, np.ndarray]:
     """A fixed one-hot block of ``b``'s levels for the rows whose ``a`` is ``level``
     (zero elsewhere): those configs' own ``b`` effects, added to the shared ones."""
@@ -297,19 +354,22 @@ def _unpooled_block(levels: pd.DataFrame, a: str, b: str, level: str) -> tuple[s
 
 
 def _blocks(
-    levels: pd.DataFrame, varying: Sequence[str]
+    levels: pd.DataFrame, varying: Sequence[str], shaping: np.ndarray
 ) -> tuple[list[tuple[str, np.ndarray]], list[tuple[str, np.ndarray]]]:
     """One-hot blocks: each varying factor (fixed), and each pair of them (random;
-    dropped largest first while there are more than MAX_COLUMNS columns in all)."""
+    dropped largest first while there are more than MAX_COLUMNS columns in all, counted
+    on the ``shaping`` rows)."""
     mains = [(name, _one_hot(levels[name])) for name in varying]
     pairs = [
         (f"{a}*{b}", _one_hot(levels[a] + "\x1f" + levels[b]))
         for a, b in itertools.combinations(varying, 2)
     ]
-    total = sum(m[1].shape[1] for m in mains) + sum(p[1].shape[1] for p in pairs)
-    pairs.sort(key=lambda p: p[1].shape[1])
+    width = [int(b[1][shaping].any(axis=0).sum()) for b in (*mains, *pairs)]
+    total = sum(width)
+    sizes = dict(zip((p[0] for p in pairs), width[len(mains) :], strict=True))
+    pairs.sort(key=lambda p: sizes[p[0]])
     while pairs and total > MAX_COLUMNS:
-        total -= pairs.pop()[1].shape[1]
+        total -= sizes[pairs.pop()[0]]
     return mains, pairs
 
 

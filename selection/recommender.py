@@ -118,6 +118,7 @@ from selection._staleness import (
     unseen_note,
 )
 from selection._tail_only import tail_only_next
+from selection._unread import unread_note
 from selection.model import SelectorModel
 from selection.quality import quality_metrics_used
 from selection.quality_text import quality
@@ -339,6 +340,8 @@ def recommend_from_model(
         elif thin is None and overruled is None:  # the pick stands: say why, where it needs
             said = measured_higher_note(feasible, chosen, by_hand, tests, covariance)
             notes += [said] if said is not None else []
+    if (unread := unread_note(model, feasible.loc[chosen], task_type)) is not None:
+        notes.append(unread)
     if prefer == "quality" and (flat := no_quality_spread(table)) is not None:
         notes.append(
             f"quality does not vary: every measured configuration scored {flat:.3g} on it, "

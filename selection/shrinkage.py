@@ -84,10 +84,10 @@ import math
 import numpy as np
 import pandas as pd
 
-from evaluation.spec._params import NAMES
+from evaluation.spec._params import NAMES, STUDIED_PARAMETERS
 from selection import multilevel
 from selection.aggregate import QUANTILE_NOISE, unbiased_quantile
-from selection.model import SelectorModel, from_log
+from selection.model import MAX_CACHED, SelectorModel, from_log
 from selection.own_means import PRIOR_DF
 from selection.pooling import pool
 from selection.suite_mix import NO_RELATIVE, suite_mix
@@ -115,6 +115,10 @@ prior then claimed more certainty than the trees showed on suites they did not s
 (newcomer F6: the measurement weighed ~3% of a p95 estimate). False keeps the folds'
 calibration alone (the code before; issue 50's results, "the latency prior's error sd
 raised to the task type's held-out error")."""
+READ_BETWEEN_MEASURED = True
+"""A setting's value never measured on the task type, between two measured ones, is read
+between their effects by the multilevel fit (:mod:`selection.multilevel`, newcomers'
+C2); False leaves it unread, to the trees (the code before)."""
 IDENTITY = ("model", "template", "template_text")
 SAMPLING = ("temperature", "top_p", "top_k", "seed")
 MEASURED_COLUMNS = (
@@ -148,7 +152,7 @@ def combine(
         out[f"measured_{column}"] = found[column].to_numpy()
     out["measured"] = found["n_cases"].fillna(0).to_numpy() > 0
     if "quality" in model.targets:
-        y, se, own = quality_measurement(model, task_type, out.index, out["measured"])
+        y, se, own = quality_measurement(model, task_type, out.index, out["measured"], out)
         out["quality_measurement_own"] = own
         _combine(
             out,
@@ -309,11 +313,16 @@ def checked_error(residual: np.ndarray, se: np.ndarray) -> tuple[float, int]:
 
 
 def quality_measurement(
-    model: SelectorModel, task_type: str, index: pd.Index, measured: pd.Series
+    model: SelectorModel,
+    task_type: str,
+    index: pd.Index,
+    measured: pd.Series,
+    unseen: pd.DataFrame | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per config of ``index``, the quality measurement the estimate combines, its
     standard error, and whether it is the config's own cases (else the multilevel fit's
-    reading of it, :func:`multilevel_quality`). A measured config's fit is the better
+    reading of it, :func:`multilevel_quality`; ``unseen``: the rows of configs of
+    ``index`` the selector never saw, read too). A measured config's fit is the better
     reading where it borrows from the others; where it is far less sure than the config's
     own cases (``DEGENERATE_FIT``: a fit saturated by its fixed effects, or one that cannot
     tell the suites from the settings: every config of one setting run on one suite, so
@@ -324,7 +333,7 @@ def quality_measurement(
     a quality lies (the fit's suite adjustment read that config at −1.6%). The own cases
     are read at the task type's suite mix (:mod:`selection.suite_mix`), so configs run on
     different suites are not compared on different cases."""
-    fit_y, fit_se = multilevel_quality(model, task_type)
+    fit_y, fit_se = multilevel_quality(model, task_type, unseen)
     fit_y = fit_y.reindex(index).to_numpy(dtype=float)
     fit_se = fit_se.reindex(index).to_numpy(dtype=float)
     at_mix = suite_mix(model, task_type)
@@ -336,43 +345,69 @@ def quality_measurement(
     return y, np.where(own, own_se, fit_se), own
 
 
-def multilevel_quality(model: SelectorModel, task_type: str) -> tuple[pd.Series, pd.Series]:
+def multilevel_quality(
+    model: SelectorModel, task_type: str, unseen: pd.DataFrame | None = None
+) -> tuple[pd.Series, pd.Series]:
     """Every known config's quality on ``task_type`` and its standard error by the
     multilevel model of the task's measured means (:func:`quality_fit`), by config
-    hash; NaN without measurements."""
-    found = quality_fit(model, task_type)
+    hash, and those of the ``unseen`` configs; NaN without measurements."""
+    found = quality_fit(model, task_type, unseen)
     if found is None:
         return (pd.Series(np.nan, index=model.configs.index),) * 2
     return found.mean, found.sd
 
 
-def quality_fit(model: SelectorModel, task_type: str) -> multilevel.Fit | None:
+def quality_fit(
+    model: SelectorModel, task_type: str, unseen: pd.DataFrame | None = None
+) -> multilevel.Fit | None:
     """The multilevel fit (:mod:`selection.multilevel`) of the task type's measured
     configs' quality read at the task type's suite mix (:mod:`selection.suite_mix`: own
     cases, moderated standard errors, a suite not run filled from relatives with the
     fill's uncertainty; the fit's suite effects read only configs it could not fill);
-    None without measurements. Cached per task type on the model: every recommendation
-    for a task type reads the same fit."""
+    None without measurements. ``unseen``: rows (as ``model.configs``'s) of configs the
+    selector never saw, named as candidates: read by the same fit from their settings'
+    measured effects, the known configs' readings unchanged. Cached per task type (and
+    unseen configs) on the model: every recommendation for a task type reads the same
+    fit."""
     cache = model._multilevel
-    if task_type not in cache:
+    extra = unseen.index.difference(model.configs.index) if unseen is not None else pd.Index([])
+    key = (task_type, "unseen", tuple(extra)) if len(extra) else task_type
+    if key not in cache:
+        if len(extra):  # a few sets of unseen candidates kept, the oldest dropped
+            kept = [k for k in cache if isinstance(k, tuple) and k[1:2] == ("unseen",)]
+            if len(kept) >= MAX_CACHED:
+                cache.pop(kept[0])
         at_mix = suite_mix(model, task_type)
         y, se = at_mix["mean"], at_mix["se"]
         configs = model.configs
         use = y.notna() & np.isfinite(se) & (se > 0) & y.index.isin(configs.index)
-        factors = pd.DataFrame(
-            {
-                "model": configs["model"].astype(str),
-                "template": configs["template"].astype(str)
-                + "\x1f"
-                + configs["template_text"].astype(str),
-                **{name: configs[name].astype(str) for name in NAMES if name in configs},
-            },
-            index=configs.index,
-        )
+        if len(extra):
+            configs = pd.concat([configs, unseen.loc[extra, configs.columns]])
+        factors = quality_factors(configs)
         shares = _fit_shares(model, task_type, at_mix)
-        found = multilevel.fit_checked(y[use], se[use] ** 2, factors, shares) if use.any() else None
-        cache[task_type] = found
-    return cache[task_type]
+        ordered = [n for n in STUDIED_PARAMETERS if n in factors and READ_BETWEEN_MEASURED]
+        found = None
+        if use.any():
+            found = multilevel.fit_checked(
+                y[use], se[use] ** 2, factors, shares, ordered, read_only=extra
+            )
+        cache[key] = found
+    return cache[key]
+
+
+def quality_factors(configs: pd.DataFrame) -> pd.DataFrame:
+    """The factors the multilevel fit reads of ``configs`` (rows as ``model.configs``'s):
+    model, template (its name and text) and each setting, as text."""
+    return pd.DataFrame(
+        {
+            "model": configs["model"].astype(str),
+            "template": configs["template"].astype(str)
+            + "\x1f"
+            + configs["template_text"].astype(str),
+            **{name: configs[name].astype(str) for name in NAMES if name in configs},
+        },
+        index=configs.index,
+    )
 
 
 def _fit_shares(model: SelectorModel, task_type: str, at_mix: pd.DataFrame) -> pd.DataFrame | None:

@@ -135,3 +135,41 @@ def test_the_data_are_ample_with_twice_as_many_measured_configs_as_fixed_effects
         measured, n = factors.index[at], len(at)
         result = fit(truth[measured], pd.Series(1e-4, index=measured), factors)
         assert (result.measured, result.fixed, result.ample) == (n, 6, ample)
+
+
+def test_a_value_between_two_measured_ones_is_read_between_their_effects():
+    """Newcomers' C2: a never-run config at temperature 0.3, between the measured 0 and
+    0.7, was left unread (its value's own effect had only its flat prior), so the trees
+    alone predicted a cot config as the concise one where every measured cot config
+    scored 0. A value outside the measured ones stays unread."""
+    factors = _grid(model=("m1", "m2"), template=("plain", "cot"), temperature=(0.0, 1.0))
+    measured = factors.index
+    y = _truth(factors)[measured]
+    unseen = pd.DataFrame(
+        {"model": ["m2", "m2", "m2"], "template": ["plain", "cot", "cot"]}, index=["a", "b", "c"]
+    ).assign(temperature=[0.5, 0.5, 2.0])
+    every = pd.concat([factors, unseen])
+    result = fit(y, pd.Series(1e-4, index=measured), every, ordered=["temperature"])
+    # m2 is 0.55, temperature 1.0 costs 0.15 (halfway: 0.075), cot adds 0.03.
+    assert result.mean["a"] == pytest.approx(0.55 - 0.075, abs=0.01)
+    assert result.mean["b"] - result.mean["a"] == pytest.approx(0.03, abs=0.01)
+    # What a straight line may miss, half the two values' difference, is in its sd.
+    assert 0.075 <= result.sd["a"] < 0.1
+    assert result.sd["c"] > 1  # outside the measured values: the flat prior alone
+    unordered = fit(y, pd.Series(1e-4, index=measured), every)
+    assert unordered.sd["a"] > 1
+
+
+def test_rows_only_read_do_not_change_the_others_estimates():
+    factors = _grid(
+        model=("m1", "m2", "m3", "m4"), template=("plain", "cot"), temperature=(0.0, 1.0)
+    )
+    measured = factors.index[:12]
+    y = _truth(factors)[measured]
+    v = pd.Series(1e-4, index=measured)
+    unseen = pd.DataFrame({"model": ["m5"], "template": ["terse"], "temperature": [0.5]})
+    unseen.index = ["new"]
+    alone = fit(y, v, factors, ordered=["temperature"])
+    read = fit(y, v, pd.concat([factors, unseen]), ordered=["temperature"], read_only=["new"])
+    pd.testing.assert_series_equal(read.mean[factors.index], alone.mean, atol=1e-9)
+    assert "new" in read.mean.index

@@ -1502,3 +1502,57 @@ def test_a_measured_twin_the_selector_cannot_tell_apart_is_named_where_set_aside
     assert named.choice.config_hash == edited.hash
     assert "unknown candidate(s) ignored: nope" in named.notes
     assert not any("set aside" in n for n in named.notes)
+
+
+_CONCISE_AND_COT = {
+    "concise": "Answer in a few words.\n\n{input}",
+    "cot": "Think step by step.\n\n{input}",
+}
+
+
+def _concise_and_cot(seed: int = 0) -> pd.DataFrame:
+    """Like a newcomer's simulated sweep (newcomers' C2): 4 models x t 0 / 0.7 x two
+    templates, 12 cases each on one qa suite; every cot config scores 0, concise ones
+    0.55-0.85. 16 (config, suite) rows: too few for the trees to split on a template."""
+    rng = np.random.default_rng(seed)
+    sizes = {"s:1b": 0.55, "m:3b": 0.65, "l:8b": 0.75, "x:14b": 0.85}
+    templates = _CONCISE_AND_COT
+    rows = []
+    for (model, mean), t, name in itertools.product(sizes.items(), (0.0, 0.7), templates):
+        config = Config(
+            model,
+            GenerationParams(temperature=t, num_predict=128),
+            PromptTemplate(name, templates[name]),
+        )
+        for case in range(12):
+            hit = name == "concise" and rng.random() < mean
+            rows.append(
+                _measured_row(config, "qa-a", "qa", case, float(hit), 0.3 * rng.lognormal(0, 0.1))
+                | {"family": "sim", "quantization": "Q4_K_M"}
+                | {"parameter_size": model.split(":")[1].upper()}
+            )
+    return pd.DataFrame(rows)
+
+
+def test_a_never_run_config_is_read_from_its_settings_measured_effects():
+    """Newcomers' C2: `recommend(candidates=[...])` predicted a never-run cot config at
+    t = 0.3 0.558, as the concise one, where every measured cot config scored 0: the
+    trees cannot split on a template at 16 rows, and the multilevel fit did not read
+    a config the selector never saw (nor a value between two measured ones). Where it
+    cannot read one (num_predict never measured at 200) the answer says the figure is
+    the trees' alone, and that they tell no templates apart."""
+    model = train_selector(validate_training_frame(_concise_and_cot()), FAST).model
+    texts = _CONCISE_AND_COT
+
+    def asked(name: str, num_predict: int) -> Recommendation:
+        params = GenerationParams(temperature=0.3, num_predict=num_predict)
+        config = Config("l:8b", params, PromptTemplate(name, texts[name]))
+        return recommend_from_model(model, "qa", candidates=[config])
+
+    concise, cot = asked("concise", 128), asked("cot", 128)
+    assert concise.choice.quality.value > 0.5 and cot.choice.quality.value < 0.15
+    assert not any("trees' alone" in note for note in concise.notes)
+    unread = asked("cot", 200)
+    note = next(n for n in unread.notes if "trees' alone" in n)
+    assert "no config measured on qa had its num_predict 200 (measured: 128)" in note
+    assert "the trees tell no templates apart" in note and "with template 'cot'" in note
