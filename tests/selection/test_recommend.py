@@ -21,6 +21,7 @@ from selection._choice import (
     SAFETY_Z,
     checked_basis,
     choose,
+    pareto,
     speed_ties,
     violations,
 )
@@ -1556,3 +1557,20 @@ def test_a_never_run_config_is_read_from_its_settings_measured_effects():
     note = next(n for n in unread.notes if "trees' alone" in n)
     assert "no config measured on qa had its num_predict 200 (measured: 128)" in note
     assert "the trees tell no templates apart" in note and "with template 'cot'" in note
+
+
+def test_the_front_leaves_out_a_config_not_faster_beyond_noise_than_a_better_one():
+    """Newcomers' C6: the front listed sim-small t=1.2 (quality 0.432) beside its
+    sampling twins t=0.7 (0.564) and t=0 (0.601), their latency one pooled estimate:
+    p95 0.14634 s against 0.14635 s and 0.14705 s, "faster" by 10 µs, strictly worse."""
+    table = pd.DataFrame(
+        {
+            "quality": [0.432, 0.564, 0.601, 0.40, 0.80],
+            "latency_p95": [0.14634, 0.14635, 0.14705, 0.07, 0.45],
+            "latency_p95_sd": [0.05, 0.05, 0.05, 0.05, 0.05],
+        },
+        index=["t1.2", "t0.7", "t0", "tiny", "large"],
+    )
+    assert pareto(table) == ["tiny", "t0", "large"]
+    # Known to 0.01%, 10 µs is a difference: the three stay, fastest first.
+    assert pareto(table.assign(latency_p95_sd=1e-5)) == ["tiny", "t1.2", "t0.7", "t0", "large"]
