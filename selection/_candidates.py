@@ -52,7 +52,7 @@ def candidate_table(
             elif (found := _by_prefix(candidate, known.index)) is not None:
                 rows.append(known.loc[found])
             else:
-                unknown.append(candidate)
+                unknown.append(candidate + _too_short(candidate, known.index))
         if unknown:
             notes.append(f"unknown candidate(s) ignored: {', '.join(unknown)}")
         table = pd.DataFrame(rows, columns=known.columns)
@@ -75,6 +75,14 @@ def _by_prefix(text: str, hashes: pd.Index) -> str | None:
         return None
     found = [h for h in hashes if str(h).startswith(text)]
     return str(found[0]) if len(found) == 1 else None
+
+
+def _too_short(text: str, hashes: pd.Index) -> str:
+    """What to add to an unknown candidate that begins a hash but is too short to name
+    it ("" otherwise): a newcomer's 4-character prefix was only called unknown."""
+    if len(text) >= SHORT_HASH or not any(str(h).startswith(text) for h in hashes):
+        return ""
+    return f" (a hash is named by its first {SHORT_HASH} or more characters)"
 
 
 def real_only(

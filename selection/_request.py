@@ -118,6 +118,17 @@ def _finite(value: Any) -> bool:
         return False
 
 
+def check_engine_argument(engine: Any) -> None:
+    """BadRequest naming the ``engine`` argument when it is not a SQLAlchemy Engine (a
+    newcomer's URL there was answered 'unavailable: No inspection system is available
+    for object of type <class 'str'>')."""
+    from sqlalchemy.engine import Engine
+
+    if engine is not None and not isinstance(engine, Engine):
+        url = " (give a URL as database_url=...)" if isinstance(engine, str) else ""
+        raise BadRequest(f"engine must be a SQLAlchemy Engine{url}, got {type(engine).__name__}")
+
+
 def check_database_url_argument(url: Any) -> None:
     """ValueError naming the ``database_url`` argument when it cannot be a database URL
     (its password masked)."""

@@ -27,6 +27,7 @@ from evaluation.spec._params import PARAMETERS
 from evaluation.storage.models import utcnow
 from evaluation.wording import counted
 from selection._db import engine_for
+from selection._request import check_engine_argument
 from selection.frame import REQUIRED_COLUMNS
 from selection.schema import RecommendationLog
 
@@ -63,6 +64,7 @@ def record_outcome(
         raise ValueError(f"quality must lie in [0, 1], got {quality}")
     if latency_s is not None and not (math.isfinite(latency_s) and latency_s >= 0):
         raise ValueError(f"latency_s must be a non-negative number, got {latency_s}")
+    check_engine_argument(engine)
     with engine_for(engine, database_url) as bound, Session(bound) as session:
         row = session.get(RecommendationLog, recommendation_id)
         if row is None:

@@ -108,7 +108,11 @@ from selection._notes import (
     weight_note,
 )
 from selection._refused import named_refused
-from selection._request import check_database_url_argument, check_request
+from selection._request import (
+    check_database_url_argument,
+    check_engine_argument,
+    check_request,
+)
 from selection._scoring import ranks_latency, scored_candidates
 from selection._staleness import (
     newer_data_note,
@@ -170,6 +174,7 @@ def recommend(
         version,
         input_chars,
     )
+    check_engine_argument(engine)
     if database_url is not None:
         check_database_url_argument(database_url)
     try:

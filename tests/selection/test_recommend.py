@@ -14,7 +14,7 @@ from evaluation.spec._params import NAMES
 from evaluation.statistics.precision import significant, told_apart
 from evaluation.storage.models import Experiment
 from selection import _measured_latency as measured_latency
-from selection import _notes, recommend, recommender
+from selection import _notes, recommend, recommender, record_outcome
 from selection._candidates import candidate_table
 from selection._candidates import option as candidate_option
 from selection._choice import (
@@ -28,6 +28,7 @@ from selection._choice import (
 from selection._codec import decode, encode
 from selection._evidence_rule import MIN_GENERATIONS
 from selection._measured_latency import feasible_candidates, own_figure
+from selection._request import BadRequest
 from selection._scoring import scored_candidates
 from selection._tail_only import tail_only_line
 from selection.aggregate import evidence
@@ -386,6 +387,15 @@ def test_unknown_version_and_unreachable_database_are_answers(stored, tmp_path):
 def test_bad_arguments_raise_value_error(stored, kwargs):
     with pytest.raises(ValueError):
         recommend("qa", engine=stored[0], **kwargs)
+
+
+def test_an_engine_that_is_not_one_is_a_bad_argument():
+    # the newcomers' C10: a URL given as engine was answered 'unavailable: No inspection
+    # system is available for object of type <class 'str'>'
+    with pytest.raises(BadRequest, match=r"engine must be a SQLAlchemy Engine \(give a URL as"):
+        recommend("qa", engine="sqlite:///x.db")
+    with pytest.raises(BadRequest, match="engine must be a SQLAlchemy Engine, got int"):
+        record_outcome(1, quality=0.5, engine=3)
 
 
 def test_every_answer_is_logged(stored):
@@ -1502,6 +1512,13 @@ def test_a_measured_twin_the_selector_cannot_tell_apart_is_named_where_set_aside
     named = recommend_from_model(model, "qa", candidates=[edited.hash[:8], "nope"])
     assert named.choice.config_hash == edited.hash
     assert "unknown candidate(s) ignored: nope" in named.notes
+    # the newcomers' C10: a prefix too short to name it was only called unknown
+    short = recommend_from_model(model, "qa", candidates=[edited.hash[:4]])
+    assert short.status == "no_data"
+    assert (
+        f"unknown candidate(s) ignored: {edited.hash[:4]} (a hash is named by its first 8 "
+        "or more characters)"
+    ) in short.notes
     assert not any("set aside" in n for n in named.notes)
 
 
