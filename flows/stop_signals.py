@@ -13,7 +13,8 @@ start stays ignored (``nohup`` ignores SIGHUP for the command it starts)."""
 from __future__ import annotations
 
 import signal
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from types import FrameType
 
 #: What stops a long command as SIGTERM does: SIGTERM, and SIGHUP taken as it.
@@ -40,6 +41,19 @@ def restore(previous: dict[int, object]) -> None:
     """Put back the handlers :func:`take` replaced."""
     for signum, handler in previous.items():
         signal.signal(signum, handler)  # type: ignore[arg-type]
+
+
+@contextmanager
+def held() -> Iterator[None]:
+    """The stop signals held while the block runs, each taken as it ends: an import. A
+    KeyboardInterrupt in the middle of one leaves a module half made, its first tables in
+    SQLModel's metadata: the stopped command's line imported it again and failed ("Table
+    'series_runs' is already defined", exit 1: recheck's R2)."""
+    before = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, before)
 
 
 def name(signum: int) -> str:

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 from evaluation.errors import DatabaseBusy, EvalError
 from evaluation.redact import PASSWORD_NOTE, redact_argv
 from evaluation.wording import failed_words
+from flows import stop_signals
 from flows.cli import options
 from flows.cli._database import open_engine, shown_database
 from flows.cli._level import calibrated_cases, refuse_unused_options, work_of_level
@@ -60,7 +61,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         with stop_signals_as_interrupt():
             sweep = prepare_sweep(args.spec)
             prepared = time.monotonic()
-            from flows import run_control
+            with stop_signals.held():  # taken once imported: an import cut in half fails
+                from flows import run_control
 
             # Prefect's server imports for seconds: they start now, beside the checks below.
             with run_control.launched_server() as launched:

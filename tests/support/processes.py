@@ -97,6 +97,30 @@ def sigint_at_start(handler: Callable | int) -> Iterator[None]:
 
 # `evalflow` started as its console script is, and sent ``argv[1]`` (a signal's number)
 # as it begins to import the CLI's modules (~0.4 s, seconds under load).
+HUNG_UP_MID_IMPORT = """
+import builtins, os, signal, sys
+from flows.cli import console_main
+
+real_import = builtins.__import__
+
+def profiled(frame, event, arg):
+    if event == "call" and frame.f_code.co_name == "RunModel":  # series_runs made
+        sys.setprofile(None)
+        os.kill(os.getpid(), signal.SIGHUP)
+
+def importing(name, *args, **kwargs):
+    if name == "evaluation.storage.db":
+        builtins.__import__ = real_import
+        sys.setprofile(profiled)
+    return real_import(name, *args, **kwargs)
+
+builtins.__import__ = importing
+sys.argv = ["evalflow", *sys.argv[1:]]
+sys.exit(console_main())
+"""
+"""`evalflow ARGS...` SIGHUPed in the middle of evaluation.series.schema's import (its
+first table made, its second not), as a terminal closing in `run`'s first seconds may."""
+
 SIGNALLED_WHILE_IMPORTING = """
 import builtins, os, signal, sys
 from flows.cli import console_main

@@ -208,6 +208,31 @@ def test_a_command_that_stores_work_takes_a_sigint_it_started_ignoring(tmp_path,
     assert "Traceback" not in done.stderr
 
 
+def test_run_hung_up_in_the_middle_of_an_import_says_its_line(tmp_path):
+    """SIGHUP while `run` imported its machinery (flows.run_control) cut a module in
+    half: its line then imported it again, whose tables were made already ('Table
+    'series_runs' is already defined'), a traceback and exit 1. The stop signals are
+    held while it imports: its line, 129."""
+    import os
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO
+    from tests.support.processes import HUNG_UP_MID_IMPORT
+
+    spec = REPO / "benchmarks" / "sweeps" / "demo-simulated.yaml"
+    url = f"sqlite:///{tmp_path / 'r.db'}"
+    env = os.environ | {"EVALFLOW_HOME": str(tmp_path / "home")}
+    command = [sys.executable, "-c", HUNG_UP_MID_IMPORT, "--database", url, "run", str(spec)]
+    done = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 129, done.stderr
+    assert "Traceback" not in done.stderr
+    last = done.stderr.strip().splitlines()[-1]
+    assert last.startswith(
+        "interrupted: 'demo-simulated' stopped before anything was stored; start it over with: "
+    )
+
+
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP])
 def test_sigterm_stops_rescore_as_ctrl_c_does(
     tmp_path, monkeypatch, capfd, prefect_harness, signum
