@@ -157,6 +157,7 @@ def option(
             bool(row.get("latency_tail_own", False)),
             str(row.get("latency_p95_held", "") or ""),
             not measured,
+            carried=str(row.get("latency_p95_carried_by", "") or ""),
         )
     return Option(
         config_hash=str(row["config_hash"]),

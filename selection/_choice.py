@@ -79,7 +79,10 @@ def violations(
         held = table.get("latency_p95_held", pd.Series("", index=table.index))
         measured = table.get("measured", pd.Series(True, index=table.index))
         sources = table.get("latency_tail_source", pd.Series("", index=table.index))
-        for item, value, tail, median, ratio, whose, which, seen, source in zip(
+        carried = table.get("latency_p95_carried_by", pd.Series("", index=table.index))
+        if target != "latency_p95":
+            carried = pd.Series("", index=table.index)
+        for item, value, tail, median, ratio, whose, which, seen, source, carry in zip(
             found,
             table[f"{target}_safe"].to_numpy(),
             by_tail,
@@ -89,11 +92,19 @@ def violations(
             held,
             measured,
             sources,
+            carried,
             strict=True,
         ):
             if not value <= limit:
                 how = checked_basis(
-                    bool(median), bool(tail), float(ratio), bool(whose), which, not seen, source
+                    bool(median),
+                    bool(tail),
+                    float(ratio),
+                    bool(whose),
+                    which,
+                    not seen,
+                    source,
+                    str(carry or ""),
                 )
                 shown, bound = told_apart(value, limit, figures=True)
                 item.append(f"{what} {shown} {unit} ({how}) > {bound} {unit}")
@@ -124,6 +135,7 @@ def checked_basis(
     held: str = "",
     predicted: bool = False,
     source: str = "",
+    carried: str = "",
 ) -> str:
     """Which figure a candidate's p95 is held to a limit by (``<target>_safe``): its
     estimate raised by its margin, or its median times a tail ratio where that is larger
@@ -132,7 +144,11 @@ def checked_basis(
     the one pooled with them is (the estimate shown is that one), "" for one without;
     ``predicted``: never measured on the task type, its margin is its trees' spread (not
     the calibrated error its interval shows); ``source``: where the model's ratio comes
-    from (``latency_tail_source``), said where the limit refuses it by that ratio."""
+    from (``latency_tail_source``), said where the limit refuses it by that ratio;
+    ``carried``: where its floor carried from another task type set it, those words
+    (:mod:`selection._carried_latency`)."""
+    if carried:
+        return carried
     if by_median:
         return (
             f"its median with margin × {ratio:.2f}, the model's measured p95 / median on "

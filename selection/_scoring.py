@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from evaluation.wording import counted
+from selection._carried_latency import carried_floor
 from selection._choice import SAFETY_Z, Prefer, one_per_feature_vector
 from selection._measured_latency import held_to_own_calls
 from selection._selection_bias import correct_for_selection
@@ -141,6 +142,28 @@ def _held_to_limits(model: SelectorModel, table: pd.DataFrame, task_type: str) -
         bounded = _with_tail_bounds(table.assign(**{c: out[c] for c in out.columns}))
         for column in ("safe", "by_median", "by_tail", "untailed"):
             out[f"latency_p95_{column}"] = bounded[f"latency_p95_{column}"]
+    if "latency_p95_safe" in out:
+        out = _with_carried_floor(out, *carried_floor(model, table, task_type))
+    return out
+
+
+def _with_carried_floor(out: pd.DataFrame, floor: pd.Series, words: pd.Series) -> pd.DataFrame:
+    """``out`` (:func:`_held_to_limits`) with a never-run config's p95 figure raised to its
+    floor carried from another task type (:mod:`selection._carried_latency`) where that
+    is higher, and ``latency_p95_carried_by`` saying so ("" elsewhere); a figure so set
+    is neither its tail bound's nor its median's."""
+    raised = (floor > out["latency_p95_safe"]).to_numpy(dtype=bool)
+    out = out.assign(latency_p95_carried_by=words.where(raised, ""))
+    if not raised.any():
+        return out
+    for column in ("safe", "untailed"):
+        if f"latency_p95_{column}" in out:
+            out[f"latency_p95_{column}"] = np.fmax(
+                out[f"latency_p95_{column}"], floor.where(raised)
+            )
+    for column in ("by_median", "by_tail"):
+        if f"latency_p95_{column}" in out:
+            out[f"latency_p95_{column}"] = out[f"latency_p95_{column}"].astype(bool) & ~raised
     return out
 
 
