@@ -69,8 +69,10 @@ async def _check(backend: Backend, wanted: list[str]) -> HostCheck:
             raise
         connected = isinstance(exc, BackendUnavailable) and exc.connected
         overloaded = isinstance(exc, BackendOverloaded)
+        # in words, without the class name or the host's (the log line names the host)
+        error = str(exc).removeprefix(f"{exc.host or backend.host.name}: ")
         return HostCheck(
-            error=f"{type(exc).__name__}: {exc}",
+            error=error,
             connected=connected,
             overloaded=overloaded,
             unresolved=exc.__cause__ is not None and name_unresolved(exc.__cause__),
@@ -288,7 +290,8 @@ def _served(host: HostSpec, models: Iterable[str]) -> list[str]:
 
 def _unreachable(model: str, hosts: list[HostSpec], checks: Mapping[HostSpec, HostCheck]) -> str:
     tried = "; ".join(
-        f"GET {h.shown_url}{_MODELS_PATH.get(h.kind, '/api/tags')}: {_reason(checks[h].error)}"
+        f"GET {h.shown_url}{_MODELS_PATH.get(h.kind, '/api/tags')}: "
+        f"{checks[h].error or 'unknown error'}"
         for h in hosts
     )
     names = ", ".join(f"'{h.name}'" for h in hosts)
@@ -355,8 +358,3 @@ def start_hint(kind: str) -> str:
     if kind == "openai":
         return f"{START_OPENAI}, or point the host's url at its root"
     return "fix the spec's hosts"
-
-
-def _reason(error: str | None) -> str:
-    # "BackendUnavailable: local: ConnectError: All connection attempts failed" -> the cause
-    return (error or "unknown error").split(": ", 2)[-1]

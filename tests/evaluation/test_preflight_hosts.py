@@ -12,7 +12,7 @@ import pytest
 
 from evaluation.errors import BackendError, BackendUnavailable, HostBusy, ModelNotFound
 from evaluation.run._doctor import DoctorReport, check_host
-from evaluation.run._preflight import check_before_run
+from evaluation.run._preflight import check_before_run, preflight_hosts
 from evaluation.run._sweep import prepare_sweep
 from tests.conftest import REPO
 from tests.support.standin_ollama import StandIn, StandInConfig, running_standin
@@ -113,6 +113,27 @@ def test_a_refused_connection_is_unreachable_at_once(tmp_path: Path) -> None:
         )
     assert said == [] and "busy" not in str(caught.value)
     assert not isinstance(caught.value, HostBusy)  # exit 2: its URL to fix
+
+
+def test_a_host_left_out_is_said_in_words_not_by_its_error_class(server: StandIn) -> None:
+    # The run's warning read "host down left out of this run: BackendUnavailable: down:
+    # connection refused at ...": the class name, and the host named twice.
+    from evaluation.backends import OpenAICompatBackend
+    from evaluation.spec import HostSpec
+
+    url = closed_url()
+    hosts = [HostSpec("up", server.url, kind="openai"), HostSpec("down", url, kind="openai")]
+
+    async def checks():
+        backends = {h.name: OpenAICompatBackend(h, timeout_s=5) for h in hosts}
+        try:
+            return await preflight_hosts(backends, ["gemma3-270m"])
+        finally:
+            await asyncio.gather(*(b.aclose() for b in backends.values()))
+
+    by_host = asyncio.run(checks())
+    assert by_host["up"].up
+    assert by_host["down"].error == f"connection refused at {url.removeprefix('http://')}"
 
 
 def test_doctor_reports_a_silent_host_busy_only_while_a_run_of_ours_uses_it(
