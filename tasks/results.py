@@ -58,10 +58,6 @@ def score(
         keep_declarations(
             session, resolved, experiment_id
         )  # a user's scorer: read where its code is not
-        # Each config's scores a transaction of their own, the scoring outside any: SQLite
-        # takes one writer at a time, and a run's whole scoring as one transaction held
-        # the lock for minutes, while another sweep's writes waited and gave up (F5).
-        session.commit()
         # config by config: a run's generations at once held hundreds of MiB at 100,000
         for config in generated_configs(session, experiment_id):
             generations = generations_frame(session, experiment_id, config=config)
@@ -73,7 +69,6 @@ def score(
             for name, column in values.items():
                 replace_scores(session, ok["id"].tolist(), name, column.values)
                 replace_score_details(session, ok["id"].tolist(), name, column.details)
-            session.commit()
             scored += len(ok)
             del generations, ok, values
             release_freed()  # the frames' memory back to the system (evaluation/run/_heap.py)

@@ -14,7 +14,7 @@ from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from evaluation.errors import DatabaseBusy, EvalError
+from evaluation.errors import EvalError
 from evaluation.redact import PASSWORD_NOTE, redact_argv
 from evaluation.wording import failed_words
 from flows import stop_signals
@@ -225,8 +225,6 @@ def _run(
             if isinstance(exc, SmokeFailed):  # the hosts', not the input's: exit 1, resume
                 print(smoke_lines(exc, resume), file=sys.stderr)
                 return 1
-            if isinstance(exc, DatabaseBusy):  # another's write: interrupted, exit 75
-                raise DatabaseBusy(f"{reason}; {then}") from exc
             if isinstance(exc, EvalError):
                 raise
             if args.verbose:
