@@ -10,7 +10,7 @@ across it as any night (a server upgrade that made the same model worse alarms).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from functools import partial
 from itertools import pairwise
@@ -126,5 +126,54 @@ def _ctx(m: ModelRan) -> str:
 
 
 def series_events(points: Sequence[SeriesPoint]) -> list[SeriesEvent]:
-    """Every comparability event of a series, oldest first."""
-    return [e for a, b in pairwise(points) for e in events_between(a, b)]
+    """Every comparability event of a series, oldest first. Each run is compared with
+    what the runs before it last said (``_known``): a run that did not say a fact (a
+    server that did not answer, a model not run that night) hides no change across it.
+    Digest A, a night with none, digest B read as no event at all, so B's first run was
+    never judged against A's (recheck's R4); now the event is at B's first run, between
+    the last run that said A and it."""
+    out: list[SeriesEvent] = []
+    said: dict[tuple[str, str], tuple[ModelRan, dict[str, str]]] = {}
+    suite = ("", "")  # the last suite digest said, and the run that said it
+    for a, b in pairwise(points):
+        suite = (a.suite_digest, a.experiment) if a.suite_digest else suite
+        said = _known(a, said)
+        before = replace(a, suite_digest=suite[0], models=tuple(m for m, _ in said.values()))
+        for event in events_between(before, b):
+            if event.kind == "suite_changed" and a.suite == b.suite:
+                event = replace(event, previous=suite[1])
+            elif event.model:
+                _, sources = said.get((event.host, event.model), (None, {}))
+                event = replace(event, previous=sources.get(event.kind, a.experiment))
+            out.append(event)
+    return out
+
+
+_FACTS: tuple[tuple[EventKind, str], ...] = (
+    ("model_digest_changed", "digest"),
+    ("quantization_changed", "quantization"),
+    ("server_version_changed", "server_version"),
+    ("context_length_changed", "context_length"),
+)
+
+
+def _known(
+    point: SeriesPoint, said: dict[tuple[str, str], tuple[ModelRan, dict[str, str]]]
+) -> dict[tuple[str, str], tuple[ModelRan, dict[str, str]]]:
+    """What the runs up to ``point`` last said of each model on each host, and which run
+    said each fact (by event kind): ``point``'s own models first, each fact it did not
+    say taken from ``said``, then the models of ``said`` whose name ``point`` did not
+    run (a model on a renamed host is ``point``'s only)."""
+    out = {}
+    for m in point.models:
+        old, where = said.get((m.host, m.model), (None, {}))
+        facts, sources = {}, dict(where)
+        for kind, name in _FACTS:
+            if getattr(m, name) not in ("", None):
+                sources[kind] = point.experiment
+            elif old is not None:
+                facts[name] = getattr(old, name)
+        out[(m.host, m.model)] = (replace(m, **facts), sources)
+    ran = {m.model for m in point.models}
+    out.update({key: value for key, value in said.items() if key[1] not in ran})
+    return out

@@ -106,6 +106,30 @@ def test_a_digest_flapping_between_two_is_judged_against_the_old_weights_runs(en
     assert dropped.reference[0] == names[0] and names[8] not in dropped.reference
 
 
+def test_a_new_digest_after_a_night_that_said_none_is_judged_across(engine):
+    """Recheck's R4: weights A, a night whose server said no digest, then B (worse): no
+    event was read, so B's runs were one stream with A's, never a new model's (a same-
+    quality B never learned afresh, nothing said). Now the event is at B's first run,
+    between the last run that said A and it, judged across against A's runs (the night
+    that said none is not one of them), and B's later runs learn its level."""
+    with session_scope(engine) as session:
+        names = add_nights(session, 11, series="unsaid", digest_from=9, drop_from=9, unsaid=(8,))
+    with session_scope(engine) as session:
+        watch = watch_series(session, "unsaid")
+    (event,) = watch.events
+    assert (event.previous, event.experiment, event.kind) == (
+        names[7],
+        names[9],
+        "model_digest_changed",
+    )
+    dropped = stream(watch, CHANGING, "exact_match")
+    assert dropped.segment_start == names[9]
+    first, last = dropped.nights
+    assert first.alarm and first.judged and first.change < -0.2
+    assert not last.judged and dropped.state.endswith(f"(alarm on {names[9]})")
+    assert names[8] not in stream(watch, STEADY, "exact_match").reference
+
+
 def test_the_fail_on_alarm_exit_code_the_gate_and_the_gauge_follow(tmp_path, capsys):
     from fastapi.testclient import TestClient
     from prometheus_client.parser import text_string_to_metric_families

@@ -196,6 +196,37 @@ def test_a_new_digest_or_server_version_is_an_event_and_unknown_is_not(engine):
     assert "4096 to 32768" in events[2].message
 
 
+def test_a_run_that_said_no_digest_hides_no_change_across_it(engine):
+    """Recheck's R4: digest d1, a run whose server said no digest (or no model facts at
+    all, or did not run the model), then d2 read as no event: the new weights were
+    never said, nor their first run judged across them. Each run is now compared with
+    what the runs before it last said, the event named from the last run that said it."""
+    with session_scope(engine) as session:
+        for name in ("g1", "g2", "g3", "g4", "g5", "g6"):
+            add(session, name, "gap")
+        join(session, "g1", "gap")
+        join(session, "g2", "gap", digest="", version="", ctx=None)  # the server said nothing
+        join(session, "g3", "gap", digest="d2")
+        record_run(
+            session, "g4", series="gap", explicit=False, suite="toy", suite_digest="", models=[]
+        )  # nothing recorded: neither the suite's digest nor a model
+        join(session, "g5", "gap", digest="d3", version="0.7.0")
+        record_run(
+            session, "g6", series="gap", explicit=False, suite="toy", suite_digest="s2",
+            models=ran("d3", "0.7.0"),
+        )  # fmt: skip
+    with session_scope(engine) as session:
+        events = series_events(series_points(session, "gap"))
+    assert [(e.previous, e.experiment, e.kind, e.before, e.after) for e in events] == [
+        ("g1", "g3", "model_digest_changed", "d1", "d2"),
+        ("g3", "g5", "model_digest_changed", "d2", "d3"),
+        ("g3", "g5", "server_version_changed", "0.6.8", "0.7.0"),
+        ("g5", "g6", "suite_changed", "s1", "s2"),
+    ]
+    assert events[0].message.startswith("model digest of m:1b on gpu1 changed from d1 to d2 ")
+    assert "between g1 and g3" in events[0].message
+
+
 def test_what_ran_asks_ollama_for_digest_version_and_context():
     config = StandInConfig(models=("llama3:latest",), version="0.15.5")
     with running_standin(config) as standin:

@@ -26,15 +26,19 @@ PINNED = {
     # the same weights under a new server restart nothing; a new digest's first run is
     # judged across it (from 7 on, the pinned series include both, each with a drop)
     7: "d5f1e3d522e7aca0",
+    # a run that said no digest between digests A and B hides no event (from 8 on, the
+    # pinned series include it)
+    8: "a25b93cedf009af8",
 }
 
 
 def _verdicts() -> str:
     """Every stream's nights as the watch judges them (alarm, judged, moved, partial,
-    evidence and z to 2 decimals), its threshold and segment, on six fixed series: a
+    evidence and z to 2 decimals), its threshold and segment, on seven fixed series: a
     drop and a slowdown; a drop whose alarmed night was accepted (its stream restarts);
     a partial (smoke) night; a good night accepted before a drop (its level confirmed);
-    a drop with a server upgrade over the same weights; a drop with a new digest."""
+    a drop with a server upgrade over the same weights; a drop with a new digest; a drop
+    with a new digest after a run that said none."""
     engine = make_engine("sqlite://")
     with session_scope(engine) as session:
         add_nights(session, 14, series="drop", drop_from=8, slow_from=11, seed=4)
@@ -43,12 +47,21 @@ def _verdicts() -> str:
         confirmed = add_nights(session, 12, series="confirmed", drop_from=8, seed=7)
         add_nights(session, 9, series="upgraded", server_from=7, drop_from=7, seed=8)
         add_nights(session, 9, series="new-digest", digest_from=7, drop_from=7, seed=9)
+        add_nights(session, 9, series="unsaid", digest_from=7, drop_from=7, unsaid=(6,), seed=9)
     with session_scope(engine) as session:
         accept_baseline(session, accepted[10])
         accept_baseline(session, confirmed[6])
     lines = []
     with session_scope(engine) as session:
-        for series in ("drop", "accepted", "partial", "confirmed", "upgraded", "new-digest"):
+        for series in (
+            "drop",
+            "accepted",
+            "partial",
+            "confirmed",
+            "upgraded",
+            "new-digest",
+            "unsaid",
+        ):
             watch = trends.watch_series(session, series)
             for s in watch.streams:
                 lines.append(f"{series} {s.label} {s.metric} {s.threshold:.3f} {s.segment_start}")
