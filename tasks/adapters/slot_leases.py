@@ -5,6 +5,7 @@ by count, else one per lease)."""
 
 from __future__ import annotations
 
+import asyncio
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -37,6 +38,16 @@ class _Grant:
     slots: int
     leased: bool
     idle: set[str] = field(default_factory=set)  # a lease's slots the run stopped using
+
+
+@dataclass
+class _Unsent:
+    """Slots of a limit to give back by count in one write that waits for its turn
+    (``HostSlots._give_back_counted``): others given back meanwhile join it; ``sent``
+    is done once the write is."""
+
+    slots: list[Held]
+    sent: asyncio.Future[None]
 
 
 def _groups(held: Iterable[Held], *, by_count: bool) -> dict[str, list[Held]]:
