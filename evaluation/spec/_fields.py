@@ -54,7 +54,7 @@ class Bound:
 DAY_S = 86_400
 BOUNDS: dict[str, Bound] = {
     "samples_per_case": Bound(1, 1_000, "pass@k takes k samples; past 1000 is no use"),
-    "slots": Bound(1, 1_024, "requests one host runs at once (OLLAMA_NUM_PARALLEL)"),
+    "slots": Bound(1, 1_024, "requests one host runs at once"),
     "max_configs": Bound(1, 100_000, "a sweep of more configs never ends"),
     "max_generations": Bound(1, 10**9, "more than any database here holds"),
     "max_attempts": Bound(1, 100, "tries of one request"),
@@ -300,12 +300,16 @@ class FieldReader:
         )
         return value
 
-    def bounded(self, value: Any, field: str, key: str, kind: type = int) -> Any:
-        """A count (``kind`` int) or number (float) within ``BOUNDS[key]``."""
+    def bounded(
+        self, value: Any, field: str, key: str, kind: type = int, *, setting: str = ""
+    ) -> Any:
+        """A count (``kind`` int) or number (float) within ``BOUNDS[key]``; ``setting``:
+        what sets it on the other side, said with why the most is what it is."""
         bound = BOUNDS[key]
         read = self.integer(value, field) if kind is int else self.number(value, field)
         if not bound.holds(read):
-            why = f" ({bound.why})" if read > bound.high else ""
+            said = f"{bound.why}: {setting}" if setting else bound.why
+            why = f" ({said})" if read > bound.high else ""
             got = read if kind is int else f"{read:g}"
             raise self.error(field, f"{key} {bound.rule}{why}, got {got}")
         return read

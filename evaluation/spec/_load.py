@@ -69,6 +69,12 @@ SPEC_KEYS = (
     *STRATEGY_KEYS,
 )
 HOST_KEYS = ("name", "url", "slots", "kind", "models", "api_key_env")
+#: What sets a host's slots on its server, by kind (docs/running-for-real.md's table):
+#: an OpenAI-compatible server's is its engine's own, not Ollama's.
+SLOTS_SETTING = {
+    "ollama": "its OLLAMA_NUM_PARALLEL",
+    "openai": "llama.cpp's --parallel, vLLM's --max-num-seqs",
+}
 # A key written into a host's entry: refused, pointing to api_key_env (specs are
 # committed, and stored with every experiment)
 LITERAL_KEY_NAMES = ("api_key", "apikey", "api-key", "key", "token", "bearer", "authorization")
@@ -360,7 +366,9 @@ def _host(reader: FieldReader, raw: Any, field: str) -> HostSpec:
         )
         problem = host_url_problem(url)
         reader.check(problem is None, child(field, "url"), f"{problem}, got '{redact_url(url)}'")
-    slots = reader.bounded(raw.get("slots", 1), child(field, "slots"), "slots")
+    slots = reader.bounded(
+        raw.get("slots", 1), child(field, "slots"), "slots", setting=SLOTS_SETTING.get(kind, "")
+    )
     host_models = None
     if raw.get("models") is not None:
         models_field = child(field, "models")

@@ -483,6 +483,30 @@ SPEC_CASES = [
         ("{spec}", F.format("hosts[0].slots"), "an integer of 4000 digits is far beyond"),
     ),
     Bad(
+        "spec-host-slots-over-openai",
+        "spec",
+        spec(
+            {
+                "hosts": [
+                    {"name": "v", "url": "http://127.0.0.1:8000", "kind": "openai", "slots": 2000}
+                ]
+            }
+        ),
+        (
+            "{spec}",
+            F.format("hosts[0].slots"),
+            "<= 1024 (requests one host runs at once: llama.cpp's --parallel, vLLM's "
+            "--max-num-seqs), got 2000",
+        ),
+        absent=("OLLAMA",),
+    ),
+    Bad(
+        "spec-host-slots-over-ollama",
+        "spec",
+        spec({"hosts": [{"name": "o", "url": "http://127.0.0.1:11434", "slots": 2000}]}),
+        ("{spec}", F.format("hosts[0].slots"), "at once: its OLLAMA_NUM_PARALLEL), got 2000"),
+    ),
+    Bad(
         "spec-number-integer-beyond-float",
         "spec",
         _shown(
