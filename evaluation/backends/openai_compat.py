@@ -52,6 +52,7 @@ from evaluation.errors import BackendRejected, PromptTooLong
 from evaluation.spec import GenerationParams
 
 _DONE = "[DONE]"
+_SHOWN = 120  # characters of an answer that is not a stream, said in its error
 _CONTEXT_LENGTH_EXCEEDED = "context_length_exceeded"
 
 
@@ -114,6 +115,8 @@ class OpenAICompatBackend(HttpBackend):
         usage: dict[str, Any] = {}
         timings: dict[str, Any] = {}
         latency: float | None = None
+        events = 0
+        other = ""  # the start of what came that is not an event, said if no event came
         start = time.perf_counter()
         async with self._stream_post("/v1/chat/completions", payload, timeout) as (
             response,
@@ -125,7 +128,10 @@ class OpenAICompatBackend(HttpBackend):
             await raise_for_status(response)
             async for line in lines:
                 if not line.startswith("data:") or latency is not None:
+                    if line and not events and len(other) <= _SHOWN:
+                        other = f"{other} {line.strip()}".strip()
                     continue  # blank separators, SSE comments, event names
+                events += 1
                 data = line[len("data:") :].strip()
                 if data == _DONE:
                     latency = time.perf_counter() - start
@@ -143,6 +149,8 @@ class OpenAICompatBackend(HttpBackend):
                             ttft = time.perf_counter() - start
                         parts.append(content)
                     finish = choice.get("finish_reason") or finish
+        if latency is None and not events and not _event_stream(response):
+            raise IncompleteStream(_not_a_stream(response, other))
         if latency is None:
             raise IncompleteStream("the stream ended before 'data: [DONE]'")
         eval_count = int(usage.get("completion_tokens") or 0)
@@ -240,6 +248,28 @@ class _DeltaClock:
         if self.count < 2:
             return 0
         return round((self._last - self._first) / (self.count - 1) * self.count * 1e9)
+
+
+def _content_type(response: httpx.Response) -> str:
+    return response.headers.get("content-type", "").split(";")[0].strip().lower()
+
+
+def _event_stream(response: httpx.Response) -> bool:
+    """Whether the answer says it is a stream of events (it may still break)."""
+    return _content_type(response) == "text/event-stream"
+
+
+def _not_a_stream(response: httpx.Response, start: str) -> str:
+    """What came where a stream of ``data:`` events was asked (``stream: true``): a proxy
+    or server that answers the whole reply as one JSON body said "the stream ended
+    before [DONE]", as if a stream had broken."""
+    kind = _content_type(response)
+    what = f"a{'n' * (kind[:1] in 'aeiou')} {kind} body" if kind else "a body, no content type,"
+    body = repr(start[:_SHOWN]) + ("…" if len(start) > _SHOWN else "") if start else "empty"
+    return (
+        f"no event stream: the server answered {what} ({body}) where a stream of 'data:' "
+        "events was asked (stream: true)"
+    )
 
 
 def _raise_if_prompt_too_long(body: str, host: str, model: str, *, how: str = "") -> None:

@@ -344,3 +344,24 @@ async def test_a_host_name_that_does_not_resolve_is_said_so_and_not_told_to_star
     assert "(GET http://gpu-bx:8000/v1/models: no such host name: gpu-bx does not resolve)" in said
     assert "check the host name in the url" in said
     assert "start " not in said and "Errno" not in said
+
+
+async def test_an_answer_that_is_not_a_stream_is_said_as_what_came() -> None:
+    # ncfast: a server answering `stream: true` with the whole reply as one JSON body
+    # read "the stream ended before 'data: [DONE]'", as if a stream had broken.
+    body = json.dumps({"object": "chat.completion", "choices": [{"message": {"content": "hi"}}]})
+
+    def handler(_: httpx.Request) -> httpx.Response:
+        return httpx.Response(
+            200, content=body.encode(), headers={"content-type": "application/json"}
+        )
+
+    client = httpx.AsyncClient(transport=httpx.MockTransport(handler))
+    host = HostSpec(name="m", url="http://m", kind="openai")
+    with pytest.raises(BackendUnavailable) as caught:
+        await OpenAICompatBackend(host, client=client).generate(request())
+    said = str(caught.value)
+    assert "no event stream: the server answered an application/json body " in said, said
+    assert """('{"object": "chat.completion", "choices": """ in said, said
+    assert "where a stream of 'data:' events was asked (stream: true)" in said, said
+    assert "[DONE]" not in said
