@@ -120,21 +120,28 @@ def smoke_lines(failure: SmokeFailed, resume: str) -> str:
 
 
 def next_steps(
-    experiment: str, report: str, argv: Sequence[str] = (), width: int | None = None
+    experiment: str,
+    report: str,
+    argv: Sequence[str] = (),
+    width: int | None = None,
+    *,
+    pairs: bool = True,
 ) -> str:
-    """Where to look after a run: the viewer, the report file, the paired comparisons;
-    the commands with the ``--database`` of the run's command line ``argv``. Each where
-    its words line up, unless a line is wider than ``width`` (a URL or a path cannot
-    wrap: at 80 columns the URL's line was 89, the report's path's over 90): then each
-    under its words."""
+    """Where to look after a run: the viewer, the report file, the paired comparisons
+    where there are ``pairs`` (two configs with outputs: after a run whose every
+    generation failed, `compare` has nothing to compare); the commands with the
+    ``--database`` of the run's command line ``argv``. Each where its words line up,
+    unless a line is wider than ``width`` (a URL or a path cannot wrap: at 80 columns the
+    URL's line was 89, the report's path's over 90): then each under its words."""
     from evaluation.view.links import summary_url
 
     steps = [
         ("every output, in the browser:", follow_up(["view", experiment], argv)),
         ("", f"then open {summary_url(experiment)}"),
         ("the report:", report),
-        ("every pair compared:", follow_up(["compare", experiment], argv)),
     ]
+    if pairs:
+        steps.append(("every pair compared:", follow_up(["compare", experiment], argv)))
     lined_up = [f"  {words:<31}{where}" for words, where in steps]
     if width is None or max(map(len, lined_up)) <= width:
         return "\n".join(["", "Next:", *lined_up])

@@ -259,7 +259,16 @@ def _run(
             f"(it does only the {summary['failed']} failed)"
         )
         print(fitted_command(again, resume))
-    print(next_steps(summary["experiment"], summary["report"], args.argv, known_columns()))
+    with_outputs = sum(1 for row in board.rows if row.get("generations_ok"))
+    print(
+        next_steps(
+            summary["experiment"],
+            summary["report"],
+            args.argv,
+            known_columns(),
+            pairs=with_outputs >= 2,
+        )
+    )
     return 0 if summary["failed"] == 0 else 1
 
 

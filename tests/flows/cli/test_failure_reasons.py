@@ -15,7 +15,7 @@ from tests.support.standin_ollama import StandInConfig, running_standin
 pytestmark = pytest.mark.usefixtures("prefect_harness")
 
 
-def spec_for(tmp_path: Path, url: str) -> Path:
+def spec_for(tmp_path: Path, url: str, temperatures: tuple[float, ...] = (0.0,)) -> Path:
     path = tmp_path / "spec.yaml"
     path.write_text(
         yaml.safe_dump(
@@ -23,7 +23,7 @@ def spec_for(tmp_path: Path, url: str) -> Path:
                 "name": "host-fails",
                 "suite": str(REPO / "benchmarks/suites/qa-short.jsonl"),
                 "models": ["llama3:latest"],
-                "grid": {"temperature": [0.0]},
+                "grid": {"temperature": list(temperatures)},
                 "hosts": [{"name": "gpu", "url": url, "slots": 2}],
                 "limits": {"max_attempts": 1},
             }
@@ -37,13 +37,15 @@ def test_a_host_failing_every_generation_is_reported_with_its_reason(
 ) -> None:
     with running_standin(StandInConfig(slots=2)) as standin:
         standin.set_fault("server_error", times=1000, message="CUDA out of memory")
-        spec = spec_for(tmp_path, standin.url)
+        spec = spec_for(tmp_path, standin.url, (0.0, 0.7))  # two configs, no output
         code = main(["--database", database_url, "run", str(spec), "--limit", "3", "-q"])
     out = capsys.readouterr().out
     assert code == 1
-    assert "0 generated, 3 failed" in out
-    assert "3 failed generations, by reason:" in out
-    reasons = [line for line in out.splitlines() if line.startswith("  3 x ")]
+    assert "0 generated, 6 failed" in out
+    assert "6 failed generations, by reason:" in out
+    assert "every pair compared" not in out  # no outputs: nothing to compare (ncfast)
+    assert "every output, in the browser:" in out  # the failures are there to read
+    reasons = [line for line in out.splitlines() if line.startswith("  6 x ")]
     assert len(reasons) == 1, out
     assert "HTTP 500" in reasons[0] and "CUDA out of memory" in reasons[0], out
     assert "Backend" not in reasons[0]  # recheck G6: no class name, as the smoke level's
@@ -52,12 +54,12 @@ def test_a_host_failing_every_generation_is_reported_with_its_reason(
     assert f"every one: evalflow view host-fails {db} (or evalflow export host-fails " in out
     # As after Ctrl-C: the same command redoes only what failed.
     (resume,) = [line for line in out.splitlines() if "resume with: evalflow " in line]
-    assert f"run {spec} --limit 3 -q (it does only the 3 failed)" in resume, resume
+    assert f"run {spec} --limit 3 -q (it does only the 6 failed)" in resume, resume
 
     assert main(["--database", database_url, "show", "host-fails"]) == 0  # it exists
     shown = capsys.readouterr().out
     assert "0 generations stored" in shown
-    assert "3 failed generations, by reason:" in shown
+    assert "6 failed generations, by reason:" in shown
     assert reasons[0] in shown
     assert f"every one: evalflow view host-fails {db} (or " in shown
 
