@@ -3,7 +3,8 @@
 
 Each check gives a ``Check`` with a status: ``ok``, ``warn`` (works, but worth knowing),
 ``busy`` (a host that took the connection but did not answer in time while a run of
-ours is using it: up, serving that run) or ``fail`` (a host that does so with no run of
+ours is using it: up, serving that run; or one that answered 503, overloaded: there,
+refusing work for now, as `run` says it) or ``fail`` (a host that does so with no run of
 ours on it is not answering: hung, or serving someone else for longer than the
 deadline). ``DoctorReport.healthy`` is true when nothing failed. Host checks never raise:
 an unreachable host, a missing model or a timeout is a failed check.
@@ -24,6 +25,7 @@ from evaluation.backends.base import Backend
 from evaluation.backends.retry import list_models_with_retries
 from evaluation.errors import (
     BackendError,
+    BackendOverloaded,
     BackendUnavailable,
     EvalError,
     ModelNotFound,
@@ -259,10 +261,16 @@ async def check_host(
         return Check(component, "fail", detail)
     except BackendUnavailable as exc:
         hint = listening_hint(host.kind) if exc.connected else start_hint(host.kind)
-        detail = f"{host.shown_url}: {_first_line(exc)}; {hint}"  # no class names
+        detail = f"{host.shown_url}: {_words(exc, host)}; {hint}"  # no class names
         return Check(component, "fail", detail)
+    except BackendOverloaded as exc:  # there, refusing work for now: as `run` says it
+        detail = (
+            f"{host.shown_url}: answered: overloaded ({_words(exc, host)}); its models are "
+            "not checked: check again when the server is free"
+        )
+        return Check(component, "busy", detail, {"url": host.shown_url, "kind": host.kind})
     except BackendError as exc:
-        return Check(component, "fail", f"{host.shown_url}: {_first_line(exc)}")
+        return Check(component, "fail", f"{host.shown_url}: {_words(exc, host)}")
 
 
 def not_answering(timeout_s: float) -> str:
@@ -473,3 +481,9 @@ def hosts_in_use(url: str) -> dict[str, str]:
 
 def _first_line(exc: BaseException) -> str:
     return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+
+
+def _words(exc: BackendError, host: HostSpec) -> str:
+    """``exc``'s first line without the host's name it starts with: the check's line
+    names the host already ("host gpu-a  http://...: gpu-a: HTTP 503" named it twice)."""
+    return _first_line(exc).removeprefix(f"{exc.host or host.name}: ")

@@ -440,6 +440,31 @@ def test_a_silent_host_no_run_of_ours_uses_is_not_answering_and_unhealthy(
     assert f"BUSY host llama {hung.url}: {busy}" in " ".join(held_doctor.split())  # unwrapped
 
 
+def test_a_host_answering_503_is_busy_said_as_run_says_it_with_the_host_once(
+    tmp_path, database_url, capsys
+):
+    # recheck's R3: doctor said 'FAIL  host gpu-a  http://...: gpu-a: HTTP 503: server
+    # busy ...' and UNHEALTHY, exit 1, where `run` says the host answered: overloaded and
+    # to run again when it is free (exit 75): the host is there, refusing work for now.
+    with running_standin(StandInConfig(models=MODELS)) as server:
+        server.overload_listings(1000)
+        spec = str(write_spec(tmp_path, [{"name": "gpu-a", "url": server.url, "slots": 2}]))
+        with temporary_settings(restore_defaults={PREFECT_API_URL}):
+            assert main(["--database", database_url, "doctor", spec, "--timeout", "2"]) == 0
+            doctor = " ".join(capsys.readouterr().out.split())  # unwrapped
+            assert main(["--database", database_url, "health", spec, "--timeout", "2"]) == 0
+            health = capsys.readouterr().out
+    said = (
+        f"BUSY host gpu-a {server.url}: answered: overloaded (HTTP 503: server busy, please "
+        "try again. maximum pending requests exceeded); its models are not checked: check "
+        "again when the server is free"
+    )
+    assert said in doctor, doctor
+    assert doctor.count("gpu-a") == 1, doctor
+    assert doctor.endswith("healthy, except 1 host not checked (busy)"), doctor
+    assert health.endswith(", except 1 host not checked (busy)\n"), health
+
+
 def test_the_docs_give_the_codes_deadlines_for_a_silent_host():
     # newcomer: docs/bad-input.md said a silent host is busy after 3 s, doctor said 5 s
     from evaluation.run._preflight import PREFLIGHT_TIMEOUT_S
