@@ -283,12 +283,12 @@ async def read_json(receive: Callable, send: Callable, dialect: Dialect) -> dict
 
 async def sleep_unless_gone(seconds: float, receive: Callable) -> bool:
     """Sleep, unless the client disconnects first (then False)."""
-    gone = asyncio.ensure_future(_wait_disconnect(receive))
+    gone = asyncio.ensure_future(wait_disconnect(receive))
     done, _ = await asyncio.wait({gone}, timeout=seconds)
     gone.cancel()
     return not done
 
 
-async def _wait_disconnect(receive: Callable) -> None:
+async def wait_disconnect(receive: Callable) -> None:
     while (await receive())["type"] != "http.disconnect":
         pass

@@ -24,9 +24,11 @@ body), "server_error" (500), "bad_request" (400), "error_line" (an ``{"error": .
 after ``after_chunks`` chunks, status 200), "drop" (transport aborted mid-stream), "hang"
 (no answer for ``hang_s``, abandoned when the client disconnects); ``hang_listings(n)``:
 the next n model listings get no answer (a busy server); ``overload_listings(n)``: the
-next n get 503 with Ollama's "server busy" body; ``hold_answers(until)``: no
-generation is answered before the ``threading.Event`` ``until`` is set (another host's
-lanes then have work for certain, whatever the machine's load). A fault set with
+next n get 503 with Ollama's "server busy" body; ``hold_answers(until, after=0)``: no
+generation but the next ``after`` is answered before the ``threading.Event`` ``until``
+is set (another host's lanes then have work for certain, a run has work left when it is
+cancelled, whatever the machine's load); a held request whose client leaves is dropped.
+A fault set with
 ``embed=True`` goes to the next embedding requests instead ("busy", "server_error",
 "bad_request", "drop" and "hang" apply; "error_line" is a 500 there). A status fault's
 message may hold ``{authorization}`` and ``{credentials}``: the request's Authorization
@@ -83,6 +85,7 @@ from tests.support.ollama_wire import (
     split_tokens,
     start_stream,
     tag_entry,
+    wait_disconnect,
 )
 
 #: The Authorization header of the request being answered (``{authorization}``).
@@ -223,6 +226,7 @@ class StandIn:
         self._listing_hangs = 0
         self._listing_overloads = 0
         self._held_until: threading.Event | None = None
+        self._held_after = 0  # the requests counted before the hold begins
         self._lock = threading.Lock()
         self._runtime = _Runtime(self.config)
         self._server: uvicorn.Server | None = None
@@ -263,10 +267,12 @@ class StandIn:
         with self._lock:
             self._listing_overloads = times
 
-    def hold_answers(self, until: threading.Event | None) -> None:
-        """Generation requests get no answer before ``until`` is set (they are counted
-        and wait for it ahead of their slot); None: answer at once again."""
-        self._held_until = until
+    def hold_answers(self, until: threading.Event | None, *, after: int = 0) -> None:
+        """Generation requests but the next ``after`` get no answer before ``until`` is
+        set (they are counted and wait for it ahead of their slot; one whose client
+        disconnects meanwhile ends there); None: answer at once again."""
+        with self._lock:
+            self._held_until, self._held_after = until, self.stats.requests + after
 
     def clear_faults(self) -> None:
         with self._lock:
@@ -518,8 +524,9 @@ class StandIn:
             message = BUSY_MESSAGE if fault.kind == "busy" else _said(fault.message)
             await respond_json(send, status, dialect.error(message, status))
             return
-        while (until := self._held_until) is not None and not until.is_set():
-            await asyncio.sleep(0.01)
+        held = self._held_until is not None and stats.requests > self._held_after
+        if held and not await self._held(receive):
+            return
         runtime = self._runtime
         async with runtime.slots:
             load_ns = await self._load(runtime, model)
@@ -528,6 +535,19 @@ class StandIn:
                     return
                 fault = None
             await self._answer(dialect, body, fault, started, load_ns, send)
+
+    async def _held(self, receive: Callable) -> bool:
+        """Wait while answers are held (``hold_answers``); False when the client left
+        first (a cancelled run's request: nothing is answered to it)."""
+        gone = asyncio.ensure_future(wait_disconnect(receive))
+        try:
+            while (until := self._held_until) is not None and not until.is_set():
+                if gone.done():
+                    return False
+                await asyncio.sleep(0.01)
+        finally:
+            gone.cancel()
+        return True
 
     async def _load(self, runtime: _Runtime, model: str) -> int:
         """Make ``model`` resident; the nanoseconds spent loading it (0 if it was)."""
