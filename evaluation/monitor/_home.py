@@ -29,6 +29,7 @@ from evaluation.storage.models import (
     RunLive,
     RunSummary,
 )
+from evaluation.storage.repository import find_experiment
 from evaluation.storage.runs import experiment_status, in_utc, starting_runs, starting_words
 from evaluation.wording import counted
 
@@ -140,7 +141,7 @@ def _running_and_ended(session: Session) -> tuple[list[dict[str, Any]], dict[str
             ended[experiment.name] = state.status
             continue
         out.append(live_facts(experiment, live, state.run))
-    out += [starting_facts(run, session.get(Experiment, run.experiment)) for run in starting]
+    out += [starting_facts(run, find_experiment(session, run.experiment)) for run in starting]
     return out, ended
 
 

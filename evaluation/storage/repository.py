@@ -431,10 +431,14 @@ def _as_upserted(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return list(kept.values())
 
 
+def find_experiment(session: Session, name: str) -> Experiment | None:
+    """The experiment named ``name``, or None (by name: ``session.get`` takes the integer
+    key, which PostgreSQL refuses a name for)."""
+    return session.exec(select(Experiment).where(Experiment.name == name)).scalar_one_or_none()
+
+
 def get_experiment(session: Session, name: str) -> Experiment:
-    experiment = session.exec(
-        select(Experiment).where(Experiment.name == name)
-    ).scalar_one_or_none()
+    experiment = find_experiment(session, name)
     if experiment is None:
         if starting := starting_refusal(session, name):
             raise StorageError(starting)

@@ -25,6 +25,7 @@ from evaluation.storage.runs import (
 )
 from evaluation.view.app import create_app
 from flows.cli import main
+from tests.support.databases import sqlite_or_postgres
 from tests.support.results_db import register_unrun
 
 NAME = "nc-sweep-4"
@@ -46,8 +47,14 @@ def _refusal(engine) -> str:
     return busy.value.holder.removeprefix(f"experiment {NAME!r} is already running: ")
 
 
-def test_a_claimed_run_not_begun_is_starting_until_its_process_dies(tmp_path, holder, capsys):
-    url = f"sqlite:///{tmp_path / 'r.db'}"
+@pytest.fixture(params=["sqlite", "postgresql"])
+def url(request, tmp_path):
+    yield from sqlite_or_postgres(request.param, tmp_path / "r.db", "evalflow_starting")
+
+
+def test_a_claimed_run_not_begun_is_starting_until_its_process_dies(url, holder, capsys):
+    """On PostgreSQL too: the starting run's stored experiment was looked up by its name
+    as the integer key (newcomer W1: status exit 2 and /api/live 500 while starting)."""
     engine = make_engine(url)
     child, process = holder
     with session_scope(engine) as session:
