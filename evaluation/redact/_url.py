@@ -15,7 +15,9 @@ Who reads evalflow's URLs, and where each puts the end of a password:
 A password the user meant is masked whole under every one of these readings: it runs
 from the first ``:`` after the user to the last ``@`` of the URL. Where a path or query
 holds an ``@`` after a ``host:port``, SQLAlchemy too reads a password there, and so this
-masks it (never a secret shown; rarely a harmless part hidden). A user name is shown.
+masks it (never a secret shown; rarely a harmless part hidden). A user name is shown,
+except a lone one in an ``http(s)://`` URL (no password): httpx sends it as Basic auth,
+and ``https://TOKEN@gateway`` is how a token is usually pasted there.
 """
 
 from __future__ import annotations
@@ -29,6 +31,9 @@ from evaluation.redact._names import MASK, is_secret_name
 # would send "***".
 PASSWORD_NOTE = " (password masked: put it back)"
 _SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*://")
+#: The schemes whose lone user name is a credential: httpx sends ``http://TOKEN@host``'s
+#: as Basic auth, and such a user name is usually a token pasted there.
+_WEB = re.compile(r"(?i)(https?|wss?)://$")
 
 
 def redact_url(url: str) -> str:
@@ -39,6 +44,8 @@ def redact_url(url: str) -> str:
     'postgresql+psycopg2://ana:***@db:5432/x?sslmode=require&auth_token=***'
     >>> redact_url("ana:p@ss w0rd@gpu:11434")
     'ana:***@gpu:11434'
+    >>> redact_url("https://sk-abc@gateway:8443/v1")
+    'https://***@gateway:8443/v1'
     """
     stripped = url.lstrip(" \t\"'")
     match = _SCHEME.match(stripped)
@@ -51,6 +58,8 @@ def redact_url(url: str) -> str:
             userinfo, at, after = "", "", rest
         elif colon and password:
             userinfo = f"{user}:{MASK}"
+        elif userinfo and not colon and _WEB.match(prefix.strip(" \t\"'")):
+            userinfo = MASK  # httpx sends it as Basic auth: "https://TOKEN@gateway"
     return prefix + userinfo + at + _redact_query(after)
 
 

@@ -45,7 +45,6 @@ def test_redact_masks_every_form_of_credential(text: str, shown: str | None) -> 
     "text",
     [
         "sqlite:////home/ana/.evalflow/evalflow.db",
-        "http://user@gpu:11434/api/tags",
         "field 'grid.top_p[0]': top_p must be in (0, 1], got 2.0",
         "models: sim-small:1b, llama3.2:3b",
     ],

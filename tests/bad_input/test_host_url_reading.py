@@ -169,3 +169,16 @@ def test_a_host_that_cannot_be_reached_as_written_is_refused_at_plan(
 )
 def test_a_host_url_httpx_reads_as_shown_is_taken(url: str) -> None:
     assert host_url_problem(url) is None
+
+
+@pytest.mark.parametrize("verb", ["plan", "doctor"])
+def test_a_token_pasted_as_a_host_urls_user_name_is_never_printed(
+    verb: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """httpx sends ``http://TOKEN@host``'s user name as Basic auth: `plan` and `doctor`
+    printed it whole (newcomer ncreal's P1), where ``user:password@`` was masked."""
+    host = {"name": "gw", "url": "http://sk-P1SECRET42@127.0.0.1:1", "kind": "openai"}
+    main([verb, str(spec(tmp_path, [host]))])
+    out = capsys.readouterr()
+    assert "http://***@127.0.0.1:1" in out.out + out.err
+    assert "P1SECRET42" not in out.out + out.err

@@ -147,7 +147,6 @@ def test_other_parameters_are_shown(name: str) -> None:
         "sqlite:////home/ana/.evalflow/evalflow.db",
         "sqlite:///results/a@b.db",
         "postgresql+psycopg2://postgres@127.0.0.1:5432/test",
-        "http://user@gpu:11434/api/tags",
         "ana@gpu:11434",
         "metrics: pass@1, semantic_similarity@all-minilm",
         "models: sim-small:1b, llama3.2:3b; max_tokens=512 num_ctx=4096",
@@ -238,3 +237,17 @@ def test_the_value_of_an_option_named_like_a_credential_is_masked(
             assert redact(f"got {secret!r}: invalid", known=given) == "got '***': invalid"
     kept = [word for word, masked in zip(argv, shown, strict=True) if word == masked]
     assert not set(kept) & set(given)
+
+
+@pytest.mark.parametrize(
+    ("text", "shown"),
+    [
+        ("GET http://user@gpu:11434/api/tags", "GET http://***@gpu:11434/api/tags"),
+        ("https://sk-abc@gateway:8443/v1 failed", "https://***@gateway:8443/v1 failed"),
+        ("postgresql+psycopg2://ana@db:5432/x", "postgresql+psycopg2://ana@db:5432/x"),
+    ],
+)
+def test_a_lone_user_name_is_masked_in_a_web_url_only(text: str, shown: str) -> None:
+    """httpx sends a web URL's lone user name as Basic auth (a token pasted there); a
+    database URL's user name is shown, as ever."""
+    assert redact(text) == shown
