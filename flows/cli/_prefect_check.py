@@ -91,7 +91,8 @@ async def prefect_check(timeout_s: float) -> Check:
             if error is None:
                 version = await asyncio.wait_for(client.api_version(), timeout_s)
     except TimeoutError:
-        return Check("prefect api", "fail", f"{shown}: no answer within {timeout_s:g} s")
+        detail = f"{shown}: no answer within {timeout_s:g} s"
+        return Check("prefect api", "fail", detail, {"url": shown, "late": True})
     if error is not None:
         return Check("prefect api", "fail", f"{shown}: {type(error).__name__}: {error}")
     return Check("prefect api", "ok", f"{shown}: healthy (server {version})", {"url": shown})
@@ -99,9 +100,12 @@ async def prefect_check(timeout_s: float) -> Check:
 
 def refuse_an_api_that_does_not_answer(timeout_s: float = 10.0) -> None:
     """For `run`, before it claims or writes anything: a configured Prefect API
-    (PREFECT_API_URL, the user's setting) that does not answer is bad input, one line,
-    exit 2; without the check the run failed after claiming its experiment."""
-    from evaluation.errors import EvalError
+    (PREFECT_API_URL, the user's setting) that refuses the connection or answers an
+    error is bad input, one line, exit 2; one that gives no answer within the wait is
+    taken for busy (a server on a loaded machine answers health checks seconds late), so
+    TryLater, exit 75: a script retries that (newcomer ncwatch's W6).
+    Without the check the run failed after claiming its experiment."""
+    from evaluation.errors import EvalError, TryLater
     from flows.embedded_server import embedded_server_needed
 
     if not os.environ.get("PREFECT_API_URL") and "prefect.settings" not in sys.modules:
@@ -111,6 +115,14 @@ def refuse_an_api_that_does_not_answer(timeout_s: float = 10.0) -> None:
     import asyncio
 
     check = asyncio.run(prefect_check(timeout_s))
+    if check.status == "fail" and check.facts.get("late"):
+        raise TryLater(
+            one_line(
+                f"PREFECT_API_URL: the Prefect API did not answer in time: {check.detail} "
+                "(busy?); nothing was claimed or written: run the same command again when it "
+                "answers"
+            )
+        )
     if check.status == "fail":  # its detail shows the URL masked (redact_url)
         raise EvalError(
             one_line(

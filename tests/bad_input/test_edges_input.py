@@ -11,6 +11,7 @@ import json
 import math
 import os
 import re
+import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -654,3 +655,29 @@ def test_run_refuses_a_prefect_api_that_does_not_answer_before_it_writes(
     assert row_counts(url) == before  # nothing claimed
     with session_scope(engine) as session:
         assert session.exec(select(Experiment)).scalar_one().status == "completed"
+
+
+def test_a_prefect_api_that_answers_late_is_try_later_not_bad_input(tmp_path: Path) -> None:
+    """A Prefect server busy on a loaded machine takes the connection and answers its
+    health check late: the refusal was exit 2 ("bad input", never retried by scripts;
+    newcomer ncwatch's W6); it is TryLater (75), nothing claimed. In a subprocess, as above;
+    a listening socket that never answers stands for the late server."""
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        code = (
+            "from evaluation.errors import TryLater\n"
+            "from flows.cli._prefect_check import refuse_an_api_that_does_not_answer\n"
+            "try:\n"
+            "    refuse_an_api_that_does_not_answer(timeout_s=0.5)\n"
+            "except TryLater as exc:\n"
+            "    print('TryLater', exc)\n"
+        )
+        env = os.environ | {"PREFECT_API_URL": f"http://127.0.0.1:{silent.getsockname()[1]}/api"}
+        done = subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=tmp_path
+        )
+    assert done.stdout.startswith("TryLater PREFECT_API_URL: the Prefect API did not answer"), (
+        done.stdout + done.stderr
+    )
+    assert "no answer within 0.5 s" in done.stdout and "run the same command again" in done.stdout
