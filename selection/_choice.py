@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from evaluation.statistics.precision import told_apart
+from selection._quality_floor import floor_refusal
 from selection.features import CONFIG_FEATURES, CONFIG_NUMERIC
 from selection.model import SelectorModel
 from selection.recommendation import Driver
@@ -109,10 +110,8 @@ def violations(
                 shown, bound = told_apart(value, limit, figures=True)
                 item.append(f"{what} {shown} {unit} ({how}) > {bound} {unit}")
     if min_quality is not None:
-        for item, value in zip(found, table["quality"].to_numpy(), strict=True):
-            if value < min_quality:
-                shown, bound = told_apart(value, min_quality)  # quality's 3 decimals, or more
-                item.append(f"estimated quality {shown} < {bound}")
+        for i in np.flatnonzero(table["quality"].to_numpy() < min_quality):
+            found[i].append(floor_refusal(table.iloc[i], min_quality, len(table)))
     return problems, [tuple(item) for item in found]
 
 

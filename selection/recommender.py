@@ -107,6 +107,7 @@ from selection._notes import (
     unplaced_latency_note,
     weight_note,
 )
+from selection._quality_floor import QUALITY_REASON, floor_note
 from selection._refused import named_refused
 from selection._request import (
     check_database_url_argument,
@@ -293,10 +294,12 @@ def recommend_from_model(
         closest = tuple(
             option(model, table.iloc[i], task_type, found[i]) for i in scores[:MAX_CLOSEST]
         )
-        message = _unchecked(model, request) or (
-            "no configuration is estimated or measured to meet "
-            + _limits(request, _met_by_some(found, request))
-        )
+        limits = _limits(request, _met_by_some(found, request))
+        message = _unchecked(model, request)
+        if not message and (floor := floor_note(table, found, min_quality, params_label)):
+            message = f"no configuration is estimated to meet {limits}: {floor[0]}"
+            notes.append(floor[1])
+        message = message or f"no configuration is estimated or measured to meet {limits}"
         if max_latency_s is not None and meeting_by_measurements(table, max_latency_s).empty:
             notes.append(measured_latency_note(table, max_latency_s))
         tails = tail_only_next(
@@ -632,7 +635,7 @@ def _no_data_for_task(model: SelectorModel, base: dict[str, Any]) -> Recommendat
 LIMIT_REASONS = {
     "max_latency_s": LATENCY_REASON,
     "max_energy_j": "predicted energy",
-    "min_quality": "estimated quality",
+    "min_quality": QUALITY_REASON,
 }
 """How a candidate's refusal (:func:`selection._choice.violations`) begins, per limit."""
 
