@@ -183,7 +183,13 @@ def _ppi_of(t: pd.DataFrame, y: str, f_rated: str, f: str, confidence: float) ->
 
 
 def _plain(values: pd.Series, groups: pd.Series, confidence: float) -> PPIEstimate:
-    """A mean with the same (normal, clustered) variance: λ = 0 and nothing unrated."""
+    """A mean with the same (normal, clustered) variance: λ = 0 and nothing unrated; over
+    one case, that case's score, with no interval and a note saying so."""
+    if len(values) == 1:
+        value = float(values.iloc[0])
+        return PPIEstimate(
+            value, None, None, 0.0, 1, 0, confidence, "one case", note="1 case, no CI"
+        )
     return ppi_mean(
         values.to_numpy(),
         np.zeros(len(values)),

@@ -20,11 +20,13 @@ JUDGE_ONLY_NOTE = (
 
 
 def _cell(est: PPIEstimate, *, signed: bool = False) -> str:
+    """The estimate with its interval; without one, why (a judge that scored a config
+    once read "—", as if it had scored nothing)."""
     if est.estimate is None:
         return "—"
     fmt = "+.3f" if signed else ".3f"
     if est.ci is None:
-        return f"{est.estimate:{fmt}}"
+        return f"{est.estimate:{fmt}}" + (f" ({est.note})" if est.note else "")
     return f"{est.estimate:{fmt}} [{est.ci[0]:{fmt}}, {est.ci[1]:{fmt}}]"
 
 

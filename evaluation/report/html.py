@@ -481,11 +481,16 @@ def _calibrated(metric: CalibratedMetric, names: dict[str, str]) -> list[_Block]
     def cell(est) -> str:
         return _interval(est.estimate, *(est.ci or (None, None)))
 
+    def mean(est) -> str:
+        """A judge-only or people-only mean; over one case, saying it has no interval."""
+        one = est.ci is None and est.estimate is not None and est.note
+        return f"{cell(est)} ({est.note})" if one else cell(est)
+
     rows = [
         [
             names.get(e.config, e.config),
-            cell(e.judge),
-            f"{cell(e.people)} ({e.people.n_rated})",
+            mean(e.judge),
+            f"{mean(e.people)} ({e.people.n_rated})",
             cell(e.combined),
             _num(e.combined.lam, 2),
             e.combined.note,
@@ -495,8 +500,8 @@ def _calibrated(metric: CalibratedMetric, names: dict[str, str]) -> list[_Block]
     diffs = [
         [
             f"{names.get(d.a, d.a)} − {names.get(d.b, d.b)}",
-            cell(d.judge),
-            f"{cell(d.people)} ({d.people.n_rated})",
+            mean(d.judge),
+            f"{mean(d.people)} ({d.people.n_rated})",
             cell(d.combined),
             _num(d.p_adjusted, 3),
             "yes" if d.significant else "no",

@@ -161,3 +161,41 @@ def test_compare_markdown_has_the_combined_block(calib, database_url, capsys, mo
     pairs = tables[5].splitlines()
     assert pairs[0] == "| pair | combined | rated cases | p_adj | differ | judge only |"
     assert len(pairs) == 2 + 3 and all(" − " in row and " | 6 | " in row for row in pairs[2:])
+
+
+def test_a_config_the_judge_scored_once_shows_that_score(database_url: str) -> None:
+    """Newcomers' C12: a config the judge scored once read "—" under "judge only", as if
+    it had scored nothing; its one score is its mean, shown with why it has no interval."""
+    from evaluation.report.html import _calibrated
+    from evaluation.review.store import record_rating
+    from evaluation.storage.repository import generations_frame
+    from tests.support.calibration_db import JUDGE, _accuracy
+    from tests.support.review_db import build_review_db
+
+    db = build_review_db(database_url, n_cases=12, name="calib")
+    once = db.configs[2].hash
+    with session_scope(db.engine) as session:
+        order = [c.hash for c in db.configs]
+        for g in generations_frame(session, db.experiment_id).itertuples():
+            k, i = order.index(g.config_hash), int(str(g.case_id)[1:])
+            if g.config_hash == once and i > 0:
+                continue  # the judge scored the third config's first case only
+            session.add(_accuracy(db, JUDGE, int(g.id), judge_stars(k, i)))
+            if i < 6:
+                rating = {"criterion": "accuracy", "stars": people_stars(k, i)}
+                record_rating(session, rater="ana", generation_id=int(g.id), **rating)
+    with session_scope(db.engine) as session:
+        (metric,) = load_calibration(session, db.experiment_id)
+        shown = calibration_text(session, "calib")
+    judged_once = next(e for e in metric.configs if e.config == once)
+    assert judged_once.judge.estimate == unit(judge_stars(2, 0)) and judged_once.judge.ci is None
+    model = db.configs[2].model
+    (row,) = [line for line in shown.splitlines() if line.startswith(f"  {model} ")]
+    one = f"{unit(judge_stars(2, 0)):.3f} (1 case, no CI)"
+    assert row.split(maxsplit=2)[2].startswith(one)  # the judge-only column
+    assert row.count("(1 case, no CI)") == 2  # and the people's one rating of it
+    diff = unit(judge_stars(0, 0)) - unit(judge_stars(2, 0))
+    assert f"(judge only {diff:+.3f} (1 case, no CI))" in shown
+    _, _, configs, _ = _calibrated(metric, {})
+    (html_row,) = [r for r in configs.rows if r[0] == once]
+    assert html_row[1] == one
