@@ -27,6 +27,19 @@ ESTIMATED_FROM = "estimated from"
 heading says "Full-suite" only over such rows, not over subset means alone."""
 
 
+MEASURED_IN_FULL = "measured, nothing estimated"
+"""How a config run on every case of its suite reads beside estimates from part of it
+(``evaluation.itembank``): its score is the suite's, with no interval; it read "0.694
+[0.694, 0.694] estimated from 36 of 36 cases (item bank v1)", certainty it does not
+have of other cases."""
+IN_FULL = (
+    "a config run on every case has the suite's own score, measured: no interval, as "
+    "nothing of the suite is left to estimate (the leaderboard's interval is for other "
+    "cases like these)"
+)
+"""Said once under a block of estimates where some configs read ``MEASURED_IN_FULL``."""
+
+
 NOT_SCORED = "not scored in that run"
 """Said of a series' night whose run scored no case on the metric (one rescored into
 earlier runs only): a gap, not judged (`trends`, the monitor's series page)."""

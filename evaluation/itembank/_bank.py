@@ -38,7 +38,13 @@ from evaluation.storage.models import (
     Score,
     SuiteRow,
 )
-from evaluation.wording import ESTIMATED_FROM, NOT_A_SAMPLE, per_case_words
+from evaluation.wording import (
+    ESTIMATED_FROM,
+    IN_FULL,
+    MEASURED_IN_FULL,
+    NOT_A_SAMPLE,
+    per_case_words,
+)
 
 if TYPE_CHECKING:  # numpy, and the fit and the estimates (scipy): imported where they are
     # used, so that `show` and the view, which ask whether an experiment needs them, do not
@@ -466,6 +472,11 @@ def experiment_estimates(
             reason = f"no item bank on {metric!r} for suite {suite.name!r}"
         else:
             reason = why_not(bank, digest, [model_family(model)])
+        if len(means) >= total:  # its suite's score, measured: no estimate of it
+            from evaluation.itembank._estimate import subset_mean
+
+            out.append(ConfigEstimate(label or model, subset_mean(list(means.values()), total)))
+            continue
         if reason or any(not 0 <= v <= 1 for v in means.values()):
             from evaluation.itembank._estimate import subset_mean
             from evaluation.metrics import metric_scale
@@ -591,6 +602,8 @@ def shown_estimates_text(
         lines += _wrapped(FIRST_CASES_INTERVALS, width)
     elif notes:
         lines += _wrapped(SUBSET_INTERVAL, width)
+    if any(shown.endswith(MEASURED_IN_FULL) for _, shown, _ in rows):
+        lines += _wrapped(IN_FULL, width)
     return "\n".join(lines)
 
 

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from evaluation.statistics.student_t import t_quantile
-from evaluation.wording import ESTIMATED_FROM, NOT_A_SAMPLE
+from evaluation.wording import ESTIMATED_FROM, MEASURED_IN_FULL, NOT_A_SAMPLE
 
 if TYPE_CHECKING:  # the fit loads scipy; a subset's plain mean (`show`) needs none of it
     from evaluation.itembank._fit import ItemFit
@@ -61,9 +61,9 @@ class Estimate:
     def text(self, digits: int = 3) -> str:
         """``0.712 [0.668, 0.751] estimated from 30 of 300 cases (item bank v2)``: the one
         place an estimate is rendered, so the untrusted bank's caveat reaches them all."""
+        if self.method == "full":  # the suite's own score: no interval, nothing to place
+            return f"{self.mean:.{digits}f} on all {self.cases_total} cases: {MEASURED_IN_FULL}"
         shown = f"{self.mean:.{digits}f} [{self.low:.{digits}f}, {self.high:.{digits}f}]"
-        if self.method == "full":
-            return f"{shown} on all {self.cases_total} cases"
         if self.method == "calibrated":
             version = f"item bank v{self.bank}" if self.bank else ""
             if self.untrusted:

@@ -35,6 +35,8 @@ from evaluation.statistics.precision import fixed
 from evaluation.view import view_command, view_url
 from evaluation.wording import (
     EFFECTS_FIGURES,
+    IN_FULL,
+    MEASURED_IN_FULL,
     NOT_MEASURED,
     corpus_figure,
     cost_words,
@@ -284,6 +286,8 @@ def _estimated(data: ReportData) -> _Section:
         blocks.append(_P(f"{SUBSET_INTERVAL[0].upper()}{SUBSET_INTERVAL[1:]}.", muted=True))
     if is_corpus_metric(metric):  # as `show` says it under the same block
         blocks.append(_P(f"{per_case_words(metric)}.", muted=True))
+    if any(shown.endswith(MEASURED_IN_FULL) for _, shown, _ in rows):
+        blocks.append(_P(f"{IN_FULL[0].upper()}{IN_FULL[1:]}.", muted=True))
     return _Section("estimates", estimates_heading(metric, rows), blocks)
 
 

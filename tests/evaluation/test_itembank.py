@@ -467,3 +467,36 @@ def test_a_limit_runs_means_are_not_called_full_suite_estimates(tmp_path, capsys
         assert "Full-suite" not in shown
         # the Pareto front's cost as the leaderboard names it (was "against latency_p95_s")
         assert "against p95 latency (s)" in shown and "latency_p95_s" not in shown
+
+
+def test_a_config_run_on_every_case_reads_as_measured_not_estimated(tmp_path, capsys):
+    """Newcomers' C4: beside a config a race stopped early, those that ran the whole suite
+    read "0.694 [0.694, 0.694] estimated from 36 of 36 cases (item bank v1)": an item bank
+    estimate of nothing, with a zero-width interval. They read as what they are: the
+    suite's own score, measured, with no interval, said once why."""
+    from evaluation.storage.db import session_scope as scope
+    from tests.support.results_db import MISSING, add_experiment, make_config, make_suite
+
+    url = f"sqlite:///{tmp_path / 'r.db'}"
+    y = build(url)
+    assert main(["--database", url, "bank", "toy"]) == 0
+    capsys.readouterr()
+    engine = make_engine(url)
+    with scope(engine) as session:  # m0 ran every case, m99 ten of them
+        part = [y[-1, i] if i % 6 == 0 else MISSING for i in range(60)]
+        runs = {make_config("m0:1b"): list(y[0]), make_config("m99:1b"): part}
+        scores = {config: {"exact_match": values} for config, values in runs.items()}
+        add_experiment(session, "mixed", make_suite(60), scores)
+    engine.dispose()
+    assert main(["--database", url, "show", "mixed"]) == 0
+    out = capsys.readouterr().out
+    (full,) = [x for x in out.splitlines() if x.startswith("  m0:1b ")]
+    assert (
+        full.split(maxsplit=1)[1]
+        == f"{y[0].mean():.3f} on all 60 cases: measured, nothing estimated"
+    )
+    assert "estimated from 60 of 60" not in out and "[" not in full
+    (part_line,) = [x for x in out.splitlines() if x.startswith("  m99:1b ")]
+    assert part_line.endswith("estimated from 10 of 60 cases (item bank v1)")
+    said = " ".join(out.split())
+    assert "a config run on every case has the suite's own score, measured: no interval" in said
