@@ -24,8 +24,14 @@ caught as the first was? Its columns are of night 25; not run by default); model
 every config's model a new digest on those nights, the same quality: the watch restarts,
 the first run after judged against the runs before), ``worse`` / ``worse25`` (every
 config's model a new digest on night 20, TARGET's accuracy 10 / 25 points lower from
-there: caught on the event's night, judged across it?). ``--restart-events``: the rule
-before, every model event restarting the watch and its first run not judged. ``early``:
+there: caught on the event's night, judged across it?), ``early1`` / ``early2`` /
+``early3`` (every config's model a new digest on night 1 / 2 / 3, TARGET's accuracy 25
+points lower from there: the runs before have not learned; caught by the night that
+first judges the new model's streams?), ``earlyeq`` (a new digest on night 2 of the same
+quality: false alarms). ``--restart-events``: the rule before, every model event
+restarting the watch and its first run not judged; ``--uncarried``: the rule before, a
+new model's streams learning their spread afresh and a first run whose runs before had
+not learned never judged. ``early``:
 false alarms per 100 nights over the watch's first 10 judged nights (4-13 at the default
 ``--learning``), where τ² rests on few steps; "false/100 nights ± SE" is over all of them.
 
@@ -63,9 +69,16 @@ CONFIGS, METRICS, CASES = 10, 3, 150
 CHANGE_NIGHT = 20
 DROPS = {"drop": 0.05, "drop10": 0.10}  # points of accuracy lost by TARGET
 REPEAT = (0.30, 5)  # ``repeat``: TARGET 30 points lower on night 20 only, and 5 nights later
-EVENTS = {"upgrade": (25, 50, 75), "requant": (25, 50, 75), "worse": (20,), "worse25": (20,)}
+EARLY = {"early1": (1,), "early2": (2,), "early3": (3,), "earlyeq": (2,)}
+EVENTS = {
+    "upgrade": (25, 50, 75),
+    "requant": (25, 50, 75),
+    "worse": (20,),
+    "worse25": (20,),
+    **EARLY,
+}
 SAME_WEIGHTS = ("upgrade",)  # events over the same weights' digest: nothing restarts
-WORSE = {"worse": 0.10, "worse25": 0.25}  # points of accuracy TARGET's new model lost
+WORSE = {"worse": 0.10, "worse25": 0.25, "early1": 0.25, "early2": 0.25, "early3": 0.25}
 QUALITY = np.linspace(0.55, 0.85, CONFIGS)  # per config
 TARGET = 8  # the config that changes: quality 0.82, near sim-large:8b's 0.80 on qa
 LATENCY_SIGMA = 0.15
@@ -89,7 +102,7 @@ def simulate(
     if scenario in DROPS:
         quality[:, TARGET, CHANGE_NIGHT:] -= DROPS[scenario]
     if scenario in WORSE:
-        quality[:, TARGET, CHANGE_NIGHT:] -= WORSE[scenario]
+        quality[:, TARGET, EVENTS[scenario][0] :] -= WORSE[scenario]
     if scenario == "repeat":  # one bad night, back to normal, the same bad night again
         quality[:, TARGET, [CHANGE_NIGHT, CHANGE_NIGHT + REPEAT[1]]] -= REPEAT[0]
     difficulty = rng.standard_normal((reps, 1, 1, CASES))
@@ -115,43 +128,68 @@ def watch_alarms(
     settings: WatchSettings,
     restarts: tuple[int, ...] = (),
     across: bool = True,
+    carried: bool = True,
 ) -> np.ndarray:
     """The watch's alarms ``[rep, config, metric, night]``, as ``evalflow trends``
     computes them (``watch_stream``: an alarm's nights leave the later reference),
     restarted on the nights of ``restarts`` (every config's model changed there: each
     segment watched on its own); ``across``: each restart's first night judged as the
     next night of the segment before (``evaluation/series/_across``), else not judged
-    (the rule before)."""
+    (the rule before M9). ``carried``: a segment's spread learned from the segment
+    before's night-to-night changes too (``_watch._with_prior``: judged from its second
+    night where those had learned), and a first night whose segment before had not
+    learned judged by the night that first judges the new segment, its alarm raised
+    there; else (the rule before) each segment learns afresh and such a night is never
+    judged."""
     if not restarts:
         return _watch_alarms(accuracy, judge, latency, settings)
+    data = (accuracy, judge, latency)
     bounds = [0, *restarts, accuracy.shape[2]]
     alarms = np.zeros((*accuracy.shape[:2], METRICS, accuracy.shape[2]), dtype=bool)
     for before, start, end in zip(bounds, bounds[1:], bounds[2:], strict=False):
         if before == 0:  # the first segment
-            alarms[..., :start] = _watch_alarms(
-                *(a[:, :, :start] for a in (accuracy, judge, latency)), settings
+            alarms[..., :start] = _watch_alarms(*(a[:, :, :start] for a in data), settings)
+        prior = None
+        if carried:  # the segment before's nights, its alarmed ones left out
+            out = alarms[..., before:start]
+            prior = tuple(
+                np.where(out[:, :, m, :, None], np.nan, a[:, :, before:start])
+                for m, a in enumerate(data)
             )
-        alarms[..., start:end] = _watch_alarms(
-            *(a[:, :, start:end] for a in (accuracy, judge, latency)), settings
-        )
+        alarms[..., start:end] = _watch_alarms(*(a[:, :, start:end] for a in data), settings, prior)
         if across:  # the first night after the event, as the old segment's next
             alarms[..., start] = _watch_alarms(
-                *(a[:, :, before : start + 1] for a in (accuracy, judge, latency)), settings
+                *(a[:, :, before : start + 1] for a in data), settings
             )[..., -1]
+            steps = start - before - 1  # the old segment's own: it judged none
+            first = start + settings.learning - steps + 1  # the new one's first judged
+            if carried and steps < settings.learning and first < end:
+                late = _watch_alarms(
+                    *(a[:, :, before : start + 1] for a in data),
+                    settings,
+                    tuple(a[:, :, start:first] for a in data),
+                )[..., -1]
+                alarms[..., first] |= late  # raised by the night that judged it
     return alarms
 
 
 def _watch_alarms(
-    accuracy: np.ndarray, judge: np.ndarray, latency: np.ndarray, settings: WatchSettings
+    accuracy: np.ndarray,
+    judge: np.ndarray,
+    latency: np.ndarray,
+    settings: WatchSettings,
+    prior: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None,
 ) -> np.ndarray:
-    """``watch_alarms`` of one segment."""
+    """``watch_alarms`` of one segment; ``prior``: nights whose changes teach its
+    spread too (accuracy, judge, latency)."""
     m, n, streams = settings.window, settings.learning, CONFIGS * METRICS
     h = settings.threshold(streams)
+    before = (None, None, None) if prior is None else prior
 
-    def quality(values: np.ndarray) -> np.ndarray:
+    def quality(values: np.ndarray, earlier: np.ndarray | None) -> np.ndarray:
         return watch_stream(
             lambda out: mean_stream_z(
-                values, higher_is_better=True, window=m, learning=n, excluded=out
+                values, higher_is_better=True, window=m, learning=n, excluded=out, prior=earlier
             ),
             values.shape[:-1],
             settings.k,
@@ -160,12 +198,14 @@ def _watch_alarms(
 
     k = settings.allowance("latency_p95")
     slow = watch_stream(
-        lambda out: p95_stream_z(latency, window=m, learning=n, floor=LATENCY_FLOOR, excluded=out),
+        lambda out: p95_stream_z(
+            latency, window=m, learning=n, floor=LATENCY_FLOOR, excluded=out, prior=before[2]
+        ),
         latency.shape[:-1],
         k,
         settings.threshold(streams, k),
     )[4]
-    return np.stack([quality(accuracy), quality(judge), slow], axis=2)
+    return np.stack([quality(accuracy, before[0]), quality(judge, before[1]), slow], axis=2)
 
 
 def present_rule_alarms(
@@ -226,6 +266,7 @@ def run(
     scenarios: list[str],
     seed: int = 0,
     restart_events: bool = False,
+    uncarried: bool = False,
 ) -> list[str]:
     rng = np.random.default_rng(seed)
     chunk = 10
@@ -242,6 +283,12 @@ def run(
             "rule before)"
             if restart_events
             else ""
+        )
+        + (
+            "; a new model's streams learn their spread afresh, and a first run across its "
+            "event whose runs before had not learned is never judged (the rule before)"
+            if uncarried
+            else ""
         ),
         "",
         f"{'world':10} {'scenario':8} {'rule':6} {'series w/ false alarm':>22} "
@@ -252,6 +299,7 @@ def run(
     for world in worlds:
         for scenario in scenarios:
             n = nights if scenario in ("null", "upgrade", "requant") else CHANGE_NIGHT + 20
+            change = EVENTS[scenario][0] if scenario in EARLY else CHANGE_NIGHT
             restarts = tuple(e for e in EVENTS.get(scenario, ()) if e < n)
             if scenario in SAME_WEIGHTS and not restart_events:
                 restarts = ()  # the stream goes on across the same weights
@@ -259,21 +307,34 @@ def run(
             for start in range(0, reps, chunk):
                 data = simulate(rng, min(chunk, reps - start), n, world, scenario)
                 found["watch"].append(
-                    watch_alarms(*data, settings, restarts, across=not restart_events)
+                    watch_alarms(
+                        *data,
+                        settings,
+                        restarts,
+                        across=not restart_events,
+                        carried=not (restart_events or uncarried),
+                    )
                 )
                 found["holm"].append(present_rule_alarms(*data))
                 found["gate"].append(present_rule_alarms(*data, gate=True))
             for rule, parts in found.items():
                 alarms = np.concatenate(parts)
-                lines.append(_row(world, scenario, rule, alarms, n, settings.learning + 1))
+                lines.append(_row(world, scenario, rule, alarms, n, settings.learning + 1, change))
     return lines
 
 
 def _row(
-    world: str, scenario: str, rule: str, alarms: np.ndarray, nights: int, first_judged: int
+    world: str,
+    scenario: str,
+    rule: str,
+    alarms: np.ndarray,
+    nights: int,
+    first_judged: int,
+    change: int = CHANGE_NIGHT,
 ) -> str:
     """One table row. ``early``: false alarms per 100 nights over the watch's first 10
-    judged nights (τ² rests on few steps there; before any scenario's change)."""
+    judged nights (τ² rests on few steps there; before any scenario's change); ``change``:
+    the night the scenario's change begins."""
     target = {
         "drop": (TARGET, 0),
         "drop10": (TARGET, 0),
@@ -281,12 +342,13 @@ def _row(
         "worse25": (TARGET, 0),
         "latency": (TARGET, 2),
         "repeat": (TARGET, 0),
+        **{name: (TARGET, 0) for name in EARLY if name in WORSE},
     }.get(scenario)
     false = alarms.copy()
     if target is not None:
-        false[:, target[0], target[1], CHANGE_NIGHT:] = False
+        false[:, target[0], target[1], change:] = False
     # the repeat's figures are of its second bad night: caught there, as the first was?
-    start = CHANGE_NIGHT + REPEAT[1] if scenario == "repeat" else CHANGE_NIGHT
+    start = change + REPEAT[1] if scenario == "repeat" else change
     watched = nights - 1  # night 0 is the baseline
     any_false = np.mean(false.any(axis=(1, 2, 3)))
     per_rep = false.sum(axis=(1, 2, 3)) / watched * 100
@@ -356,6 +418,12 @@ def main() -> None:
         action="store_true",
         help="the rule before: every model event restarts the watch, its first run not judged",
     )
+    parser.add_argument(
+        "--uncarried",
+        action="store_true",
+        help="the rule before: a new model's streams learn their spread afresh, and a first "
+        "run across its event whose runs before had not learned is never judged",
+    )
     args = parser.parse_args()
     settings = WatchSettings(args.false_alarms, args.k, args.k_latency, args.window, args.learning)
     started = time.perf_counter()
@@ -367,6 +435,7 @@ def main() -> None:
         args.scenarios,
         args.seed,
         args.restart_events,
+        args.uncarried,
     )
     for line in lines:
         print(line, flush=True)

@@ -91,25 +91,40 @@ def judged_across(
     before: Sequence[SeriesPoint],
     first: SeriesPoint,
     per_night_before: Sequence[pd.Series],
-    per_night_first: pd.Series,
+    per_night: Sequence[pd.Series],
 ) -> StreamVerdict:
-    """``verdict`` with its first night judged against ``before``: that night as the
-    next of the previous segment's stream (its change, interval, z, p, evidence and
-    alarm as the watch gives them there; where that segment had not learned, the change
-    with case noise only and ``moved``, not judged). Where that night is the stream's
-    judged one, the alarm's words (since when, by how much, against which nights, the
-    flipped cases) are the old stream's (``across``). Unchanged where its first night
-    is not ``first`` (an accepted run restarted it later) or is judged already."""
+    """``verdict`` with its first night (``first``, its values ``per_night[0]``) judged
+    against ``before``: that night as the next of the previous segment's stream (its
+    change, interval, z, p, evidence and alarm as the watch gives them there). Where
+    that segment had not learned (a new model in a series' first runs), it is judged
+    with the spread learned by the run that first judges the new model's stream
+    (``Night.judged_on``): the changes of both models' runs until then; until that run,
+    its change with case noise only and ``moved``, not judged (a worse model there was
+    learned as the level, never alarmed: recheck's R5). Where the night is the stream's
+    judged one, or judged on it, the alarm's words (since when, by how much, against which
+    nights, the flipped cases) are the old stream's (``across``). Unchanged where its
+    first night is not ``first`` (an accepted run restarted it later) or is judged
+    already."""
     if not before or not verdict.nights or verdict.nights[0].experiment != first.experiment:
         return verdict
     night = verdict.nights[0]
-    across = stream([*before, first], per_night=[*per_night_before, per_night_first], ran=None)
-    last = across.nights[-1]
+    across = stream([*before, first], per_night=[*per_night_before, per_night[0]], ran=None)
+    last, late = across.nights[-1], ""
     if night.judged or last.change is None:
         return verdict
-    judged = replace(night, **{name: getattr(last, name) for name in _JUDGED})
+    learned = next((j for j, n in enumerate(verdict.nights) if n.judged), None)
+    if not last.judged and learned is not None:
+        again = stream(
+            [*before, first],
+            per_night=[*per_night_before, per_night[0]],
+            ran=None,
+            prior=per_night[:learned],
+        )
+        if again.nights[-1].judged:
+            across, last, late = again, again.nights[-1], verdict.nights[learned].experiment
+    judged = replace(night, **{name: getattr(last, name) for name in _JUDGED}, judged_on=late)
     verdict = replace(verdict, nights=(judged, *verdict.nights[1:]))
-    if verdict.judged_night is not judged or not last.judged:
+    if verdict.alarm_night is not judged or not last.judged:
         return verdict
     words = {name: getattr(across, name) for name in ("since", "by", "reference", "flipped")}
     return replace(verdict, **words, across=across)

@@ -147,10 +147,11 @@ def _runs_to_learn(s: StreamVerdict, learning: int) -> int:
     """How many more full runs the watch learns from before it judges one (0: it judges
     the next): the segment's first full run is the reference, the next ``learning`` teach
     the watch, and the one after is judged (the newcomer's F9: counting the judged run
-    too, "3 more" came out where the 3rd more run was judged)."""
+    too, "3 more" came out where the 3rd more run was judged). A new model's stream
+    learns from the changes of the runs before its event too (``carried``)."""
     start = next((i for i, n in enumerate(s.nights) if n.experiment == s.segment_start), 0)
     full = sum(not n.partial for n in s.nights[start:])
-    return max(learning + 1 - full, 0)
+    return max(learning + 1 - full - s.carried, 0)
 
 
 def _learning(s: StreamVerdict, learning: int) -> str:
@@ -270,9 +271,10 @@ def alarm_lines(watch: SeriesWatch) -> list[str]:
             shown = ", ".join(s.flipped[:8]) + (" …" if len(s.flipped) > 8 else "")
             lines.append(f"    flipped: {shown}")
         # where `evalflow view RUN` serves the run's outputs (its default host and port)
+        night = s.alarm_night or s.judged_night  # a new model's first run, judged late
         lines.append(
-            f"    outputs: {view_url(s.judged_night.experiment)} "
-            f"(evalflow view {shlex.quote(s.judged_night.experiment)})"
+            f"    outputs: {view_url(night.experiment)} "
+            f"(evalflow view {shlex.quote(night.experiment)})"
         )
     return lines
 
@@ -853,18 +855,19 @@ def watch_payload(watch: SeriesWatch) -> dict:
                 "config": s.config,
                 "label": s.label,
                 "metric": s.metric,
-                "change": s.judged_night.change,
+                "change": night.change,
                 "by": s.by,
                 "since": s.since,
-                "z": s.judged_night.z,
-                "p": s.judged_night.p,
-                "evidence": s.judged_night.evidence,
+                "z": night.z,
+                "p": night.p,
+                "evidence": night.evidence,
                 "threshold": s.threshold,
                 "flipped": list(s.flipped),
-                "view": view_url(s.judged_night.experiment),
+                "view": view_url(night.experiment),
                 "message": s.describe(),
             }
             for s in watch.alarms
+            if (night := s.alarm_night or s.judged_night)
         ],
         "events": [e.message for e in watch.events],
         "calibrated_cases": len(watch.subset),

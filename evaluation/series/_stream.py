@@ -35,16 +35,25 @@ def _stream(
     streams: int,
     weights: pd.Series | None = None,
     ran: Sequence[str] | None = None,
+    prior: Sequence[pd.Series] = (),
 ) -> StreamVerdict:
     """One stream's verdict. ``weights`` (per case): the night's change is judged as
     the change of ``Σ weights · scores`` (the item bank's full-suite estimate, to its
     linear part) rather than of the cases' mean. ``ran`` (per night): the config the
     stream's label ran there, where it changed under the label (``watch_stream``'s
-    ``changed``: the first night's config is the level)."""
+    ``changed``: the first night's config is the level). ``prior`` (per night): other
+    runs of the stream (those before its model's event, ``_across``), never its
+    reference, whose night-to-night changes teach the spread too (``_watch._with_prior``):
+    it judges as soon as those and its own have taught the ``learning`` changes."""
     k = settings.allowance(metric)
     h = settings.threshold(streams, k)
     cases = sorted(set().union(*(s.index for s in per_night)))
     grid = np.array([s.reindex(cases).to_numpy(dtype=float) for s in per_night])[None]
+    earlier = None
+    if prior:
+        earlier = np.array([s.reindex(cases).to_numpy(dtype=float) for s in prior])[None]
+        held = np.sum(np.isfinite(earlier[0]), axis=-1)
+        earlier[0, held < PARTIAL_SHARE * held.max(initial=0)] = np.nan
     judged_on = grid
     if weights is not None:  # mean over cases of n·w·x = Σ w·x
         scale = weights.reindex(cases).to_numpy(dtype=float) * len(cases)
@@ -63,6 +72,7 @@ def _stream(
                 learning=settings.learning,
                 floor=LATENCY_FLOOR,
                 excluded=excluded,
+                prior=earlier,
             )
         return mean_stream_z(
             judged_on,
@@ -70,6 +80,7 @@ def _stream(
             window=settings.window,
             learning=settings.learning,
             excluded=excluded,
+            prior=earlier,
         )
 
     changed = None
@@ -148,7 +159,16 @@ def _stream(
         by=by,
         flipped=tuple(cases[i] for i in flipped),
         reference=reference,
+        carried=_steps(earlier),
     )
+
+
+def _steps(prior: np.ndarray | None) -> int:
+    """The night-to-night changes among ``prior`` nights ``[1, night, case]``: one less
+    than the nights with a value."""
+    if prior is None:
+        return 0
+    return max(int(np.any(np.isfinite(prior[0]), axis=-1).sum()) - 1, 0)
 
 
 def _shown(

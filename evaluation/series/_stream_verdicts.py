@@ -53,6 +53,11 @@ class Night:
     """Why the night can never be judged on this stream however many runs come, where
     that is so: a p95 latency of fewer than ``LATENCY_MIN_N`` latencies ("fewer than 10
     latencies (6)"): said instead of a learning countdown that never ends."""
+    judged_on: str = ""
+    """Where the night was judged by a later run: a new model's first run, across its
+    event, where the runs before had not learned the series' noise, judged by the run
+    that first judged the new model's stream, with the spread learned by then
+    (``_across``); its alarm is that run's."""
     load: str = ""
     """A speed stream's alarm the machine's load explains, set down (``alarm`` False):
     why ("machine load 12.3 vs 1.1 in the reference nights, on 2 CPUs …";
@@ -82,6 +87,9 @@ class StreamVerdict:
     accepts: tuple[tuple[str, str], ...] = ()
     """Every accepted run of its segment, in the series' order, with what its accept did:
     why the stream restarted there, "" where it confirmed the level."""
+    carried: int = 0
+    """The night-to-night changes of the runs before its model's event that teach its
+    spread (``_stream``'s ``prior``): it learns from that many fewer of its own runs."""
     across: StreamVerdict | None = None
     """Where its judged night is the first after a model's event (its segment's first),
     judged against the runs before it: the previous segment's stream with that night
@@ -100,6 +108,16 @@ class StreamVerdict:
         """The last night that is not partial: a smoke run after it is not judged and
         hides none of its verdict."""
         return next((n for n in reversed(self.nights) if not n.partial), self.last)
+
+    @property
+    def alarm_night(self) -> Night | None:
+        """The night whose alarm its judged night raised: that night, or a new model's
+        first run judged on it (``Night.judged_on``); None where it raised none."""
+        judged = self.judged_night
+        if judged.alarm:
+            return judged
+        late = (n for n in self.nights if n.alarm and n.judged_on == judged.experiment)
+        return next(late, None)
 
     @property
     def last_alarm(self) -> str | None:
@@ -175,7 +193,7 @@ class StreamVerdict:
 
     def describe(self) -> str:
         """What changed, by how much, since when: the alarm's sentence."""
-        last = self.judged_night
+        last = self.alarm_night or self.judged_night
         change = "" if self.by is None else f" by {_signed(self.by, self.metric)}"
         when = ""
         if self.since:
@@ -183,6 +201,8 @@ class StreamVerdict:
             run = nights[nights.index(self.since) :] if self.since in nights else [self.since]
             when = f" at {run[0]}" if len(run) == 1 else f" over {_span(run)}"
             when += ", across its model's event" if self.across is not None else ""
+            if last.judged_on:
+                when += f" (judged on {last.judged_on}, once the watch had learned the noise)"
         against = f", against {_span(self.reference)}" if self.reference else ""
         p = "" if last.p is None else f" (z = {last.z:.2f}, one-sided p = {last.p:.2g})"
         flips = f"; {len(self.flipped)} case(s) flipped" if self.flipped else ""
@@ -231,7 +251,7 @@ class SeriesWatch:
         return tuple(
             s
             for s in self.streams
-            if s.judged_night.alarm and s.judged_night.experiment == judged.experiment
+            if s.alarm_night is not None and s.judged_night.experiment == judged.experiment
         )
 
     @property

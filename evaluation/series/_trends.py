@@ -141,7 +141,9 @@ def watch_series(
                 plain.setdefault((metric, why), []).append(segment[-1].configs.get(config, config))
         fixed = {"config": config, "metric": metric, "higher": higher, "settings": settings}
         stream = bound(_stream, **fixed, streams=len(inputs), weights=weights)
-        verdict = stream(segment, per_night=per_night, ran=ran)
+        prior = [frames.per_case(p.experiment, config, metric) for p in before]
+        taught = _taught(stream, before, prior)
+        verdict = stream(segment, per_night=per_night, ran=ran, prior=taught)
         if accepted:  # every accept, in order: each restart from the stream's run ``at`` on
             verdict, note = _from_accepts(
                 verdict,
@@ -152,8 +154,7 @@ def watch_series(
             if note:
                 after_accepted.setdefault(note, []).append(f"{metric} of {verdict.label}")
         if before:  # its first run judged against the runs before the model's event
-            prior = [frames.per_case(p.experiment, config, metric) for p in before]
-            verdict = judged_across(verdict, stream, before, segment[0], prior, per_night[0])
+            verdict = judged_across(verdict, stream, before, segment[0], prior, per_night)
         if weights is not None and banks is not None:  # the nights the verdict kept
             n = len(verdict.nights)
             verdict = _estimated(
@@ -203,6 +204,20 @@ def _from_run(
         return stream(segment[at:], per_night=per_night[at:], ran=None if ran is None else ran[at:])
 
     return again
+
+
+def _taught(
+    stream: Callable[..., StreamVerdict],
+    before: Sequence[SeriesPoint],
+    per_night: Sequence[pd.Series],
+) -> list[pd.Series]:
+    """The values of the runs before a model's event whose night-to-night changes teach
+    the new model's stream its spread (``_stream``'s ``prior``): those the old stream did
+    not alarm on, as its own spread leaves an alarmed night out."""
+    if not before:
+        return []
+    old = stream(before, per_night=per_night, ran=None)
+    return [values for values, night in zip(per_night, old.nights, strict=True) if not night.alarm]
 
 
 def check_trends_skip(session: Session, series: str, skip: Sequence[str]) -> None:

@@ -57,7 +57,7 @@ def test_a_noise_only_server_upgrade_does_not_alarm(engine):
 def test_a_new_digest_restarts_the_stream_and_its_first_run_is_judged_across(engine):
     """The first run after a new digest is judged as the next night of the stream before
     it (its CUSUM continued): a drop beyond noise alarms there; a config that did not
-    move is judged and passes; the runs after it learn the new model's level afresh."""
+    move is judged and passes; the runs after it are judged against the new model's level."""
     with session_scope(engine) as session:
         names = add_nights(session, 7, series="requant", digest_from=6, drop_from=6, seed=5)
     with session_scope(engine) as session:
@@ -80,12 +80,15 @@ def test_a_new_digest_restarts_the_stream_and_its_first_run_is_judged_across(eng
     assert alarm["message"] == said and alarm["z"] == night.z
     text = trends_text(watch)
     assert f"ALARM on {names[6]}:" in text and "nothing judged" not in text
-    with session_scope(engine) as session:  # the next run learns the new model's level
+    with session_scope(engine) as session:  # the next run: against the new model's level
         add_nights(session, 1, series="requant", digest_from=6, drop_from=6, seed=6, first=7)
         later = watch_series(session, "requant")
     dropped = stream(later, CHANGING, "exact_match")
-    assert dropped.segment_start == names[6] and not dropped.last.judged
-    assert dropped.state == f"ok (alarm on {names[6]})" and later.alarms == ()
+    # judged at once: the spread is the one the runs before learned (their 5 changes),
+    # where the new model's stream learned it afresh for 3 runs before
+    assert dropped.segment_start == names[6] and dropped.last.judged and dropped.carried == 5
+    assert dropped.last.p > 0.01 and dropped.state.endswith(f" (alarm on {names[6]})")
+    assert later.alarms == ()
 
 
 def test_a_digest_flapping_between_two_is_judged_against_the_old_weights_runs(engine):
@@ -111,7 +114,7 @@ def test_a_new_digest_after_a_night_that_said_none_is_judged_across(engine):
     event was read, so B's runs were one stream with A's, never a new model's (a same-
     quality B never learned afresh, nothing said). Now the event is at B's first run,
     between the last run that said A and it, judged across against A's runs (the night
-    that said none is not one of them), and B's later runs learn its level."""
+    that said none is not one of them), and B's later runs against B's level."""
     with session_scope(engine) as session:
         names = add_nights(session, 11, series="unsaid", digest_from=9, drop_from=9, unsaid=(8,))
     with session_scope(engine) as session:
@@ -126,8 +129,51 @@ def test_a_new_digest_after_a_night_that_said_none_is_judged_across(engine):
     assert dropped.segment_start == names[9]
     first, last = dropped.nights
     assert first.alarm and first.judged and first.change < -0.2
-    assert not last.judged and dropped.state.endswith(f"(alarm on {names[9]})")
+    assert last.judged and dropped.state.endswith(f"(alarm on {names[9]})")
     assert names[8] not in stream(watch, STEADY, "exact_match").reference
+
+
+def test_a_worse_model_in_a_series_first_runs_alarms_once_the_watch_has_learned(tmp_path, capsys):
+    """Recheck's R5: weights A for 2 runs, then B, 40 points worse on one config. The
+    runs before had not learned the series' noise, so B's first run was `learning:
+    moved`, then learned as the level: no alarm ever. Now it is judged by the run that
+    first judges B's stream (night 5: A's change and B's two teach the spread), its
+    alarm raised there: `--fail-on-alarm` exits 1 on that run, the gauge counts it."""
+    from flows.cli import main
+
+    url = f"sqlite:///{tmp_path / 'early.db'}"
+    with session_scope(make_engine(url)) as session:
+        names = add_nights(session, 5, series="early", digest_from=2, drop_from=2, seed=5)
+    with session_scope(make_engine(url)) as session:
+        watch = watch_series(session, "early")
+    dropped = stream(watch, CHANGING, "exact_match")
+    assert dropped.nights[0].moved and not dropped.nights[0].judged and watch.alarms == ()
+    assert "nothing judged on early-night-04 yet: the next full run is judged." in trends_text(
+        watch
+    )
+    with session_scope(make_engine(url)) as session:  # the run that first judges B's
+        names += add_nights(session, 1, series="early", digest_from=2, drop_from=2, first=5)
+    with session_scope(make_engine(url)) as session:
+        watch = watch_series(session, "early")
+    dropped, steady = stream(watch, CHANGING, "exact_match"), stream(watch, STEADY, "exact_match")
+    first = dropped.nights[0]
+    assert first.alarm and first.judged and not first.moved and first.judged_on == names[5]
+    assert steady.nights[0].judged and not steady.nights[0].alarm  # judged alike, in line
+    assert watch.alarms == (dropped,) and not dropped.last.alarm
+    capsys.readouterr()
+    assert main(["--database", url, "trends", "early", "--fail-on-alarm"]) == 1
+    out = capsys.readouterr().out
+    assert f"ALARM on {names[5]}:" in out
+    assert (
+        f"exact_match of t=0.7 changed by -0.375 at {names[2]}, across its model's event "
+        f"(judged on {names[5]}, once the watch had learned the noise), against "
+        f"{names[0]}…{names[1]} (2 nights)"
+    ) in " ".join(out.split())
+    assert f"(evalflow view {names[2]})" in out  # the outputs of the run that changed
+    with session_scope(make_engine(url)) as session:  # a later run: the alarm shown, not raised
+        names += add_nights(session, 1, series="early", digest_from=2, drop_from=2, first=6)
+    assert main(["--database", url, "trends", "early", "--fail-on-alarm"]) == 0
+    assert f"(alarm on {names[2]})" in capsys.readouterr().out
 
 
 def test_the_fail_on_alarm_exit_code_the_gate_and_the_gauge_follow(tmp_path, capsys):

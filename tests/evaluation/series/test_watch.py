@@ -86,3 +86,23 @@ def test_twice_the_p95_latency_crosses_the_threshold_on_its_first_night():
     _, alarms = cusum(z, settings.k, settings.threshold(30))
     assert alarms[:, 20].mean() >= 0.95
     assert alarms[:, :20].sum() <= 2
+
+
+def test_the_nights_before_a_new_model_teach_its_stream_the_spread():
+    """A new model's stream learns how much nights differ from the changes of the nights
+    before its event too (``prior``): judged from its second night, where alone it
+    learned for three; its reference stays its own nights, and the step across the
+    event (a new level) teaches nothing."""
+    rng = np.random.default_rng(5)
+    before = simulated(rng, 6)[:50]
+    after = simulated(rng, 4)[:50] * 0  # another level entirely: every case wrong
+    after[:, :, ::2] = 1.0
+    _, _, alone = mean_stream_z(after, higher_is_better=True, window=30)
+    theta, _, z = mean_stream_z(after, higher_is_better=True, window=30, prior=before)
+    assert np.isnan(alone[:, :4]).all() and np.isnan(z[:, 0]).all()
+    assert np.isfinite(z[:, 1:]).all() and (theta[:, 1:] == 0).all()  # its own level
+    latency = np.exp(0.15 * rng.standard_normal((50, 10, 150)))
+    _, _, alone = p95_stream_z(latency[:, 6:] * 2, window=30, floor=0.05)
+    _, _, z = p95_stream_z(latency[:, 6:] * 2, window=30, floor=0.05, prior=latency[:, :6])
+    assert np.isnan(alone[:, :4]).all() and np.isfinite(z[:, 1:]).all()
+    assert np.abs(z[:, 1:]).max() < 4  # twice as slow throughout: no change from its first

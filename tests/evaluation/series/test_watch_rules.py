@@ -29,16 +29,21 @@ PINNED = {
     # a run that said no digest between digests A and B hides no event (from 8 on, the
     # pinned series include it)
     8: "a25b93cedf009af8",
+    # a new model's stream learns its spread with the runs before its event; its first
+    # run, where those had not learned, judged by the run that first judges the new
+    # model's stream (from 9 on, the pinned series include a new model on the third run)
+    9: "4bc890bbcd616840",
 }
 
 
 def _verdicts() -> str:
     """Every stream's nights as the watch judges them (alarm, judged, moved, partial,
-    evidence and z to 2 decimals), its threshold and segment, on seven fixed series: a
+    evidence and z to 2 decimals), its threshold and segment, on eight fixed series: a
     drop and a slowdown; a drop whose alarmed night was accepted (its stream restarts);
     a partial (smoke) night; a good night accepted before a drop (its level confirmed);
     a drop with a server upgrade over the same weights; a drop with a new digest; a drop
-    with a new digest after a run that said none."""
+    with a new digest after a run that said none; a drop with a new digest on the third
+    run."""
     engine = make_engine("sqlite://")
     with session_scope(engine) as session:
         add_nights(session, 14, series="drop", drop_from=8, slow_from=11, seed=4)
@@ -48,6 +53,7 @@ def _verdicts() -> str:
         add_nights(session, 9, series="upgraded", server_from=7, drop_from=7, seed=8)
         add_nights(session, 9, series="new-digest", digest_from=7, drop_from=7, seed=9)
         add_nights(session, 9, series="unsaid", digest_from=7, drop_from=7, unsaid=(6,), seed=9)
+        add_nights(session, 7, series="early", digest_from=2, drop_from=2, seed=10)
     with session_scope(engine) as session:
         accept_baseline(session, accepted[10])
         accept_baseline(session, confirmed[6])
@@ -61,6 +67,7 @@ def _verdicts() -> str:
             "upgraded",
             "new-digest",
             "unsaid",
+            "early",
         ):
             watch = trends.watch_series(session, series)
             for s in watch.streams:
