@@ -17,23 +17,73 @@ def _from_accepts(
     verdict: StreamVerdict,
     accepted: Sequence[int],
     segment: Sequence[SeriesPoint],
-    again: Callable[[int], StreamVerdict],
+    again: Callable[..., StreamVerdict],
 ) -> tuple[StreamVerdict, tuple[str, str, str] | None]:
     """Every accepted run of the stream (``accepted``: indices into ``segment``), applied
     in the series' order, each to the verdict the accepts before it left
     (``_from_accepted``; ``again(at)``: the stream's verdict on ``segment[at:]``): a later
     accept never undoes an earlier one's restart (applying the last alone put the nights
-    before an earlier restart back into the judged history). ``accepts`` says what each
-    did; the note is the last one's, since a later accept acknowledges the alarms before
-    it."""
+    before an earlier restart back into the judged history), except to go back to the
+    level before it (``_back``). ``accepts`` says what each did; the note is the last
+    one's, since a later accept acknowledges the alarms before it."""
     start, note, done = 0, None, []  # start: where the verdict's nights begin in ``segment``
+    earlier: list[tuple[int, StreamVerdict]] = []  # before each restart: its start, verdict
     for at in accepted:
-        verdict, note, why = _from_accepted(
-            verdict, at - start, segment[at].experiment, partial(again, at)
-        )
-        start = at if why else start
-        done.append((segment[at].experiment, why))
+        name = segment[at].experiment
+        new, note, why = _from_accepted(verdict, at - start, name, partial(again, at))
+        back = _back(*earlier[-1], start, at, again) if why and earlier else None
+        if back is not None:  # the restart at ``start`` given up: its level was not kept
+            (start, previous), (new, why) = earlier.pop(), back
+            new = replace(new, accepted=name, restarted=previous.restarted)
+            note = _stands(new, at - start, name)
+        elif why:
+            earlier.append((start, verdict))
+            start = at
+        verdict = new
+        done.append((name, why))
     return replace(verdict, accepts=tuple(done)), note
+
+
+BACK = "back to its level before "
+"""How an accept's ``why`` begins where it went back to a level given up (``_back``)."""
+
+
+def _back(
+    start: int,
+    before: StreamVerdict,
+    restart: int,
+    at: int,
+    again: Callable[..., StreamVerdict],
+) -> tuple[StreamVerdict, str] | None:
+    """An accepted run ``at`` of a stream restarted at ``restart`` (an earlier accept took
+    a degraded level there), where the run is back at the level before: ``before`` (the
+    verdict from ``start`` that the restart replaced) with the nights of the level given
+    up, from the night its evidence began to build to the run before ``at``, left out of
+    the reference as an alarmed night is, and the run judged in line with the rest. A
+    stream accepted degraded and then back to normal restarted again and lost its
+    history: learning anew, blind for runs, compared with two nights. None where the run
+    is not in line with that level (then it restarts: ``_from_accepted``), or where no
+    night came before the level given up."""
+    nights = before.nights
+    cut = restart - start
+    while cut > 0 and nights[cut - 1].evidence > 0 and not nights[cut - 1].alarm:
+        cut -= 1  # the level given up began where its evidence began to build
+    if cut == 0:
+        return None
+    verdict = again(start, [cut <= i < at - start for i in range(len(nights))])
+    night = verdict.nights[at - start]
+    if beyond_noise(night.evidence, verdict.threshold, night.alarm, night.moved):
+        return None
+    gone = [n.experiment for n in nights[cut : at - start]]
+    span = gone[0] if len(gone) == 1 else f"{gone[0]}…{gone[-1]}"
+    return verdict, f"{BACK}{gone[0]} ({span} left out of its reference)"
+
+
+def _stands(verdict: StreamVerdict, at: int, accepted: str) -> tuple[str, str, str] | None:
+    """The note of alarms after accepted night ``at`` that still stand (``_alarm_stands``):
+    the accepted run, the first and the last of them; None where none."""
+    later = [n.experiment for n in verdict.nights[at + 1 :] if n.alarm]
+    return (accepted, later[0], later[-1]) if later else None
 
 
 def _from_accepted(
@@ -61,10 +111,7 @@ def _from_accepted(
         )
         return replace(again(), accepted=accepted, restarted=why), None, why
     verdict = replace(verdict, accepted=accepted)  # a restart before it stays
-    later = [n.experiment for n in verdict.nights[at + 1 :] if n.alarm]
-    if not later:
-        return verdict, None, ""
-    return verdict, (accepted, later[0], later[-1]), ""
+    return verdict, _stands(verdict, at, accepted), ""
 
 
 def _alarm_stands(

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 from xml.etree import ElementTree as ET
 
+from evaluation.series._accepted import BACK
 from evaluation.series._stream_verdicts import Night, SeriesWatch, StreamVerdict, evidence_figures
 from evaluation.view.links import view_url
 from evaluation.wording import counted, not_judged_why
@@ -333,7 +334,7 @@ def accepted_lines(
             f"its alarms up to {accepted} acknowledged)"
         )
     lines += [
-        f"restarted at {accepted}: {counted(len(streams), 'stream')} ({why}): {', '.join(streams)}"
+        f"{_did(accepted, why, len(streams))}: {', '.join(streams)}"
         for why, streams in restarted.items()
     ]
     now = {key[s]: s for s in watch.streams}
@@ -388,15 +389,21 @@ def _changed_accepts(
             if run != leave_out and old.get(run) != w:
                 changed.setdefault((run, w), []).append(names[k])
                 keys.add(k)
-    lines = []
-    for (run, why), named in changed.items():
-        kind = (
-            f"restarted at {run}: {counted(len(named), 'stream')} ({why})"
-            if why
-            else (f"confirmed at {run}: {counted(len(named), 'stream')}")
-        )
-        lines.append(f"now {kind}: {', '.join(named)}")
+    lines = [
+        f"now {_did(run, why, len(named))}: {', '.join(named)}"
+        for (run, why), named in changed.items()
+    ]
     return _Changed(lines, keys)
+
+
+def _did(run: str, why: str, streams: int) -> str:
+    """What accepting ``run`` did to ``streams`` streams, by its ``why``: confirmed their
+    level, restarted them, or went back to a level an earlier accept had given up."""
+    if not why:
+        return f"confirmed at {run}: {counted(streams, 'stream')}"
+    if why.startswith(BACK):
+        return f"back at {run}: {counted(streams, 'stream')} {why.removeprefix('back ')}"
+    return f"restarted at {run}: {counted(streams, 'stream')} ({why})"
 
 
 def withdrawn_lines(before: SeriesWatch, after: SeriesWatch, withdrawn: str) -> list[str]:

@@ -36,6 +36,7 @@ def _stream(
     weights: pd.Series | None = None,
     ran: Sequence[str] | None = None,
     prior: Sequence[pd.Series] = (),
+    left_out: Sequence[bool] | None = None,
 ) -> StreamVerdict:
     """One stream's verdict. ``weights`` (per case): the night's change is judged as
     the change of ``Σ weights · scores`` (the item bank's full-suite estimate, to its
@@ -44,7 +45,9 @@ def _stream(
     ``changed``: the first night's config is the level). ``prior`` (per night): other
     runs of the stream (those before its model's event, ``_across``), never its
     reference, whose night-to-night changes teach the spread too (``_watch._with_prior``):
-    it judges as soon as those and its own have taught the ``learning`` changes."""
+    it judges as soon as those and its own have taught the ``learning`` changes.
+    ``left_out`` (per night): nights judged but kept out of the later nights' reference
+    and spread from the start, as an alarmed night is (``_accepted._back``)."""
     k = settings.allowance(metric)
     h = settings.threshold(streams, k)
     cases = sorted(set().union(*(s.index for s in per_night)))
@@ -87,7 +90,8 @@ def _stream(
     if ran is not None:
         number = {c: i for i, c in enumerate(dict.fromkeys(ran))}
         changed = np.array([[number[c] for c in ran]])
-    theta, var, z, path, alarms, out = watch_stream(z_of, grid.shape[:-1], k, h, changed)
+    out = None if left_out is None else np.array([left_out], dtype=bool)
+    theta, var, z, path, alarms, out = watch_stream(z_of, grid.shape[:-1], k, h, changed, out)
     theta, var, z, path, alarms, out = theta[0], var[0], z[0], path[0], alarms[0], out[0]
     sign = -1.0 if higher else 1.0  # theta is in the worse direction
     nights = []

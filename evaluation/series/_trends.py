@@ -196,12 +196,14 @@ def _from_run(
     segment: Sequence[SeriesPoint],
     per_night: Sequence[pd.Series],
     ran: Sequence[str] | None,
-) -> Callable[[int], StreamVerdict]:
+) -> Callable[..., StreamVerdict]:
     """The stream's verdict from its run ``at`` on: its comparison restarted there (an
-    accepted run that alarmed or moved beyond noise)."""
+    accepted run that alarmed or moved beyond noise); ``left_out`` (per night from
+    ``at``): nights kept out of its reference (``_accepted._back``)."""
 
-    def again(at: int) -> StreamVerdict:
-        return stream(segment[at:], per_night=per_night[at:], ran=None if ran is None else ran[at:])
+    def again(at: int, left_out: Sequence[bool] | None = None) -> StreamVerdict:
+        runs = None if ran is None else ran[at:]
+        return stream(segment[at:], per_night=per_night[at:], ran=runs, left_out=left_out)
 
     return again
 

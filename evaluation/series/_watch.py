@@ -56,7 +56,7 @@ class WatchError(EvalError):
     """Watch settings that leave the CUSUM no threshold: bad input."""
 
 
-RULES = 9
+RULES = 10
 """The version of the watch's rules: this module's statistics, ``_trends``' choice of
 streams and segments, ``_stream``'s reference nights and ``_accepted``'s baselines (2:
 the same verdicts, each config named by its short label, as `show` names it: a kept
@@ -73,7 +73,9 @@ runs before, ``_across``; its digest flapping A, B, A, B: each B judged against 
 8: a run that said no digest between digest A and B hides no event, ``_events``; 9: a
 new model's stream learns its spread with the changes of the runs before its event, and
 judges from its second run where those had learned; its first run, where they had not,
-is judged by the run that first judges the new model's stream, ``_across``).
+is judged by the run that first judges the new model's stream, ``_across``; 10: a run
+accepted back at the level before an accepted drop goes back to it, the nights of the
+level given up out of the reference, ``_accepted._back``).
 A verdict kept under another version (``_verdict``) is computed again.
 tests/evaluation/series/test_watch_rules.py pins the verdicts on fixed series to this
 version: a change that moves any of them fails it until RULES is raised and the new
@@ -467,6 +469,7 @@ def watch_stream(
     k: float,
     h: float,
     changed: np.ndarray | None = None,
+    left_out: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """θ, its variance, z, the CUSUM path, its alarms and the nights kept out of the
     reference, of streams of shape ``nights`` (``[..., night]``), where
@@ -488,8 +491,10 @@ def watch_stream(
     change is compared with the level before it and a drop that persists reads the
     same every night (kept in, the edit's first night made the second read weaker and
     less certain). Causal: an alarm or a moved config changes only the nights after
-    it, so each pass settles the earliest one not yet taken out, per stream."""
-    excluded = np.zeros(nights, dtype=bool)
+    it, so each pass settles the earliest one not yet taken out, per stream.
+    ``left_out`` (``[..., night]``): nights kept out from the start (a level given up:
+    ``_accepted._back``)."""
+    excluded = np.zeros(nights, dtype=bool) if left_out is None else left_out.copy()
     while True:
         theta, var, z = z_of(excluded)
         path, alarms = cusum(z, k, h)

@@ -33,17 +33,20 @@ PINNED = {
     # run, where those had not learned, judged by the run that first judges the new
     # model's stream (from 9 on, the pinned series include a new model on the third run)
     9: "4bc890bbcd616840",
+    # a run accepted back at the level before an accepted drop goes back to it (from 10
+    # on, the pinned series include one)
+    10: "92272c97c35f20c0",
 }
 
 
 def _verdicts() -> str:
     """Every stream's nights as the watch judges them (alarm, judged, moved, partial,
-    evidence and z to 2 decimals), its threshold and segment, on eight fixed series: a
+    evidence and z to 2 decimals), its threshold and segment, on nine fixed series: a
     drop and a slowdown; a drop whose alarmed night was accepted (its stream restarts);
     a partial (smoke) night; a good night accepted before a drop (its level confirmed);
     a drop with a server upgrade over the same weights; a drop with a new digest; a drop
     with a new digest after a run that said none; a drop with a new digest on the third
-    run."""
+    run; a drop accepted, then a run back at the level before accepted."""
     engine = make_engine("sqlite://")
     with session_scope(engine) as session:
         add_nights(session, 14, series="drop", drop_from=8, slow_from=11, seed=4)
@@ -54,9 +57,13 @@ def _verdicts() -> str:
         add_nights(session, 9, series="new-digest", digest_from=7, drop_from=7, seed=9)
         add_nights(session, 9, series="unsaid", digest_from=7, drop_from=7, unsaid=(6,), seed=9)
         add_nights(session, 7, series="early", digest_from=2, drop_from=2, seed=10)
+        back = add_nights(session, 7, series="back", drop_from=5, seed=1)
+        back += add_nights(session, 4, series="back", first=7, seed=1)
     with session_scope(engine) as session:
         accept_baseline(session, accepted[10])
         accept_baseline(session, confirmed[6])
+        accept_baseline(session, back[6])  # a drop's level taken, then back at the old one
+        accept_baseline(session, back[8])
     lines = []
     with session_scope(engine) as session:
         for series in (
@@ -68,6 +75,7 @@ def _verdicts() -> str:
             "new-digest",
             "unsaid",
             "early",
+            "back",
         ):
             watch = trends.watch_series(session, series)
             for s in watch.streams:

@@ -73,11 +73,15 @@ def _since(url: str, capsys) -> list[str]:
     return [line for line in _lines(url, capsys, "trends", "ac") if line.startswith("  (")]
 
 
-def test_a_later_accept_keeps_an_earlier_accepts_restart(tmp_path, capsys):
+def test_an_accept_back_at_the_level_before_an_accepted_drop_keeps_the_history(tmp_path, capsys):
     """R5: nights 5-6 degraded, accepted at 6 (its level taken), back to normal from 7;
     accepting night 8 (`learning: moved` against night 6's level) restarted there on
     nothing: the watch applied the last accept alone, to the whole history, where night 8
-    was in line with nights 0-4, and night 6's restart was gone (nights 5-6 judged again)."""
+    was in line with nights 0-4, and night 6's restart was gone (nights 5-6 judged again).
+    Then it restarted at night 8 (moved while learning): learning anew, blind for a run,
+    nights 0-4 lost. Now night 8, in line with nights 0-4, goes back to that level: the
+    stream is judged against nights 0-4 again, the nights of the level given up (5-7)
+    left out of its reference, nothing to learn."""
     url = f"sqlite:///{tmp_path / 'series.db'}"
     with session_scope(make_engine(url)) as session:
         names = add_nights(session, 7, series="ac", drop_from=5, seed=1)
@@ -93,13 +97,12 @@ def test_a_later_accept_keeps_an_earlier_accepts_restart(tmp_path, capsys):
         f"{names[8]} is now the accepted baseline of ac (was {names[6]}; {IN_ORDER})",
         f"  confirmed level: 5 streams (each keeps its reference; its alarms up to {names[8]} "
         "acknowledged)",
-        f"  restarted at {names[8]}: 1 stream (moved while learning): exact_match of t=0.7",
-        "  learning again: 1 stream restarted; the watch learns the series' noise for 1 more "
-        "full run, and cannot alarm on them until then",
+        f"  back at {names[8]}: 1 stream to its level before {names[5]} ({names[5]}…{names[7]} "
+        "left out of its reference): exact_match of t=0.7",
     ]
-    assert _since(url, capsys) == [
-        f"  (exact_match since {names[8]}, 3 runs: its level accepted there)"
-    ]
+    assert _since(url, capsys) == []  # every stream since the series' first run
+    trends = _lines(url, capsys, "trends", "ac")
+    assert not any("learning" in line for line in trends)  # judged: nothing to learn
 
 
 def test_an_accept_in_line_with_an_earlier_restart_confirms_it(tmp_path, capsys):
@@ -215,9 +218,9 @@ def test_trends_on_a_read_only_share_says_where_an_accept_must_run(tmp_path, cap
 
 def test_an_accept_out_of_order_says_what_the_later_accept_now_does(tmp_path, capsys):
     """Recheck R4: night 8 accepted (in line: confirmed), then night 6 (the drop's level
-    taken there): night 8's accept now restarts exact_match of t=0.7 (moved while learning
-    against night 6's level), blind for a run, which `trends` showed and the accept did
-    not say (its "learning again" line was left out: the stream starts at night 8)."""
+    taken there): night 8's accept then restarted exact_match of t=0.7 (moved while
+    learning against night 6's level), which the accept did not say. It now goes back to
+    the level before the drop, and the accept says so."""
     url = f"sqlite:///{tmp_path / 'series.db'}"
     with session_scope(make_engine(url)) as session:
         names = add_nights(session, 7, series="ac", drop_from=5, seed=1)
@@ -229,10 +232,7 @@ def test_an_accept_out_of_order_says_what_the_later_accept_now_does(tmp_path, ca
     assert _lines(url, capsys, "baseline", "accept", names[6])[2:] == [
         f"  restarted at {names[6]}: 1 stream (evidence past half its threshold): exact_match "
         "of t=0.7",
-        f"  now restarted at {names[8]}: 1 stream (moved while learning): exact_match of t=0.7",
-        "  learning again: 1 stream restarted; the watch learns the series' noise for 1 more "
-        "full run, and cannot alarm on them until then",
+        f"  now back at {names[8]}: 1 stream to its level before {names[5]} "
+        f"({names[5]}…{names[7]} left out of its reference): exact_match of t=0.7",
     ]
-    assert _since(url, capsys) == [
-        f"  (exact_match since {names[8]}, 3 runs: its level accepted there)"
-    ]
+    assert _since(url, capsys) == []

@@ -93,9 +93,9 @@ def test_a_mistaken_accept_withdrawn_leaves_every_reader_as_if_it_was_never_made
 
 def test_withdrawing_the_middle_of_three_accepts_applies_the_other_two_alone(tmp_path, capsys):
     """R5's series (nights 5-6 degraded, back to normal from 7), accepted at 3, 6 and 8:
-    night 6's accept restarted the degraded stream there, and night 8's restarted it
-    again (moved while learning). Withdrawing night 6 says night 8 now confirms the level
-    (in line with nights 0-4), and the watch is that of accepting 3 and 8 alone."""
+    night 6's accept restarted the degraded stream there, and night 8's went back to the
+    level before the drop. Withdrawing night 6 says night 8 now confirms the level (in
+    line with nights 0-4), and the watch is that of accepting 3 and 8 alone."""
     built = {}
     for db, accepts in (("three", (3, 6, 8)), ("two", (3, 8))):
         url = f"sqlite:///{tmp_path / db}.db"
