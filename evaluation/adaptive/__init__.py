@@ -48,6 +48,7 @@ __all__ = [
     "round_markdown",
     "round_rows",
     "smoke_failure",
+    "stopped_above_kept",
     "stored_measures",
     "stored_standing",
     "stored_table",
@@ -72,6 +73,7 @@ __getattr__, __dir__ = lazy_exports(
                 "stored_measures",
                 "stored_standing",
                 "stored_table",
+                "stopped_above_kept",
                 "sweep_race",
             )
         },

@@ -235,6 +235,43 @@ def race_standing(rounds: pd.DataFrame, labels: dict[str, str]) -> RaceStanding 
     )
 
 
+def stopped_above_kept(rounds: pd.DataFrame, order: Sequence[str], names: dict[str, str]) -> str:
+    """The line under a leaderboard (``order``: its configs, best first; ``names``: each
+    as it shows) where configs the race stopped early rank above every config it kept:
+    their figures are over fewer cases, and the race did not keep them (one stopped in
+    round 1 for its latency led a newcomer's board, unsaid). "" where none does."""
+    if rounds.empty:
+        return ""
+    stopped: dict[str, tuple[int, int, str]] = {}
+    for r in rounds.sort_values("round_index").to_dict("records"):
+        for e in _listed(r["eliminated"]):
+            why = (
+                f"significantly worse than {names.get(e['by'], e['by'])}"
+                if e["reason"] == "worse"
+                else str(e["by"])
+            )
+            stopped[e["config"]] = (int(r["round_index"]) + 1, int(r["n_cases"]), why)
+    kept = next((i for i, c in enumerate(order) if c not in stopped), None)
+    above = [c for c in order[: len(order) if kept is None else kept] if c in stopped]
+    if not above:
+        return ""
+    listed = "; ".join(
+        f"#{order.index(c) + 1} {names.get(c, c)} ({stopped[c][1]} cases; round "
+        f"{stopped[c][0]}: {stopped[c][2]})"
+        for c in above
+    )
+    first = (
+        f"; the best-ranked config it kept is #{kept + 1} {names.get(order[kept], order[kept])}"
+        if kept is not None
+        else ""
+    )
+    return (
+        f"Stopped early by the race, yet ranked above every config it kept: {listed}. Their "
+        f"figures are over the cases they ran only, and the race did not keep them{first} "
+        "(Race, below)"
+    )
+
+
 def stored_standing(
     session: Session, experiment_id: int, labels: dict[str, str]
 ) -> RaceStanding | None:

@@ -386,3 +386,62 @@ def test_the_configs_short_of_the_suite_are_read_with_the_coverage(tmp_path):
         session.exec(update(Generation).where(Generation.config_hash == c).values(status="failed"))
         session.commit()
         assert both(session) == ({a: 6, b: 10}, {a: 6, b: 10})
+
+
+def test_a_config_the_race_stopped_that_leads_the_board_is_said_under_it(tmp_path, capsys):
+    # newcomers' C7: a race with a latency limit stopped the sim-large configs in round 1
+    # (20 of 36 cases); their means over those cases ranked them #1-#3 on `show`'s
+    # leaderboard, above the race's pick, and nothing under the board said so
+    from evaluation.compare._leaderboard import ranked_rows
+    from evaluation.storage.models import RaceRoundRow
+    from flows.cli.app import main
+
+    url = f"sqlite:///{tmp_path / 'r.db'}"
+    db = build_review_db(url, n_cases=10, temperatures=(0.0, 0.7))
+    with Session(db.engine) as session:
+        board = load_leaderboard(session, db.experiment)
+        first, second = (str(r["config"]) for r in ranked_rows(board))
+        experiment = session.get(Experiment, db.experiment_id)
+        experiment.status = "completed"
+        session.add(ExperimentRun(experiment=db.experiment, token="t", pid=1, level="full"))
+        limit = {"config": first, "reason": "limit", "by": "latency_s p95 > 0.3"}
+        stopped = limit | {
+            "n_cases": 6,
+            "diff": None,
+            "ci": None,
+            "p_value": 0.0,
+            "p_adjusted": 0.0,
+            "test": "",
+        }
+        round_one = {"n_cases": 6, "leader": second, "spent": 12, "full_grid": 20}
+        session.add(
+            RaceRoundRow(
+                experiment_id=db.experiment_id,
+                round_index=0,
+                survivors=[first, second],
+                eliminated=[stopped],
+                **round_one,
+            )
+        )
+        last = {"n_cases": 10, "leader": second, "spent": 16, "full_grid": 20}
+        session.add(
+            RaceRoundRow(
+                experiment_id=db.experiment_id,
+                round_index=1,
+                survivors=[second],
+                outcome="exhausted",
+                pick=second,
+                **last,
+            )
+        )
+        _drop(session, first, ["c06", "c07", "c08", "c09"])
+        session.commit()
+        labels = load_leaderboard(session, db.experiment).labels
+    assert main(["--database", url, "show", db.experiment]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert (
+        f"Stopped early by the race, yet ranked above every config it kept: #1 {labels[first]} "
+        "(6 cases; round 1: latency_s p95 > 0.3). Their figures are over the cases they ran "
+        f"only, and the race did not keep them; the best-ranked config it kept is #2 "
+        f"{labels[second]} (Race, below)"
+    ) in out

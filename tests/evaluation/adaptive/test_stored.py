@@ -9,6 +9,7 @@ from evaluation.adaptive import (
     race_standing,
     round_markdown,
     round_rows,
+    stopped_above_kept,
 )
 
 
@@ -59,3 +60,19 @@ def test_a_race_stored_without_its_bound_shows_none():
     # rounds an earlier evalflow stored (no bound column) until a run rewrites them
     rows = pd.DataFrame(round_rows(_race())).drop(columns="bound")
     assert "Error control" not in race_standing(rows, {}).markdown()
+
+
+def test_a_config_stopped_early_that_leads_the_board_is_said():
+    """Newcomers' C7: a race with a latency limit stopped the sim-large configs in round 1
+    (20 of 36 cases); their means over those cases ranked them #1-#3 on the leaderboard,
+    above the race's pick, with no word under it."""
+    rows = pd.DataFrame(round_rows(_race()))
+    names = {"good": "G", "bad": "B", "twin": "T"}
+    assert stopped_above_kept(rows, ["bad", "good", "twin"], names) == (
+        "Stopped early by the race, yet ranked above every config it kept: #1 B (20 cases; "
+        "round 1: significantly worse than G). Their figures are over the cases they ran "
+        "only, and the race did not keep them; the best-ranked config it kept is #2 G "
+        "(Race, below)"
+    )
+    assert stopped_above_kept(rows, ["good", "bad", "twin"], names) == ""  # ranked below
+    assert stopped_above_kept(rows.iloc[:0], ["bad", "good"], names) == ""  # no race
