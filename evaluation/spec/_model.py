@@ -165,9 +165,14 @@ SIMULATED_OPTIONS = {"degrade": 1.0, "time_scale": TIME_SCALE_MAX}  # each one's
 
 def simulated_options(url: str) -> dict[str, float]:
     """A ``simulated://`` url's options, each 0 where absent (``SIMULATED_OPTIONS``);
-    ValueError, saying what was expected, for another option or a value outside
-    [0, its highest]."""
-    options = dict(parse_qsl(urlsplit(url).query, keep_blank_values=True))
+    ValueError, saying what was expected, for another option, one given twice (the last
+    was taken, unsaid: `?degrade=0.3&degrade=0.1`) or a value outside [0, its highest]."""
+    pairs = parse_qsl(urlsplit(url).query, keep_blank_values=True)
+    options = dict(pairs)
+    twice = next((name for name in options if sum(n == name for n, _ in pairs) > 1), None)
+    if twice is not None:
+        given = ", ".join(repr(v) for n, v in pairs if n == twice)
+        raise ValueError(f"?{twice}= is given more than once ({given}): give it once")
     unknown = sorted(set(options) - set(SIMULATED_OPTIONS))
     if unknown:
         raise ValueError(

@@ -522,6 +522,12 @@ SPEC_CASES = [
         ("{spec}", F.format("hosts[0].url"), "?time_scale= must be a number from 0 to 100"),
     ),
     Bad(
+        "spec-host-option-twice",
+        "spec",
+        spec({"hosts": [SIM[0] | {"url": "simulated://local?degrade=0.3&degrade=0.1"}]}),
+        ("{spec}", F.format("hosts[0].url"), "?degrade= is given more than once ('0.3', '0.1')"),
+    ),
+    Bad(
         "spec-host-kind-unknown",
         "spec",
         spec({"hosts": [{"name": "a", "url": "http://a:1", "kind": "vllm"}]}),

@@ -1,6 +1,6 @@
 """A simulated host's url takes two options, ``?degrade=D`` and ``?time_scale=S``
-(docs/simulated-backend.md): another option, or a value outside 0–1 (0–100), is refused
-in one line naming the field, exit 2, nothing written."""
+(docs/simulated-backend.md): another option, one given twice, or a value outside 0–1
+(0–100), is refused in one line naming the field, exit 2, nothing written."""
 
 from __future__ import annotations
 
@@ -34,6 +34,8 @@ def spec_with(tmp_path, url: str):
         ("simulated://sim?degrade=lots", "?degrade= must be a number from 0 to 1, got 'lots'"),
         ("simulated://sim?seed=3", "takes only ?degrade=D (0 to 1) and ?time_scale=S"),
         ("simulated://sim?time_scale=-1", "?time_scale= must be a number from 0 to 100"),
+        # newcomers' W4: accepted, the last one taken, unsaid
+        ("simulated://sim?degrade=0.3&degrade=0.1", "?degrade= is given more than once"),
     ],
 )
 def test_a_bad_simulated_host_option_is_one_line(tmp_path, capsys, url, says):
