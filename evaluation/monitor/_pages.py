@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections import Counter
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qsl, quote
@@ -229,9 +230,13 @@ def add_monitor(
         if len(body) > MAX_FORM_BYTES:
             raise HTTPException(413, f"the form is {len(body)} bytes; at most {MAX_FORM_BYTES}")
         try:
-            return dict(parse_qsl(body.decode("utf-8"), keep_blank_values=True))
+            pairs = parse_qsl(body.decode("utf-8"), keep_blank_values=True)
         except (UnicodeDecodeError, ValueError) as exc:
             raise HTTPException(400, f"the form is not URL-encoded UTF-8 text: {exc}") from exc
+        names = Counter(name for name, _ in pairs)
+        if twice := [name for name, n in names.items() if n > 1]:  # the last one won, unsaid
+            raise HTTPException(400, f"{twice[0]}: expected once, given {names[twice[0]]} times")
+        return dict(pairs)
 
     def _controlled(request: Request, form: dict[str, str]) -> RunControl:
         try:

@@ -73,6 +73,21 @@ def test_a_bad_start_form_is_a_4xx_page_and_starts_nothing(served, form, status,
         ("/actions/cancel", b"x=1", {"Origin": "http://evil.example"}, 403, "evil.example"),
         ("/actions/start", b"\xff\xfe", {"Origin": ORIGIN}, 400, "not URL-encoded UTF-8"),
         ("/actions/start", b"a=" + b"x" * 20_000, {"Origin": ORIGIN}, 413, "at most 16384"),
+        # newcomers' W7: `level=smoke&level=full` started a full run, the last one winning
+        (
+            "/actions/start",
+            b"level=smoke&level=full",
+            {"Origin": ORIGIN},
+            400,
+            "level: expected once, given 2 times",
+        ),
+        (
+            "/actions/cancel",
+            b"experiment=a&experiment=b",
+            {"Origin": ORIGIN},
+            400,
+            "experiment: expected once",
+        ),
     ],
 )
 def test_a_forged_or_malformed_write_is_refused(served, path, body, headers, status, says):
@@ -86,6 +101,24 @@ def test_a_forged_or_malformed_write_is_refused(served, path, body, headers, sta
     assert answer.status_code == status and says in answer.text
     assert control.started == [] and control.cancelled == []
     assert _counts(db.engine) == before
+
+
+def test_a_start_form_with_a_field_twice_starts_nothing(served):
+    """Newcomers' W7: with the page's token, `level=smoke&level=full` started a full run
+    (432 generations, not the smoke's 36): the last one won, unsaid."""
+    from urllib.parse import urlencode
+
+    db, client, control = served
+    before = _counts(db.engine)
+    token = _csrf(client.get("/").text)
+    fields = [*GOOD.items(), ("level", "full"), ("csrf", token)]
+    answer = client.post(
+        "/actions/start",
+        content=urlencode(fields).encode(),
+        headers={"content-type": "application/x-www-form-urlencoded", "Origin": ORIGIN},
+    )
+    assert answer.status_code == 400 and "level: expected once, given 2 times" in answer.text
+    assert control.started == [] and _counts(db.engine) == before
 
 
 def test_cancel_of_an_unknown_or_unnamed_experiment(served):
