@@ -110,6 +110,8 @@ class EvalflowCollector(Collector):
                 if slots is not None:
                     names = host_names_by_limit(session)
                     simulated = simulated_host_slots(session)
+                    counted = simulated_limits(session)  # the live rows count them
+                    slots = [s for s in slots if s.host not in counted]
         except (SQLAlchemyError, StorageError):
             families = []
         up.add_metric([], 1.0 if families else 0.0)
@@ -260,8 +262,9 @@ def _timestamp(when: Any) -> float:
     return (when if when.tzinfo else when.replace(tzinfo=UTC)).timestamp()
 
 
-#: A simulated host's address label: it holds no slot lock nor Prefect limit (its slots
-#: are counted in its run's process), so the series come from the runs' live rows.
+#: A simulated host's address label: it holds no slot lock (its slots are counted in its
+#: run's process), so the series come from the runs' live rows (and not from the Prefect
+#: limit a run with a shared server sizes for it: ``simulated_limits``).
 SIMULATED_ADDRESS = "simulated"
 SIMULATED_PREFIX = f"{LIMIT_PREFIX}{SIMULATED_ADDRESS}/"
 
@@ -311,20 +314,41 @@ def host_names_by_limit(session: Session) -> dict[str, str]:
     gives it: the ``host`` label the generation rows carry (a spec naming no host runs
     the default ``local``)."""
     from evaluation.backends import host_limit_name
+
+    names: dict[str, str] = {}
+    for host in _recent_hosts(session):
+        names.setdefault(host_limit_name(str(host["url"])), str(host["name"]))
+    return names
+
+
+def simulated_limits(session: Session) -> set[str]:
+    """The limit names of the simulated hosts the newest specs name: a run with a shared
+    Prefect server sizes one for them too (``ollama-host-local-80`` for
+    ``simulated://local``), whose reading beside the live rows' (``simulated_host_slots``)
+    counted each slot twice (newcomers' W2). Left out of the scrape."""
+    from evaluation.backends import host_limit_name
+
+    return {
+        host_limit_name(str(host["url"]))
+        for host in _recent_hosts(session)
+        if host.get("kind") == "simulated" or str(host["url"]).startswith("simulated:")
+    }
+
+
+def _recent_hosts(session: Session) -> Iterator[dict[str, Any]]:
+    """The hosts (with a name and a url) of the newest ``NAMING_EXPERIMENTS`` specs."""
     from evaluation.spec import default_hosts
 
     specs = session.exec(
         select(Experiment.spec).order_by(Experiment.id.desc()).limit(NAMING_EXPERIMENTS)
     ).all()
-    names: dict[str, str] = {}
     for (spec,) in specs:
         hosts = (spec or {}).get("hosts") if isinstance(spec, dict) else None
         if not hosts:
             hosts = [{"name": h.name, "url": h.url} for h in default_hosts()]
         for host in hosts:
             if isinstance(host, dict) and host.get("name") and host.get("url"):
-                names.setdefault(host_limit_name(str(host["url"])), str(host["name"]))
-    return names
+                yield host
 
 
 def _slot_metrics(hosts: list[HostSlots], names: Mapping[str, str]) -> Iterator[Metric]:

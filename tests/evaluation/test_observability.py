@@ -224,6 +224,13 @@ def test_a_simulated_hosts_slots_and_requests_in_flight_come_from_its_runs_live_
     labels = (("address", "simulated"), ("host", "host-a"))
     assert values[("evalflow_requests_in_flight", labels)] == 2
     assert values[("evalflow_host_slots", labels)] == 2
+    # newcomers' W2: with a shared Prefect server its run sized a limit for it too
+    # (`ollama-host-local-80`), read beside the live row: `sum by (host)` read 4 slots
+    limit = [HostSlots("ollama-host-local-80", 2, 2)]
+    values = scrape(metrics_registry(db.engine, host_slots=lambda: limit))
+    assert values[("evalflow_host_slots", labels)] == 2
+    listed = [dict(k) for name, k in values if name == "evalflow_host_slots"]
+    assert listed == [dict(labels)]
 
 
 def test_slot_gauges_carry_the_host_label_the_generations_carry(engine):
