@@ -194,6 +194,10 @@ class Recommendation:
     # where candidates that may beat the pick were run on every case the selector knows
     # (the note that the task type needs more cases): that in one line, which -q keeps
     unsettled: str = ""
+    # where nothing is feasible and a quality floor refused a config its measured mean
+    # meets (selection._quality_floor): the note saying why, which the first line points
+    # to and -q keeps
+    quality_floor: str = ""
 
     @property
     def ok(self) -> bool:
@@ -247,8 +251,9 @@ class Recommendation:
         spec takes: a newcomer's -q dropped it), the one line of its reason (what the
         model credits the pick with, else its estimate), its `next:` lines, the note
         that newer results are stored than the answering version learned from, the line
-        that the pick is unsettled (``unsettled``: a newcomer's -q gave no hint of it)
-        and the note that the answer was not logged (the whole answer was 17+ lines with
+        that the pick is unsettled (``unsettled``: a newcomer's -q gave no hint of it),
+        the note on a quality floor its first line points to (``quality_floor``) and the
+        note that the answer was not logged (the whole answer was 17+ lines with
         or without -q)."""
         lines = [self._headline()]
         if self.choice is not None:
@@ -260,7 +265,7 @@ class Recommendation:
             ]
             lines += [config, (why or estimate)[0]]
         lines += [f"  next: {s}" for s in self.suggestions]
-        notes = (self.newer_results, self.unsettled, self.unlogged)
+        notes = (self.newer_results, self.unsettled, self.quality_floor, self.unlogged)
         lines += [f"  note: {note}" for note in notes if note]
         return _with_num_predict_key(lines)
 

@@ -295,7 +295,7 @@ def recommend_from_model(
             option(model, table.iloc[i], task_type, found[i]) for i in scores[:MAX_CLOSEST]
         )
         limits = _limits(request, _met_by_some(found, request))
-        message = _unchecked(model, request)
+        message, floor = _unchecked(model, request), None
         if not message and (floor := floor_note(table, found, min_quality, params_label)):
             message = f"no configuration is estimated to meet {limits}: {floor[0]}"
             notes.append(floor[1])
@@ -316,6 +316,7 @@ def recommend_from_model(
             measure_next=tuple(
                 ToMeasure(option(model, table.loc[i], task_type)) for i, _, _ in tails
             ),
+            quality_floor=floor[1] if floor else "",
             **base,
         )
     chosen = choose(feasible, prefer)

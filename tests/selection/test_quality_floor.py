@@ -52,6 +52,7 @@ def test_a_floor_its_measurement_meets_but_its_estimate_does_not_is_said(lucky):
         note
     )
     assert note.endswith(f"`--min-quality {admits}` (min_quality={admits} in Python), admits it")
+    assert answer.quality_floor == note and f"  note: {note}" in answer.brief()  # -q too
     # each refusal says its own figures where its measurement meets the floor
     _, found = violations(scored, model, None, None, floor)
     (why,) = found[scored.index.get_loc(luckiest)]
