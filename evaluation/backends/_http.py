@@ -12,7 +12,8 @@ status, body already read) or the stream errors below, and wrap every exchange i
     StreamErrorLine ({"error": ...} mid-stream)   -> BackendServerError   (retryable)
     httpx.UnsupportedProtocol, LocalProtocolError,
     httpx.TooManyRedirects,
-    a TLS handshake answered in plain HTTP        -> BackendRejected      (not retryable)
+    a TLS handshake answered in plain HTTP,
+    UnpooledEmbedding (a vector per token)        -> BackendRejected      (not retryable)
     status 503                                    -> BackendOverloaded    (retryable)
     other 5xx                                     -> BackendServerError   (retryable)
     404 naming a model                            -> ModelNotFound        (not retryable)
@@ -69,6 +70,12 @@ class MalformedStream(Exception):
     """A stream line was not the JSON the protocol promises."""
 
 
+class UnpooledEmbedding(MalformedStream):
+    """An embeddings answer with one vector per token of an input, not one per input: the
+    model pools nothing (a chat GGUF served with ``embedding: true``), so asking again
+    gets the same answer."""
+
+
 # Checked in order; the first matching class wins (subclasses before their bases).
 TRANSPORT_ERRORS: tuple[tuple[type[Exception], type[BackendError]], ...] = (
     (httpx.UnsupportedProtocol, BackendRejected),
@@ -81,6 +88,7 @@ TRANSPORT_ERRORS: tuple[tuple[type[Exception], type[BackendError]], ...] = (
     (httpx.RemoteProtocolError, BackendUnavailable),
     (IncompleteStream, BackendUnavailable),
     (httpx.DecodingError, BackendServerError),
+    (UnpooledEmbedding, BackendRejected),
     (MalformedStream, BackendServerError),
     (StreamErrorLine, BackendServerError),
 )

@@ -160,6 +160,22 @@ async def test_a_malformed_answer_is_a_retryable_server_error(kind: str, payload
     assert caught.value.retryable
 
 
+async def test_a_vector_per_token_is_refused_once_with_the_fix() -> None:
+    """Newcomers' P3: a chat GGUF served with `"embedding": true` by llama-cpp-python
+    answers one vector per token (no pooling); every rag case failed after its retries
+    with "an embedding holds a non-number: float() argument must be ... not 'list'"."""
+    data = [{"object": "embedding", "embedding": [[0.5, 0.1, 0.2]] * 4, "index": 0}]
+    backend = _mock("openai", {"object": "list", "data": data})
+    with pytest.raises(BackendRejected) as caught:
+        await embed_with_retries(
+            backend, "smol-embed", ["hello world"], policy=RetryPolicy(max_attempts=4)
+        )
+    assert not caught.value.retryable and caught.value.attempts == 1
+    said = str(caught.value)
+    assert "one vector per token (4 of 3 numbers for an input), not one per input" in said
+    assert "Serve an embedding model" in said and "--pooling mean" in said
+
+
 async def test_simulated_embeddings_are_deterministic_unit_vectors() -> None:
     backend = SimulatedBackend(SIM)
     first = await backend.embed("nomic-embed-text", TEXTS)
