@@ -3,6 +3,7 @@
     EvalError
     ├── TryLater              refused for now, nothing to fix: the same command may work
     │                         later (exit 75): HostBusy, storage.runs.ExperimentBusy
+    │   └── HostsOverloaded   a run stopped part-way: a host answered 503 to every try
     ├── SuiteError            a suite file is invalid (file, line, field)
     ├── SpecError             a sweep spec is invalid (file, line, column, field)
     ├── MetricError           a metric is unknown or cannot score an output
@@ -62,6 +63,13 @@ class TryLater(EvalError):
     its experiment is being run by another process. The same command may work later, so
     it exits 75 (``EX_TEMPFAIL``, sysexits.h: "try again later"), not bad input's 2,
     and its line says when to try again (docs/bad-input.md#exit-codes)."""
+
+
+class HostsOverloaded(TryLater):
+    """A run stopped part-way because a host it needs answered 503 (overloaded) to every
+    try of a generation, and no other host serving that model took its work: what was
+    generated is stored, the run is interrupted, and the same command resumes it once
+    the server is free. The message says which host and what it answered."""
 
 
 class SuiteError(EvalError):

@@ -67,6 +67,8 @@ def race_batches(
                 break
             todo -= {item.key for item in items}
             reports.append(await send(items))
+            if reports[-1].deferred:  # a host overloaded: the run stops for a later one
+                break
         return merge_reports(reports)
 
     return rounds
@@ -82,6 +84,8 @@ def merge_reports(reports: Sequence[DispatchReport]) -> DispatchReport:
         merged.chunks += r.chunks
         merged.unservable += r.unservable
         merged.hosts_down |= r.hosts_down
+        merged.deferred += r.deferred
+        merged.hosts_overloaded |= r.hosts_overloaded
         for field in ("model_switches", "items_per_host"):
             into = getattr(merged, field)
             for host, n in getattr(r, field).items():

@@ -26,6 +26,7 @@ from tasks.results import aggregate, publish, score
 from tasks.series import join_series, keep_series, record_calibrated, record_what_ran
 from tasks.sweep import (
     cancel_run,
+    defer_run,
     finish,
     load_sweep,
     record_host_models,
@@ -132,6 +133,8 @@ async def evaluate(
         return cancel_run(engine, experiment_id)
     report = generated.report
     record_unservable(engine, experiment_id, report.unservable)
+    if report.deferred:  # a host answered 503 to every try: interrupted, to resume later
+        defer_run(engine, experiment_id, report)
     simulated_only = all(h.kind == "simulated" for h in sweep.spec.hosts)
     record_telemetry(engine, experiment_id, generated.gpu, simulated_only=simulated_only)
     if level == "smoke":

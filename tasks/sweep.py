@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict
+from typing import NoReturn
 
 from prefect import Flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
@@ -14,10 +15,10 @@ from prefect.states import Cancelled, State
 from sqlalchemy.engine import Engine
 
 from evaluation.adaptive import level_work
-from evaluation.errors import EvalError
+from evaluation.errors import EvalError, HostsOverloaded
 from evaluation.monitor import set_stage, store_summary
 from evaluation.redact import one_line, urls_given
-from evaluation.run._dispatch import Unservable
+from evaluation.run._dispatch import DispatchReport, Unservable
 from evaluation.run._heap import release_freed
 from evaluation.run._preflight import HostCheck
 from evaluation.run._sweep import Sweep, prepare_sweep
@@ -212,6 +213,23 @@ def cancel_run(engine: Engine, experiment_id: int) -> State:
         "%s cancelled: %s kept; rerun to resume", name, counted(kept, "generation")
     )
     return Cancelled(message=f"{name}: {CANCELLED_REASON}; rerun to resume")
+
+
+def defer_run(engine: Engine, experiment_id: int, report: DispatchReport) -> NoReturn:
+    """End a run a host stopped by answering 503 (overloaded) to every try of a
+    generation, where no other host took its work (``report.deferred``): the experiment
+    is ``interrupted`` (what is stored stays; the same command resumes it) and
+    ``HostsOverloaded`` says why (exit 75: try later). Not failed: nothing was lost."""
+    hosts = "; ".join(report.hosts_overloaded.values())
+    with session_scope(engine) as session:
+        name = session.get(Experiment, experiment_id).name
+        kept = completed_count(session, experiment_id)
+        reason = (
+            f"{hosts}; the run stopped: {counted(kept, 'generation')} stored, "
+            f"{len(report.deferred)} left for later, nothing lost"
+        )
+        end_run(session, name, "interrupted", RunProcess.current(), reason=reason)
+    raise HostsOverloaded(reason)
 
 
 _EXCEPTION_PREFIX = "Flow run encountered an exception: "

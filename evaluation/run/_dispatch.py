@@ -22,7 +22,10 @@ last ~1,151 items sat in 10-18 chunks not started while the other lanes of their
 idled, and ran in 3 waves after gaps with no request open). When a host goes
 down its unfinished items go back to the queue for hosts serving the same model; items
 no live host serves end as ``unservable`` with the reason and the host that went down,
-for the caller to record as failed (a rerun picks them up).
+for the caller to record as failed (a rerun picks them up). A host that answered 503
+(overloaded) to every try of a generation leaves the same way, but the items no live
+host serves then, where it serves their model, are ``deferred``, not failed: the host
+refuses work for now, and the caller stops the run for a later one to resume.
 
 A host's lanes start on chunks of different sizes (``first_part``): lanes that start
 together on chunks of one size end them together, and a 64-slot host whose 64 lanes
@@ -107,6 +110,10 @@ class DispatchReport:
     chunks: int = 0
     unservable: list[Unservable] = field(default_factory=list)
     hosts_down: dict[str, str] = field(default_factory=dict)
+    # hosts that answered 503 to every try of a generation, and why; the items left to
+    # them (no live host serving their model), for a later run: not failed
+    hosts_overloaded: dict[str, str] = field(default_factory=dict)
+    deferred: list[WorkItem] = field(default_factory=list)
     model_switches: dict[str, int] = field(default_factory=dict)
     items_per_host: dict[str, int] = field(default_factory=dict)
     stolen: dict[str, int] = field(default_factory=dict)  # host -> items it took from others
@@ -368,13 +375,17 @@ async def dispatch(
         if new and on_unservable is not None:
             await on_unservable(new)
 
+    def failed(items: list[WorkItem]) -> list[Unservable]:
+        """``items`` (no live host serves them) as unservable, but those ``deferred``."""
+        return [unservable(item) for item in items if not deferred(item)]
+
     async def lane(host: HostSpec, place: int) -> None:
         nonlocal in_flight
         part = first_part(place, host.slots)
-        while host.name not in report.hosts_down:
+        while host.name not in queue.down:
             async with changed:
                 chunk = next_chunk(host, part)
-                while chunk is None and in_flight > 0 and host.name not in report.hosts_down:
+                while chunk is None and in_flight > 0 and host.name not in queue.down:
                     # Woken when a chunk ends, and every STEAL_LOOK_S: a chunk's items
                     # can be taken once its lane has started (``Chunk.unstarted``) or
                     # it is overdue (``_Queue.overdue``), neither of which wakes it.
@@ -382,12 +393,12 @@ async def dispatch(
                         await asyncio.wait_for(changed.wait(), STEAL_LOOK_S)
                     chunk = next_chunk(host, part)
                 part = 1.0
-                if chunk is None or host.name in report.hosts_down:
+                if chunk is None or host.name in queue.down:
                     if chunk is not None:
                         queue.finish(chunk, 0, 0.0)
                         queue.give_back(list(chunk))
                         queue.earlier.update(chunk.earlier)
-                        await tell([unservable(item) for item in queue.unservable()])
+                        await tell(failed(queue.unservable()))
                     return
                 model = chunk[0].model
                 if loaded[host.name] != model:
@@ -418,11 +429,12 @@ async def dispatch(
                 )
                 if outcome.host_down:  # its pace is not measured from a failing chunk
                     queue.finish(chunk, 0, 0.0)
-                    report.hosts_down[host.name] = outcome.host_down_reason or "host down"
+                    out = report.hosts_overloaded if outcome.overloaded else report.hosts_down
+                    out[host.name] = outcome.host_down_reason or "host down"
                     queue.down.add(host.name)
                     queue.give_back(outcome.unfinished)
                     queue.earlier.update(outcome.earlier)
-                    await tell([unservable(item) for item in queue.unservable()])
+                    await tell(failed(queue.unservable()))
                 else:
                     done = [r.result.latency_s for r in outcome.records if r.result is not None]
                     timed = [s for s in done if s is not None]  # None: not measured
@@ -444,6 +456,10 @@ async def dispatch(
     async def directly(host: HostSpec, lanes: Callable[[], Awaitable[None]]) -> None:
         await lanes()
 
+    def deferred(item: WorkItem) -> bool:
+        """Whether a host serving ``item``'s model left overloaded: for a later run."""
+        return any(h.name in report.hosts_overloaded for h in hosts if h.serves(item.model))
+
     def unservable(item: WorkItem) -> Unservable:
         serving = [h.name for h in hosts if h.serves(item.model)]
         if not serving:
@@ -455,7 +471,9 @@ async def dispatch(
 
     run_host = on_host or directly
     await _together([run_host(h, functools.partial(host_lanes, h)) for h in hosts])
-    report.unservable = [unservable(item) for item in queue.remaining()]
+    remaining = queue.remaining()
+    report.deferred = [item for item in remaining if deferred(item)]
+    report.unservable = failed(remaining)
     await tell(report.unservable)
     return report
 

@@ -24,13 +24,14 @@ from dataclasses import dataclass, field, replace
 from evaluation.backends._sending import sending_stopped
 from evaluation.backends.base import Backend
 from evaluation.backends.retry import ON_ATTEMPT_FAILED, FailedAttempt, RetryPolicy
-from evaluation.errors import BackendError, BackendTimeout, BackendUnavailable
+from evaluation.errors import BackendError, BackendOverloaded, BackendTimeout, BackendUnavailable
 from evaluation.run._chunk import as_chunk
 from evaluation.run._in_flight import case_in_flight
 from evaluation.run._pipelines import CaseRoute, PipelineFailed, SharedCalls, run_case
 from evaluation.run._work import GenerationRecord, WorkItem, WorkKey
 from evaluation.spec import HostSpec
 from evaluation.suites import Suite
+from evaluation.wording import counted
 
 SlotFactory = Callable[[], contextlib.AbstractAsyncContextManager]
 RecordSink = Callable[[Sequence[GenerationRecord]], Awaitable[None]]
@@ -54,6 +55,7 @@ class ChunkOutcome:
     host_down_reason: str | None = None
     # the failed attempts of the unfinished item that was in flight, for its next host
     earlier: dict[WorkKey, tuple[FailedAttempt, ...]] = field(default_factory=dict)
+    overloaded: bool = False  # not down: it answered 503 to every try (``host_down_reason``)
 
     @property
     def host_down(self) -> bool:
@@ -98,9 +100,12 @@ def host_down_reason(exc: BackendError, host: str) -> str:
     """Why ``host`` is down, for every model it serves: the error less the host and the
     model of the request that found it down (a gemma3 item's reason named smollm2's).
     A host that took the request and never answered is "not answering", not
-    unreachable."""
+    unreachable; one that answered 503 to every try is "overloaded", not down."""
     name = exc.host or host
     text = str(exc).removeprefix(f"{name} (model '{exc.model}'): ").removeprefix(f"{name}: ")
+    if isinstance(exc, BackendOverloaded):
+        tries = getattr(exc, "attempts", 1)
+        return f"{host} answered 503 (overloaded) to {counted(tries, 'try', 'tries')}: {text}"
     state = "not answering" if isinstance(exc, BackendTimeout) else "unreachable"
     return f"{host} {state}: {text}"
 
@@ -154,6 +159,15 @@ async def run_chunk(
                     outcome.host_down_reason = host_down_reason(exc, host)
                     return outcome
                 record = _failed(item, host, exc)
+            except BackendOverloaded as exc:
+                if exc.host not in (None, host):  # another host's (an embedding call's)
+                    record = _failed(item, host, exc)
+                else:  # 503 to every try: the host refuses work for now; nothing is lost
+                    outcome.unfinished = [item, *chunk.rest()]
+                    outcome.earlier = {item.key: (*chunk.earlier.get(item.key, ()), *failed)}
+                    outcome.host_down_reason = host_down_reason(exc, host)
+                    outcome.overloaded = True
+                    return outcome
             except (BackendError, PipelineFailed) as exc:
                 record = _failed(item, host, exc)
             finally:

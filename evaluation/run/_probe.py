@@ -122,6 +122,9 @@ async def _probe_host(
         if load.hosts_down:
             problems.append(f"probe: {host.name} did not answer: {load.hosts_down[host.name]}")
             return found, problems
+        if load.hosts_overloaded:  # "gpu answered 503 (overloaded) to 4 tries: ..."
+            problems.append(f"probe: {load.hosts_overloaded[host.name]}")
+            return found, problems
         records: list[GenerationRecord] = []
 
         async def measured(

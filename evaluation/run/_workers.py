@@ -359,12 +359,13 @@ class LaneWorkers:
         elif (job := self._jobs.get(message[1])) is not None:
             if not job.done.done():
                 if kind == "done":
-                    made, unfinished, reason, earlier = message[2]
+                    made, unfinished, reason, earlier, overloaded = message[2]
                     outcome = ChunkOutcome(
                         _with_items(job.items, made),
                         [job.items[place] for place in unfinished],
                         reason,
                         earlier,
+                        overloaded,
                     )
                     job.done.set_result(outcome)
                 else:
@@ -594,6 +595,7 @@ def _itemless_outcome(outcome: ChunkOutcome, places: dict[int, int]) -> tuple:
         [places[id(item)] for item in outcome.unfinished],
         outcome.host_down_reason,
         outcome.earlier,
+        outcome.overloaded,
     )
 
 

@@ -14,7 +14,7 @@ from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from evaluation.errors import EvalError
+from evaluation.errors import EvalError, HostsOverloaded
 from evaluation.redact import PASSWORD_NOTE, redact_argv
 from evaluation.wording import failed_words
 from flows import stop_signals
@@ -225,6 +225,13 @@ def _run(
             if isinstance(exc, SmokeFailed):  # the hosts', not the input's: exit 1, resume
                 print(smoke_lines(exc, resume), file=sys.stderr)
                 return 1
+            if isinstance(exc, HostsOverloaded):  # interrupted, nothing lost: try later
+                again = (
+                    f"interrupted: {reason}; run the same command again when the server "
+                    f"is free: {resume}"
+                )
+                print(fitted_command(again, resume), file=sys.stderr)
+                return os.EX_TEMPFAIL  # 75, as a refusal for now (app.EXIT_TRY_LATER)
             if isinstance(exc, EvalError):
                 raise
             if args.verbose:
