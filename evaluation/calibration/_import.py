@@ -12,6 +12,7 @@ kept as it is, as on the review page).
 from __future__ import annotations
 
 import csv
+import io
 import json
 import math
 from dataclasses import dataclass
@@ -73,7 +74,7 @@ def read_rows(path: Path) -> list[tuple[int, dict[str, object]]]:
     except UnicodeDecodeError as exc:
         raise _fail(path, None, None, f"expected UTF-8 text ({exc.reason})") from exc
     if suffix == ".csv":
-        reader = csv.DictReader(text.splitlines())
+        reader = csv.DictReader(io.StringIO(text, newline=""))
         header = reader.fieldnames or []
         twice = next((name for i, name in enumerate(header) if name in header[:i]), None)
         if twice is not None:  # DictReader would keep the last column of that name
@@ -88,10 +89,21 @@ def read_rows(path: Path) -> list[tuple[int, dict[str, object]]]:
                 f"expected a header with {', '.join(REQUIRED)} (comma-separated); found {found}",
             )
         rows = []
+        before = reader.line_num  # the line before the row read next
         for row in reader:
             if None in row:
                 raise _fail(path, reader.line_num, None, f"expected {len(header)} columns")
             rows.append((reader.line_num, dict(row)))
+            before, last_before = reader.line_num, before
+        if rows and (opened := _unclosed_quote(text, last_before, rows[-1][1])) is not None:
+            line, field = opened
+            raise _fail(
+                path,
+                line,
+                field,
+                "a quoted value opened here is never closed: it runs to the end of the file; "
+                'expected its closing " (a " inside a quoted value is written "")',
+            )
         return rows
     if suffix in (".jsonl", ".ndjson"):
         rows = []
@@ -107,6 +119,24 @@ def read_rows(path: Path) -> list[tuple[int, dict[str, object]]]:
             rows.append((i, obj))
         return rows
     raise _fail(path, None, None, "expected a .csv or .jsonl file")
+
+
+def _unclosed_quote(text: str, before: int, last: dict[str, object]) -> tuple[int, str] | None:
+    """(line, field) of a quoted value in the file's last row (after line ``before``)
+    never closed, else None. Read leniently, as Python's csv reads, it takes in every
+    line after it, and the row comes out short: it was blamed on a column after it
+    ("field 'rater': expected a value") on the file's last line."""
+    lines = text.split("\n")
+    first = next((n for n in range(before + 1, len(lines) + 1) if lines[n - 1]), None)
+    field = next((name for name, value in reversed(last.items()) if value is not None), None)
+    if first is None or field is None:
+        return None
+    try:  # read strictly, the row ends inside its quotes
+        list(csv.reader(io.StringIO("\n".join(lines[first - 1 :]), newline=""), strict=True))
+    except csv.Error as exc:
+        if "unexpected end of data" in str(exc):
+            return first, field
+    return None
 
 
 def _stars(value: object) -> int | None:
@@ -146,6 +176,9 @@ def check_ratings(
         for g in ok.itertuples()
     }
     cases = set(gens["case_id"].astype(str))
+    samples: dict[tuple[str, str], set[int]] = {}  # of every generation, failed ones too
+    for g in gens.itertuples():
+        samples.setdefault((str(g.config_hash), str(g.case_id)), set()).add(int(g.sample_index))
     out: list[ImportedRating] = []
     seen: dict[tuple, int] = {}
     for line, fields in rows:
@@ -181,6 +214,15 @@ def check_ratings(
             expected = f"expected a sample index ≥ 0, got {fields['sample']!r}"
             raise _fail(path, line, "sample", expected)
         generation = by_key.get((config, case, sample))
+        known = sorted(samples.get((config, case), ()))
+        if generation is None and known and sample not in known:  # not the case's fault
+            raise _fail(
+                path,
+                line,
+                "sample",
+                f"expected a sample of config {fields['config']} for case {case} "
+                f"({', '.join(map(str, known[:10]))}{', …' * (len(known) > 10)}), got {sample}",
+            )
         if generation is None:
             raise _fail(
                 path,

@@ -2045,6 +2045,10 @@ OPTION_CASES = [
     Bad("opt-import-ratings-unknown-config", "cli",
         ratings_file("case,config,rater,criterion,stars\nc000,m:8b t=0,ana,accuracy,5\n"),
         ("{root}/ratings.csv:2: field 'config'", "experiment demo has no config 'm:8b t=0'")),
+    Bad("opt-import-ratings-unclosed-quote", "cli",
+        ratings_file('case,config,rater,criterion,stars\nc000,"m:1b t=0,ana,accuracy,5\n'
+                     "c001,m:1b t=0,ana,accuracy,4\n"),
+        ("{root}/ratings.csv:2: field 'config'", "a quoted value opened here is never closed")),
     Bad("opt-import-ratings-nested-too-deep", "cli",
         _shown(lambda w: _deep_ratings(w),
                "`import-ratings demo …/ratings.jsonl`, a line holding 5000 nested lists"),

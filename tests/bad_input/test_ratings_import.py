@@ -48,10 +48,21 @@ CASES = {
         HEADER + "c00,delta:9b,ana,accuracy,3\n" + GOOD,
         ":2: field 'config': experiment toy-review has no config 'delta:9b'",
     ),
-    "no-such-sample": (
+    "no-such-sample": (  # it blamed 'case' (newcomers' C5)
         "r.jsonl",
         jsonl(ROW, {**ROW, "case": "c01", "sample": 2}),
-        ":2: field 'case': expected an output of config alpha:1b for case c01 sample 2",
+        ":2: field 'sample': expected a sample of config alpha:1b for case c01 (0), got 2",
+    ),
+    "unclosed-quote": (  # it read ':6: field 'rater': expected a value' (newcomers' C5)
+        "r.csv",
+        HEADER + 'c00,"alpha:1b,ana,accuracy,4\n' + GOOD,
+        ":2: field 'config': a quoted value opened here is never closed: it runs to the end "
+        'of the file; expected its closing " (a " inside a quoted value is written "")',
+    ),
+    "unclosed-quote-last-column": (
+        "r.csv",
+        HEADER + GOOD + 'c05,alpha:1b,ana,accuracy,"4\n',
+        ":6: field 'stars': a quoted value opened here is never closed",
     ),
     "stars-above-the-scale": (
         "r.csv",
