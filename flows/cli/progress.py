@@ -332,7 +332,12 @@ class _FittedProgress(Progress):
         )
         detail.room = room - times - (bar.bar_width + 1 if bar.bar_width else 0)
         columns = [column for column in self.columns if column is not bar or bar.bar_width]
-        table = Table.grid(*(c.get_table_column().copy() for c in columns), padding=(0, 1))
+        table_columns = [c.get_table_column().copy() for c in columns]
+        # The detail's column is as wide as its room, so the time after it stays put
+        # (it moved 5-6 columns as the ETA went from "57 s" to "1 min 13 s" and back:
+        # the newcomers' F6); only the time's own length moves it, once a while.
+        table_columns[columns.index(detail)].min_width = detail.room
+        table = Table.grid(*table_columns, padding=(0, 1))
         for task in tasks:
             table.add_row(*(column(task) for column in columns))
         return table
