@@ -149,7 +149,8 @@ CASES = [
     # --- counts and numbers: each has an upper bound, said in the error
     Bad("count-slots-huge", "spec",
         spec({"hosts": [corpus.SIM[0] | {"slots": 9007199254740992}]}, "plan"),
-        ("{spec}", F.format("hosts[0].slots"), "slots must be >= 1 and <= 1024 (requests one host runs at once)")),
+        ("{spec}", F.format("hosts[0].slots"),
+         "slots must be >= 1 and <= 1024 (requests one host runs at once)")),
     Bad("count-samples-huge", "spec", spec({"samples_per_case": 10**6}, "plan"),
         ("{spec}", F.format("samples_per_case"), "must be >= 1 and <= 1000")),
     Bad("count-max-configs-huge", "spec", spec({"limits": {"max_configs": 10**7}}, "plan"),
