@@ -341,18 +341,20 @@ def selection_note(row: pd.Series, candidates: int) -> str:
 def weight_note(row: pd.Series) -> str | None:
     """Which error of the model set the measurement's share of the quality estimate:
     its error for this config (:func:`_model_error`), or its check against the measured
-    candidates (:func:`selection.shrinkage.checked_error`) where that is larger; None for
-    a pick without measurements."""
+    candidates (:func:`selection.shrinkage.checked_error`; a thin model's own:
+    :func:`selection.shrinkage.thin_model_check`) where that is larger; None for a pick
+    without measurements."""
     if not bool(row.get("measured", False)) or "quality_check_sd" not in row:
         return None
     model_sd, check_sd = float(row["quality_model_sd"]), float(row["quality_check_sd"])
     k, share = int(row["quality_check_n"]), 100 * row["quality_weight"]
     se = quality(float(row.get("quality_measurement_sd", math.nan)))
+    of_model = " of its model" if bool(row.get("quality_check_of_model", False)) else ""
     if check_sd > model_sd:
         return (
             f"the measurement (standard error {se}) has {share:.0f}% of the quality "
             f"estimate: the model's weight follows its check against the {k} measured "
-            f"candidates, whose predictions without their own rows miss them by up to "
+            f"candidates{of_model}, whose predictions without their own rows miss them by up to "
             f"{quality(check_sd)} ({100 * CHECK_CONFIDENCE:.0f}% bound), not "
             f"{_model_error(model_sd)}"
         )
@@ -365,7 +367,7 @@ def weight_note(row: pd.Series) -> str | None:
     return (
         f"the measurement (standard error {se}) has {share:.0f}% of the quality "
         f"estimate: the model's weight follows {_model_error(model_sd)}, which its check "
-        f"against the {k} measured candidates does not exceed ({check})"
+        f"against the {k} measured candidates{of_model} does not exceed ({check})"
     )
 
 

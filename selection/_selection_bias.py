@@ -221,17 +221,11 @@ def level_spread(candidates: pd.DataFrame, fit: Fit) -> np.ndarray | None:
     share of its estimate the fit's reading makes, ``quality_weight``, 0 where the own
     cases are the measurement), V̄ its mean over the candidates, τ_m² = max(V_m − V̄, 0):
     the level error the model adds beyond what the candidates share on average."""
-    from selection.multilevel import CHECK_ALPHA
-
     if not fit.ample or "model" not in candidates:
         return None
     models = candidates["model"].astype(str).to_numpy()
-    names, counts = np.unique(models, return_counts=True)
-    thin = [
-        name
-        for name, count in zip(names, counts, strict=True)
-        if _binomial_below(int(count), len(models), 1 / len(names)) < CHECK_ALPHA
-    ]
+    names = np.unique(models)
+    thin = thin_models(models)
     if not thin:
         return None
     weight = pd.to_numeric(candidates.get("quality_weight"), errors="coerce")
@@ -249,6 +243,22 @@ def level_spread(candidates: pd.DataFrame, fit: Fit) -> np.ndarray | None:
     for name in thin:
         tau[models == name] = math.sqrt(max(variance[name] - average, 0.0))
     return tau if np.any(tau > 0) else None
+
+
+def thin_models(models: np.ndarray) -> list[str]:
+    """The models of ``models`` (one name per candidate) with fewer candidates than an
+    equal share of them beyond chance: binomial, one-sided, at
+    :data:`selection.multilevel.CHECK_ALPHA`, against 1 / the number of models. A model
+    cut short in a world where the others were run on every setting is; the least-run
+    model of a balanced grid is not."""
+    from selection.multilevel import CHECK_ALPHA
+
+    names, counts = np.unique(np.asarray(models, dtype=str), return_counts=True)
+    return [
+        str(name)
+        for name, count in zip(names, counts, strict=True)
+        if _binomial_below(int(count), len(models), 1 / len(names)) < CHECK_ALPHA
+    ]
 
 
 def _binomial_below(count: int, total: int, share: float) -> float:
