@@ -97,6 +97,7 @@ class SimulatedBackend:
     ) -> None:
         self.host = host
         self._degrade = host.degrade  # this host answers worse: docs/simulated-backend.md
+        self._noise = host.noise  # draws afresh, each case's difficulty kept: the same docs
         self.time_scale = time_scale
         self.seed = seed
         self._templates = [
@@ -158,6 +159,7 @@ class SimulatedBackend:
             template,
             case_key,
             request.sample_index,
+            *(("noise", self._noise) if self._noise else ()),  # none: the draws as before
         )
         correct_rng, text_rng, time_rng = (np.random.default_rng(s) for s in draw.spawn(3))
 

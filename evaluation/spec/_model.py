@@ -158,9 +158,19 @@ class HostSpec:
         start button), to watch a run go; `run --time-scale N` (N > 0) overrides it."""
         return simulated_options(self.url)["time_scale"] if self.kind == "simulated" else 0.0
 
+    @property
+    def noise(self) -> int:
+        """A simulated host's ``?noise=N`` (0 without): the same configs on the same cases
+        drawn afresh, each case's difficulty kept, as a night's run of an unchanged model
+        varies; a new ``seed`` is a new config, which the watch never compares
+        (docs/simulated-backend.md)."""
+        return int(simulated_options(self.url)["noise"]) if self.kind == "simulated" else 0
+
 
 TIME_SCALE_MAX = 100.0  # `run --time-scale`'s too: 1 is real time
-SIMULATED_OPTIONS = {"degrade": 1.0, "time_scale": TIME_SCALE_MAX}  # each one's highest
+NOISE_MAX = 2**31 - 1
+SIMULATED_OPTIONS = {"degrade": 1.0, "time_scale": TIME_SCALE_MAX, "noise": NOISE_MAX}
+"""Each option's highest value; ``noise`` takes whole numbers only."""
 
 
 def simulated_options(url: str) -> dict[str, float]:
@@ -176,8 +186,8 @@ def simulated_options(url: str) -> dict[str, float]:
     unknown = sorted(set(options) - set(SIMULATED_OPTIONS))
     if unknown:
         raise ValueError(
-            "a simulated host's url takes only ?degrade=D (0 to 1) and ?time_scale=S "
-            f"(0 to {TIME_SCALE_MAX:g}), got ?{unknown[0]}="
+            "a simulated host's url takes only ?degrade=D (0 to 1), ?time_scale=S "
+            f"(0 to {TIME_SCALE_MAX:g}) and ?noise=N (a whole number), got ?{unknown[0]}="
         )
     found = {}
     for name, highest in SIMULATED_OPTIONS.items():
@@ -186,6 +196,8 @@ def simulated_options(url: str) -> dict[str, float]:
             value = float(text)
         except ValueError:
             value = math.nan
+        if name == "noise" and not (0 <= value <= highest and value == int(value)):
+            raise ValueError(f"?noise= must be a whole number from 0 to {highest}, got {text!r}")
         if not 0.0 <= value <= highest:
             raise ValueError(f"?{name}= must be a number from 0 to {highest:g}, got {text!r}")
         found[name] = value

@@ -522,6 +522,12 @@ SPEC_CASES = [
         ("{spec}", F.format("hosts[0].url"), "?time_scale= must be a number from 0 to 100"),
     ),
     Bad(
+        "spec-host-noise-fraction",
+        "spec",
+        spec({"hosts": [SIM[0] | {"url": "simulated://local?noise=1.5"}]}),
+        ("{spec}", F.format("hosts[0].url"), "?noise= must be a whole number from 0 to"),
+    ),
+    Bad(
         "spec-host-option-twice",
         "spec",
         spec({"hosts": [SIM[0] | {"url": "simulated://local?degrade=0.3&degrade=0.1"}]}),

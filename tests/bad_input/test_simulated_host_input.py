@@ -1,4 +1,5 @@
-"""A simulated host's url takes two options, ``?degrade=D`` and ``?time_scale=S``
+"""A simulated host's url takes three options, ``?degrade=D``, ``?time_scale=S`` and
+``?noise=N``
 (docs/simulated-backend.md): another option, one given twice, or a value outside 0–1
 (0–100), is refused in one line naming the field, exit 2, nothing written."""
 
@@ -32,7 +33,8 @@ def spec_with(tmp_path, url: str):
     [
         ("simulated://sim?degrade=1.5", "?degrade= must be a number from 0 to 1, got '1.5'"),
         ("simulated://sim?degrade=lots", "?degrade= must be a number from 0 to 1, got 'lots'"),
-        ("simulated://sim?seed=3", "takes only ?degrade=D (0 to 1) and ?time_scale=S"),
+        ("simulated://sim?seed=3", "takes only ?degrade=D (0 to 1), ?time_scale=S (0 to 100)"),
+        ("simulated://sim?noise=1.5", "?noise= must be a whole number from 0 to 2147483647"),
         ("simulated://sim?time_scale=-1", "?time_scale= must be a number from 0 to 100"),
         # newcomers' W4: accepted, the last one taken, unsaid
         ("simulated://sim?degrade=0.3&degrade=0.1", "?degrade= is given more than once"),

@@ -270,3 +270,30 @@ def test_accepting_the_good_night_between_outages_leaves_the_later_alarms_standi
         assert stream.nights == before.nights
     assert "ALARM on ac-n9" in trends_text(watch)
     assert any("accepted baseline ac-n7 lies before the alarm on ac-n8" in n for n in watch.notes)
+
+
+def test_a_simulated_hosts_noise_gives_the_same_configs_new_draws_the_watch_compares(tmp_path):
+    """Newcomers' W3: the simulated backend answers an unchanged spec identically every
+    night (every change +0.000), and a new `seed` is a new config the watch never
+    compares, so its claim (no alarm on night-to-night noise) could not be tried. A
+    host's `?noise=N` draws the same configs afresh on the same cases."""
+    engine = make_engine("sqlite://")
+    nights = [f"nz-n{n}" for n in range(1, 5)]
+    for n, name in enumerate(nights, start=1):
+        spec = _spec(tmp_path, f"nz{n}", f"simulated://local?noise={n}")
+        with session_scope(engine) as session:
+            add_simulated_night(session, spec, name, series="nz")
+    with session_scope(engine) as session:
+        watch = watch_series(session, "nz")
+    assert len({s.config for s in watch.streams}) == 4 and not watch.alarms  # 2 models × 2 t
+    assert all([x.experiment for x in s.nights] == nights for s in watch.streams)
+    values = {
+        s.config: [x.value for x in s.nights] for s in watch.streams if s.metric == "contains"
+    }
+    assert all(len(set(v)) > 1 for v in values.values())  # new draws each night
+    healthy = _spec(tmp_path, "plain", "simulated://local")
+    with session_scope(engine) as session:  # without noise: the draws as before, every time
+        add_simulated_night(session, healthy, "nz-a", series="plain")
+        add_simulated_night(session, healthy, "nz-b", series="plain")
+        again = watch_series(session, "plain")
+    assert all(len({x.value for x in s.nights}) == 1 for s in again.streams)
