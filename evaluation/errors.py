@@ -2,7 +2,8 @@
 
     EvalError
     ├── TryLater              refused for now, nothing to fix: the same command may work
-    │                         later (exit 75): HostBusy, storage.runs.ExperimentBusy
+    │                         later (exit 75): HostBusy, storage.runs.ExperimentBusy,
+    │                         DatabaseBusy (also a StorageError)
     │   └── HostsOverloaded   a run stopped part-way: a host answered 503 to every try
     ├── SuiteError            a suite file is invalid (file, line, field)
     ├── SpecError             a sweep spec is invalid (file, line, column, field)
@@ -59,8 +60,9 @@ class ReadNote(UserWarning):
 
 
 class TryLater(EvalError):
-    """A command refused for now, with nothing in its input to fix: its host is busy, or
-    its experiment is being run by another process. The same command may work later, so
+    """A command refused for now, with nothing in its input to fix: its host is busy, its
+    experiment is being run by another process, or its results database stayed locked by
+    another's write. The same command may work later, so
     it exits 75 (``EX_TEMPFAIL``, sysexits.h: "try again later"), not bad input's 2,
     and its line says when to try again (docs/bad-input.md#exit-codes)."""
 
@@ -125,6 +127,13 @@ class ScorerFailed(MetricError):
 
 class StorageError(EvalError):
     """The results database refused an operation."""
+
+
+class DatabaseBusy(TryLater, StorageError):
+    """The results database stayed locked by another process's write past the busy
+    timeout (SQLite: one writer at a time). Nothing to fix and nothing lost: the same
+    command, run again, waits anew (exit 75); a run ended so is ``interrupted``, not
+    ``failed``, and its rerun resumes it."""
 
 
 OUTCOMES = (

@@ -49,6 +49,7 @@ from evaluation.storage.runs import (
     RunProcess,
     claim_experiment,
     end_run,
+    ending_of,
     failure_reason,
 )
 from flows import stop_signals
@@ -514,14 +515,15 @@ def _cancel_flow_run(flow_run_id: str) -> None:
 def record_failure(
     database: str, name: str, process: RunProcess, exc: Exception, known: Sequence[str] = ()
 ) -> str:
-    """End this process's run of ``name`` as failed, or as cancelled when its flow run
-    was cancelled from Prefect (unless the flow already recorded how it ended); the
+    """End this process's run of ``name`` as failed (interrupted where the results
+    database stayed locked: ``ending_of``), or as cancelled when its flow run was
+    cancelled from Prefect (unless the flow already recorded how it ended); the
     reason stored (the credentials of the ``known`` URLs masked in it)."""
     from prefect.exceptions import CancelledRun
 
     cancelled = isinstance(exc, CancelledRun)
     reason = CANCELLED_REASON if cancelled else failure_reason(exc, known)
-    status = "cancelled" if cancelled else "failed"
+    status = "cancelled" if cancelled else ending_of(exc)
     engine = make_engine(database, create=False)
     try:
         with session_scope(engine) as session:

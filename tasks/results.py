@@ -4,6 +4,8 @@ before the first generation (tests/test_architecture.py)."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from prefect import get_run_logger, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
@@ -36,6 +38,9 @@ from evaluation.storage.scorers import keep_declarations
 from evaluation.suites import Suite
 from evaluation.view import view_hint
 
+if TYPE_CHECKING:
+    from evaluation.metrics import Scored
+
 
 @task(name="score", cache_policy=NO_CACHE)
 def score(
@@ -53,12 +58,15 @@ def score(
     resolved = get_metrics(metrics)
     embedder = Embedder(hosts) if any(m.embed_model for m in resolved) else None
     known_cases = {c.id for c in suite.cases}
-    scored = unknown = 0
-    with session_scope(engine) as session:
-        keep_declarations(
-            session, resolved, experiment_id
-        )  # a user's scorer: read where its code is not
-        # config by config: a run's generations at once held hundreds of MiB at 100,000
+    unknown = 0
+    computed: list[tuple[list[int], dict[str, Scored]]] = []
+    # Every config scored before any is written: the scores of a run are stored together
+    # or not at all (an interrupted rescore keeps none), and written in one short
+    # transaction: SQLite takes one writer at a time, and the whole scoring as one write
+    # held the lock for minutes while another sweep's end waited and gave up (F5).
+    with session_scope(engine) as session:  # reads only
+        # config by config: a run's generations at once held hundreds of MiB at 100,000;
+        # what is kept of each is its ids and scores
         for config in generated_configs(session, experiment_id):
             generations = generations_frame(session, experiment_id, config=config)
             ok = generations[generations["status"] == "ok"]
@@ -66,12 +74,18 @@ def score(
             unknown += int((~known).sum())
             ok = ok[known]
             values = score_generations_detailed(ok, suite, resolved, embedder=embedder)
-            for name, column in values.items():
-                replace_scores(session, ok["id"].tolist(), name, column.values)
-                replace_score_details(session, ok["id"].tolist(), name, column.details)
-            scored += len(ok)
+            computed.append((ok["id"].tolist(), values))
             del generations, ok, values
             release_freed()  # the frames' memory back to the system (evaluation/run/_heap.py)
+    with session_scope(engine) as session:
+        keep_declarations(
+            session, resolved, experiment_id
+        )  # a user's scorer: read where its code is not
+        for ids, values in computed:
+            for name, column in values.items():
+                replace_scores(session, ids, name, column.values)
+                replace_score_details(session, ids, name, column.details)
+    scored = sum(len(ids) for ids, _ in computed)
     forget_prompts()  # the echo rule's prompts, analysed once for every config's outputs
     if unknown:
         get_run_logger().warning(

@@ -41,6 +41,7 @@ from evaluation.storage.runs import (
     claim_experiment,
     end_flow_run,
     end_run,
+    ending_of,
     failure_reason,
     record_level,
 )
@@ -198,6 +199,9 @@ def finish(engine: Engine, experiment_id: int, status: str) -> None:
     with session_scope(engine) as session:
         name = session.get(Experiment, experiment_id).name
         end_run(session, name, status, RunProcess.current())
+        # the end stored before the summary is counted, holding no write lock meanwhile;
+        # a summary not stored is counted again by the monitor (its status differs)
+        session.commit()
         store_summary(session, experiment_id)  # the monitor's recent runs and series
 
 
@@ -239,14 +243,14 @@ def record_outcome(flow: Flow, flow_run: FlowRun, state: State) -> None:
     """Flow state hook: a failed, crashed or cancelled run ends its experiment's run as
     failed (with the error), cancelled (a worker or runner killed it on a cancel from
     the UI) or interrupted, wherever the flow ran."""
+    raised = getattr(state.data, "result", state.data)  # in a ResultRecord, or itself
     if state.is_failed():
-        status = "failed"
+        status = ending_of(raised if isinstance(raised, BaseException) else None)
     elif state.is_cancelling() or state.is_cancelled():
         status = "cancelled"
     else:
         status = "interrupted"
     known = urls_given([], os.environ)  # the URLs this process was given, found verbatim too
-    raised = getattr(state.data, "result", state.data)  # in a ResultRecord, or itself
     if isinstance(raised, EvalError):  # its message, not its class name (`SmokeFailed: `)
         reason: str | None = failure_reason(raised, known)
     else:

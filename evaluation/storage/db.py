@@ -23,7 +23,7 @@ from sqlalchemy.pool import StaticPool
 from sqlalchemy.schema import CreateIndex
 from sqlmodel import Session, SQLModel, create_engine
 
-from evaluation.errors import StorageError
+from evaluation.errors import DatabaseBusy, StorageError
 from evaluation.itembank import schema as itembank_schema
 from evaluation.redact import one_line, redact_url
 from evaluation.review import schema as review_schema
@@ -38,6 +38,7 @@ from evaluation.settings import (
 from evaluation.storage import models as results_schema
 from evaluation.storage.executemany import insert_many
 from evaluation.storage.impossible_rates import forget_impossible_rates
+from evaluation.storage.lock_holder import holder_words
 from evaluation.storage.snapshot import SNAPSHOT_OPTION, asked_url, opening
 from evaluation.storage.text_search import ensure_text_index
 from evaluation.storage.unmeasured import forget_overhead_latencies
@@ -84,7 +85,7 @@ def make_engine(
             opened, options = (url, {}) if in_memory else opening(url, reads_only=reads_only)
             engine = create_engine(
                 opened,
-                connect_args={"check_same_thread": False, "timeout": 30},
+                connect_args={"check_same_thread": False, "timeout": BUSY_TIMEOUT_S},
                 poolclass=StaticPool if in_memory else None,
                 execution_options=options,
             )
@@ -103,6 +104,8 @@ def make_engine(
             f"({one_line(str(exc), known=[url])}); install it (pip install ...) or use another URL"
         ) from exc
     except (SQLAlchemyError, ValueError) as exc:  # ValueError: e.g. a port that is no number
+        if locked(exc):
+            raise database_busy(url) from exc
         raise StorageError(
             f"cannot open the results database {redact_url(url)}: "
             f"{storage_problem(exc, [url], asked=url)}"
@@ -449,9 +452,18 @@ def refresh_planner_facts(engine: Engine) -> None:
         )
 
 
+BUSY_TIMEOUT_S = 30.0
+"""How long a SQLite write waits for another process's write to end before it gives up
+(``DatabaseBusy``). Each write transaction of a run is short (a batch of generations,
+its scores, computed first and written together, one page: seconds at most under load),
+so concurrent sweeps take turns well within it; a run's scoring written as it was
+computed held the lock for minutes, and a second sweep's end gave up (newcomers' F5)."""
+
+
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA busy_timeout=30000")  # first: switching to WAL takes a lock
+    # first: switching to WAL takes a lock
+    cursor.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT_S * 1000)}")
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA foreign_keys=ON")
@@ -459,6 +471,27 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 
 SQLITE_READONLY = 8  # the primary result code of every SQLITE_READONLY_* error
+SQLITE_BUSY, SQLITE_LOCKED = 5, 6  # "database is locked", "database table is locked"
+
+
+def locked(exc: BaseException) -> bool:
+    """Whether ``exc`` is SQLite giving up on a lock another connection holds: past the
+    busy timeout, or at once where a transaction that holds a read wants to write."""
+    cause = getattr(exc, "orig", None) or exc
+    return (getattr(cause, "sqlite_errorcode", 0) or 0) & 0xFF in (SQLITE_BUSY, SQLITE_LOCKED)
+
+
+def database_busy(url: str | URL) -> DatabaseBusy:
+    """The error of a write that waited out the busy timeout on the SQLite file of
+    ``url``: which process holds the lock, where that can be told, and what to do."""
+    path = sqlite_file(url if isinstance(url, str) else url.render_as_string(), uri_filename=True)
+    holder = holder_words(path) if path is not None else ""
+    by = f" by {holder}" if holder else " by another process"
+    return DatabaseBusy(
+        f"the results database {path or redact_url(str(url))} stayed locked{by} for "
+        f"{BUSY_TIMEOUT_S:g} s (one writer at a time); nothing is lost: run the same command "
+        "again once that process has written"
+    )
 
 
 def storage_problem(
@@ -528,6 +561,8 @@ def session_scope(engine: Engine) -> Iterator[Session]:
             session.commit()
         except SQLAlchemyError as exc:
             session.rollback()
+            if locked(exc):
+                raise database_busy(asked_url(engine)) from exc
             raise StorageError(
                 f"the results database {database_name(engine)}: "
                 f"{storage_problem(exc, asked=asked_url(engine))}"

@@ -307,6 +307,15 @@ def failure_reason(exc: BaseException, known: Sequence[str] = ()) -> str:
     return one_line(f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__, known=known)
 
 
+def ending_of(exc: BaseException | None) -> str:
+    """The status of a run that ``exc`` ended: ``interrupted`` where its results database
+    stayed locked by another process's write (``DatabaseBusy``: nothing to fix, its data
+    as complete as they were; the rerun resumes it), else ``failed``."""
+    from evaluation.errors import DatabaseBusy
+
+    return "interrupted" if isinstance(exc, DatabaseBusy) else "failed"
+
+
 def busy_message(name: str, run: ExperimentRun) -> str:
     return f"experiment {name!r} is already running: {holder_words(run)}"
 

@@ -192,11 +192,14 @@ def store_pages(session: Session, experiment: str, *, ending: str | None = None)
     the leaderboard's pipeline summary (what `evalflow show` would sum again).
     ``ending``: the status the run ends with, where it has not ended yet (a sweep stores
     its pages before drawing its report: the report's matplotlib was otherwise held
-    under the pages' frames, a 100,000-generation run's highest point of memory)."""
+    under the pages' frames, a 100,000-generation run's highest point of memory). Each
+    is committed as it is kept: the next one is computed holding no write lock (SQLite
+    takes one writer at a time: another sweep's writes wait for one page's write only)."""
     store_pipeline_summary(session, int(get_experiment(session, experiment).id))
-    summary_page(session, experiment, ending=ending)
-    flips_page(session, experiment, ending=ending)
-    estimates_page(session, experiment, ending=ending)
+    session.commit()
+    for page in (summary_page, flips_page, estimates_page):
+        page(session, experiment, ending=ending)
+        session.commit()
 
 
 def _fingerprint(session: Session, experiment: str, ending: str | None = None) -> str:

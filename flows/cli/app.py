@@ -266,8 +266,9 @@ def _version() -> str:
 EXIT_CODES = (
     "exit codes: 0 done; 1 failed (some of the work failed, or evalflow did: -v shows "
     "why); 2 refused: bad input, or a host that cannot be reached as configured (fix the "
-    "command, spec or URL); 75 refused for now: a host is busy, not down, or the "
-    "experiment is running elsewhere (run the same command later); 130 / 143 / 129 "
+    "command, spec or URL); 75 refused for now: a host is busy, not down, the "
+    "experiment is running elsewhere, or the results database stayed locked by another "
+    "process's write (run the same command later); 130 / 143 / 129 "
     "stopped by Ctrl-C / SIGTERM / SIGHUP (docs/bad-input.md#exit-codes)"
 )
 LISTS_EXIT_CODES = ("run", "judge")  # the verbs that refuse with 75 (a busy host, a run elsewhere)
@@ -468,8 +469,9 @@ def error_line(exc: BaseException, known: Sequence[str] = ()) -> tuple[int, str]
     wherever they appear) for an error that ended a command: 2 for bad input (an
     EvalError, a path that cannot be used), 1 for anything else, which is evalflow's
     failure, not the user's; 75 where the command is refused for now (``TryLater``: a
-    host busy, not down; the experiment run by another process): the same command may
-    work later, nothing to fix."""
+    host busy, not down; the experiment run by another process; the results database
+    locked by another's write, also a raw SQLite lock error reaching here): the same
+    command may work later, nothing to fix."""
     if isinstance(exc, TryLater):
         return EXIT_TRY_LATER, redact(str(exc), known)
     if isinstance(exc, EvalError):  # a suite's several problems keep their own lines
@@ -479,8 +481,13 @@ def error_line(exc: BaseException, known: Sequence[str] = ()) -> tuple[int, str]
     if "sqlalchemy" in sys.modules:
         from sqlalchemy.exc import SQLAlchemyError
 
-        from evaluation.storage.db import storage_problem
+        from evaluation.storage.db import locked, storage_problem
 
+        if isinstance(exc, SQLAlchemyError) and locked(exc):  # another's write: try later
+            return EXIT_TRY_LATER, (
+                f"the results database: {storage_problem(exc, known)} (another process "
+                "writes to it); run the same command again once it has written"
+            )
         if isinstance(exc, SQLAlchemyError):  # not its statement, nor the parameters
             return EXIT_FAILED, f"the results database: {storage_problem(exc, known)}"
     what = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__

@@ -14,7 +14,7 @@ from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from evaluation.errors import EvalError, HostsOverloaded
+from evaluation.errors import DatabaseBusy, EvalError, HostsOverloaded
 from evaluation.redact import PASSWORD_NOTE, redact_argv
 from evaluation.wording import failed_words
 from flows import stop_signals
@@ -232,6 +232,8 @@ def _run(
                 )
                 print(fitted_command(again, resume), file=sys.stderr)
                 return os.EX_TEMPFAIL  # 75, as a refusal for now (app.EXIT_TRY_LATER)
+            if isinstance(exc, DatabaseBusy):  # another's write: interrupted, exit 75
+                raise DatabaseBusy(f"{reason}; {then}") from exc
             if isinstance(exc, EvalError):
                 raise
             if args.verbose:
