@@ -43,6 +43,18 @@ must not earn credit; harnesses stop such turns with stop sequences (lm-eval-har
 not an echo. A line "Question: ..." that opens the output, or follows only a repeated
 prompt, is a restated question and stays; "Answer:" is the answer's own label, never a
 turn.
+
+An output that is **only a question of its own** gives no answer (its answer part is
+empty): a base model continuing the prompt's form writes the next user turn instead of
+answering (Gemma-3-270M, "What is 2 + 2? Answer with a number.": "\n\nWhat is 2 + 4?
+Answer with a", which held the reference "4"; "What is the capital of Egypt?  [/INST]").
+That is an output of one line (blank lines aside; a turn marker opening it is skipped)
+whose first sentence ends with "?" and is followed on the line by nothing but a turn
+marker (whole, or cut short at the output's end: "[/INST"), or, when the question opens
+with the first two words of a question of the prompt (its form: "What is", "How many"),
+by nothing or the first words of what follows that question in the prompt ("Answer with
+a"). A question with an answer after it ("What is 2 + 2? It is 4.", "Paris? I think
+so."), or on a line of its own, keeps its credit.
 """
 
 from __future__ import annotations
@@ -223,9 +235,56 @@ def turn_start(output: str, prompt: str) -> int | None:
     return None
 
 
+_ASKS = re.compile(r"(?:^|(?<=[.!?:\n]))[^.!?:\n]*\?")  # a sentence that asks
+_OPENS_ASKING = re.compile(r"[^.!?\n]*\?")
+_FORM_WORDS = 2  # the question's first words that make the prompt's form
+
+
+def _prompt_questions(prompt: str) -> list[tuple[list[str], list[str]]]:
+    """Each question of the prompt: its first ``_FORM_WORDS`` words, and the words of
+    its line after it ("answer with a number"), lower-cased."""
+    questions = []
+    for m in _ASKS.finditer(prompt):
+        form = [w.lower() for w in _WORD.findall(m.group(0))][:_FORM_WORDS]
+        line_end = prompt.find("\n", m.end())
+        after = prompt[m.end() : line_end if line_end >= 0 else len(prompt)]
+        if form:
+            questions.append((form, [w.lower() for w in _WORD.findall(after)]))
+    return questions
+
+
+def _ends_turn(text: str) -> bool:
+    """Whether ``text`` is a turn marker, or one cut short ("[/INST")."""
+    return len(text) >= 2 and any(marker.startswith(text) for marker in TURN_MARKERS)
+
+
+def invented_question(output: str, prompt: str) -> str | None:
+    """The question an output asks of its own instead of answering (see the module
+    docstring), else None."""
+    line = output.strip()
+    if "\n" in line:
+        return None
+    if (opening := _TURN.match(line)) is not None:
+        line = line[opening.end() :].strip()
+    asked = _OPENS_ASKING.match(line)
+    if asked is None:
+        return None
+    question, rest = asked.group(0).strip(), line[asked.end() :].strip()
+    if _ends_turn(rest):
+        return question
+    words = [w.lower() for w in _WORD.findall(question)]
+    rest_words = [w.lower() for w in _WORD.findall(rest)]
+    for form, after in _prompt_questions(prompt):
+        if words[: len(form)] == form and after[: len(rest_words)] == rest_words:
+            return question
+    return None
+
+
 def answer_part(output: str, prompt: str) -> str:
     """``output`` up to the turn it starts of its own, without its echoed runs
-    (unchanged when it has neither)."""
+    (unchanged when it has neither); nothing when it only asks a question of its own."""
+    if invented_question(output, prompt) is not None:
+        return ""
     turn = turn_start(output, prompt)
     if turn is not None:
         output = output[:turn].strip()

@@ -16,7 +16,7 @@ import numpy as np
 
 from evaluation.backends.base import GenerationResult
 from evaluation.errors import MetricError
-from evaluation.metrics._echo import answer_part, echo_share, turn_start
+from evaluation.metrics._echo import answer_part, echo_share, invented_question, turn_start
 from evaluation.suites import Case
 
 _PUNCTUATION = re.compile(r"[^\w\s]|_")
@@ -49,14 +49,18 @@ def match_explanation(
     """What ``exact_match`` (or ``contains``) compared, after normalisation, and the
     outcome, in one sentence; None when the case has nothing to compare with. With the
     case's ``prompt`` (``Case.prompt_text``) it explains what scoring compared: the answer part,
-    after a turn the output started of its own and an echo of the prompt were cut
-    (evaluation/metrics/_echo.py), and says so."""
+    after a turn the output started of its own and an echo of the prompt were cut, or
+    nothing when it only asks a question of its own (evaluation/metrics/_echo.py), and
+    says so."""
     targets = _normalized_targets(case)
     if not targets:
         return None
     cut = ""
     if prompt is not None and (answer := answer_part(output, prompt)) != output:
-        if (turn := turn_start(output, prompt)) is not None:
+        if (question := invented_question(output, prompt)) is not None:
+            cut += f"the output only asks a question of its own («{question[:40]}»), no answer; "
+            output = answer
+        elif (turn := turn_start(output, prompt)) is not None:
             opening = output[turn:].strip().splitlines()[0][:40]
             cut += f"the output's own next turn (from «{opening}») was cut first; "
             output = output[:turn].strip()

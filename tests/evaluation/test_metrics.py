@@ -574,9 +574,49 @@ GEMMA_INVENTED_TURN = (  # Gemma-3-270M's real output for qa-kestrel-ferry-2 (ll
 )
 def test_a_turn_the_output_starts_of_its_own_earns_no_credit(case_id, output, contains):
     suite = load_suite(REPO / "benchmarks" / "suites" / "qa-short.jsonl")
+    assert _contains_as_scored(suite, case_id, output) == contains
+
+
+def _contains_as_scored(suite: Suite, case_id: str, output: str) -> float:
+    """``contains`` of one output as a run scores it (on its answer part)."""
     frame = pd.DataFrame({"case_id": [case_id], "output": [output]})
-    scored = score_generations(frame, suite, [get_metric("contains")])
-    assert scored["contains"][0] == contains
+    return score_generations(frame, suite, [get_metric("contains")])["contains"][0]
+
+
+# ncreal's capitals suite (P2): the cases Gemma-3-270M answered with a question of its own
+INVENTED_CASES = {
+    "two": ("What is 2 + 2? Answer with a number.", ("4", "four")),
+    "ten": ("What is 5 + 5? Answer with a number.", ("10", "ten")),
+    "eg": ("What is the capital of Egypt?", ("Cairo", "Egypt")),
+    "week": ("How many days are in a week?", ("7", "seven", "days")),
+}
+
+
+@pytest.mark.parametrize(
+    ("case_id", "output", "contains"),
+    [
+        # Gemma-3-270M's real outputs (llama_cpp.server, num_predict 12): the next user
+        # turn, holding the reference, and no answer
+        ("two", "\n\nWhat is 2 + 4? Answer with a", 0.0),
+        ("ten", "\n\nWhat is 5 + 10? Answer with", 0.0),
+        ("eg", "\n\nWhat is the capital of Egypt?  [/INST]", 0.0),  # "Egypt" a reference
+        ("week", "\n\nHow many days are in a month?  [/INST", 0.0),  # the marker cut short
+        ("two", "Question: What is 2 + 4?", 0.0),
+        # answers with a question mark keep their credit
+        ("two", "What is 2 + 2? It is 4.", 1.0),
+        ("two", "What is 2 + 2? Answer: 4", 1.0),
+        ("two", "What is 2 + 2?\n4", 1.0),
+        ("two", "4? I think so.", 1.0),
+        ("eg", "Cairo?", 1.0),
+        ("eg", "Is it Cairo?", 1.0),
+        ("ten", "The answer is 10. Do you want another sum?", 1.0),
+    ],
+)
+def test_an_output_that_only_asks_a_question_of_its_own_earns_no_credit(case_id, output, contains):
+    text, refs = INVENTED_CASES[case_id]
+    case = Case(id=case_id, input=text, references=refs, system="Answer in a few words.")
+    suite = Suite("s", "1", "qa", ("contains",), (case,))
+    assert _contains_as_scored(suite, case_id, output) == contains
 
 
 def test_the_answer_part_ends_where_the_output_starts_a_turn():

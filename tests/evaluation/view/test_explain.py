@@ -129,3 +129,14 @@ def test_a_match_explained_after_the_turn_the_output_started_of_its_own():
     why = match_explanation(output, case, contains=True, prompt=PASSAGE)
     assert why.startswith("the output's own next turn (from «Question: What launched Apollo 11?»)")
     assert "normalised answer part «answer vostok»" in why and "(match)" not in why
+
+
+def test_a_match_explained_when_the_output_only_asks_a_question_of_its_own():
+    case = Case("two", "What is 2 + 2? Answer with a number.", references=("4",))
+    why = match_explanation(
+        "\n\nWhat is 2 + 4? Answer with a", case, contains=True, prompt=case.prompt_text
+    )
+    assert why.startswith(
+        "the output only asks a question of its own («What is 2 + 4?»), no answer"
+    )
+    assert "normalised answer part «»" in why and "(match)" not in why
