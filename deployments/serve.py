@@ -26,10 +26,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import warnings
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from prefect import Flow, serve
 from prefect.client.orchestration import get_client
@@ -47,6 +47,7 @@ RETRAIN_CRON = "0 4 * * 0"
 TAGS = ["evalflow"]
 SERVED_SUFFIX = "-served"
 REPO = Path(__file__).resolve().parent.parent
+T = TypeVar("T")
 ENTRYPOINTS = {
     "evaluate": "flows/evaluate.py:evaluate",
     "nightly-regression": "flows/nightly.py:nightly",
@@ -231,6 +232,25 @@ class CancelledCallbackNoise(logging.Filter):
 
 #: How long stopping `serve` waits for the server to pause the schedules.
 PAUSE_TIMEOUT_S = 5.0
+#: How soon a request the server answered busy is sent again while stopping.
+BUSY_RETRY_S = 0.05
+#: The answers of a busy server (Prefect's client retries these, 2 s later, then 4 s...).
+BUSY_CODES = (408, 429, 502, 503)
+
+
+class BusyAnswer(Exception):
+    """The server answered busy: raised from the response itself, before Prefect's
+    client would wait 2 s to send it again, so that ``_answered`` sends it sooner."""
+
+    def __init__(self, status: int) -> None:
+        super().__init__(status)
+        self.status = status
+
+
+async def _raise_busy(response) -> None:
+    """An httpx response hook: a busy answer raises ``BusyAnswer``."""
+    if response.status_code in BUSY_CODES:
+        raise BusyAnswer(response.status_code)
 
 
 #: The states of a flow run that this process's runner took and did not see end.
@@ -250,43 +270,99 @@ def pause_schedules(
     *,
     serving_since: datetime | None = None,
 ) -> None:
-    """Pause ``deployments``' schedules on the server as serving stops (SIGTERM, Ctrl-C),
-    so runs do not pile up unserved; a server that does not answer within
-    ``PAUSE_TIMEOUT_S`` (stopped with `serve`, as in a shutdown) is said in one line.
-    First, with ``serving_since``: the flow runs this process's runner took since then
-    and did not see end (``end_left_runs``) are ended Crashed, each named in a line."""
+    """Pause ``deployments`` on the server as serving stops (SIGTERM, Ctrl-C), so runs do
+    not pile up unserved; then, with ``serving_since``, end Crashed the flow runs this
+    process's runner took since then and did not see end (``end_left_runs``), each named
+    in a line as it is marked. All within ``PAUSE_TIMEOUT_S``: a deployment not paused by
+    then (a server stopped with `serve`, as in a shutdown, or busy) is named in one line,
+    and so is a flow run found and not marked.
 
-    async def pause() -> list[str]:
-        async with get_client() as client:
-            ids = []
-            for deployment in deployments:
-                found = await client.read_deployment_by_name(_full_name(deployment))
-                ids.append(found.id)
-            left = await end_left_runs(client, ids, serving_since) if serving_since else []
-            for deployment_id in ids:
-                await client.pause_deployment(deployment_id)
-            return left
+    A busy server on SQLite answers a write 503 at once ("database is locked"), and
+    Prefect's client sends it again 2 s later, then 4 s: the pauses, one after the other
+    behind the crash marks, left the last deployment (the weekly) active, and the lines
+    of the runs already marked were lost with the timeout. So a busy answer is sent
+    again after ``BUSY_RETRY_S`` (``BusyAnswer``), the pauses go first, at once, and each
+    step's outcome is kept as it lands."""
+    names = [_full_name(deployment) for deployment in deployments]
+    ids: dict[str, Any] = {}
+    paused: set[str] = set()
+    left: dict[Any, str] = {}  # flow run id -> its name, until marked Crashed
+    busy: list[int] = []  # the busy answers seen
+
+    async def pause(client, name: str) -> None:
+        ids[name] = (await _answered(lambda: client.read_deployment_by_name(name), busy)).id
+        await _answered(lambda: client.pause_deployment(ids[name]), busy)
+        paused.add(name)
+
+    async def stop() -> None:
+        async with get_client(
+            httpx_settings={"event_hooks": {"response": [_raise_busy]}}
+        ) as client:
+            outcomes = await asyncio.gather(
+                *(pause(client, name) for name in names), return_exceptions=True
+            )
+            if serving_since is not None and ids:
+                await end_left_runs(
+                    client, list(ids.values()), serving_since, warn, left=left, busy=busy
+                )
+            for outcome in outcomes:
+                if isinstance(outcome, Exception):
+                    raise outcome
 
     try:
-        for line in asyncio.run(asyncio.wait_for(pause(), PAUSE_TIMEOUT_S)):
-            warn(line)
-    except Exception as exc:  # the server gone, not answering, or the deployment deleted
-        why = "no answer" if isinstance(exc, TimeoutError) else type(exc).__name__
-        warn(
-            f"could not pause the served schedules ({why} from the Prefect server): they "
-            "stay active on the server, whose runs then wait there, late, until `evalflow "
-            "serve` runs again; pause them in the UI if it is not to"
-        )
+        asyncio.run(asyncio.wait_for(stop(), PAUSE_TIMEOUT_S))
+    except Exception as exc:  # the server gone, not answering, busy, or a deployment deleted
+        if not isinstance(exc, TimeoutError):
+            why = f"{type(exc).__name__} from the Prefect server"
+        elif busy:
+            why = f"the Prefect server answered busy ({busy[-1]}) for {PAUSE_TIMEOUT_S:g} s"
+        else:
+            why = f"no answer from the Prefect server within {PAUSE_TIMEOUT_S:g} s"
+        active = [name for name in names if name not in paused]
+        if active:
+            which = "the served deployments" if active == names else ", ".join(active)
+            it, its = ("they", "them") if len(active) > 1 else ("it", "it")
+            warn(
+                f"could not pause {which} ({why}): {it} stay"
+                f"{'' if len(active) > 1 else 's'} active on the server, whose runs then "
+                f"wait there, late, until `evalflow serve` runs again; pause {its} in the "
+                "UI unless those runs should happen then"
+            )
+        for name in left.values():
+            warn(
+                f"flow run {name!r}: could not mark it Crashed ({why}): it reads "
+                "Running or Pending on the Prefect server until set Crashed in the UI"
+            )
 
 
-async def end_left_runs(client, deployment_ids: list, since: datetime) -> list[str]:
+async def _answered(call: Callable[[], Awaitable[T]], busy: list[int]) -> T:
+    """``call``'s answer, sent again every ``BUSY_RETRY_S`` while the server answers busy
+    (each busy status noted in ``busy``); the caller's deadline bounds it."""
+    while True:
+        try:
+            return await call()
+        except BusyAnswer as busy_answer:
+            busy.append(busy_answer.status)
+        await asyncio.sleep(BUSY_RETRY_S)
+
+
+async def end_left_runs(
+    client,
+    deployment_ids: list,
+    since: datetime,
+    warn: Callable[[str], None],
+    *,
+    left: dict[Any, str],
+    busy: list[int],
+) -> None:
     """End Crashed the flow runs of ``deployment_ids`` that entered a state of
     ``LEFT_STATES`` since ``since`` (taken by this process's runner: a served deployment
     has no other), and their subflow runs: serving stops with its runner, whose flow run
     processes end with it without a word to the server (Ctrl-C: the nightly and its
     evaluate subflow read Running on the server for ever; a SIGTERM as a night fell due:
-    Pending "Submitting" for ever, the restarted serve never ran it). A line for each,
-    naming it and what became of it."""
+    Pending "Submitting" for ever, the restarted serve never ran it). A line to ``warn``
+    for each as it is marked, naming it and what became of it; ``left`` holds the names
+    of those found and not marked yet, ``busy`` the busy answers (``_answered``)."""
     from prefect.client.schemas.filters import (
         FlowRunFilter,
         FlowRunFilterDeploymentId,
@@ -300,36 +376,46 @@ async def end_left_runs(client, deployment_ids: list, since: datetime) -> list[s
     states = FlowRunFilterState(
         type=FlowRunFilterStateType(any_=[StateType(name) for name in LEFT_STATES])
     )
-    runs = await client.read_flow_runs(
-        flow_run_filter=FlowRunFilter(
-            deployment_id=FlowRunFilterDeploymentId(any_=deployment_ids), state=states
-        )
+    runs = await _answered(
+        lambda: client.read_flow_runs(
+            flow_run_filter=FlowRunFilter(
+                deployment_id=FlowRunFilterDeploymentId(any_=deployment_ids), state=states
+            )
+        ),
+        busy,
     )
     runs = [r for r in runs if r.state is not None and r.state.timestamp >= since]
     if not runs:
-        return []
-    subflows = await client.read_flow_runs(
-        flow_run_filter=FlowRunFilter(
-            parent_flow_run_id=FlowRunFilterParentFlowRunId(any_=[r.id for r in runs]),
-            state=states,
-        )
+        return
+    left.update((run.id, run.name) for run in runs)
+    subflows = await _answered(
+        lambda: client.read_flow_runs(
+            flow_run_filter=FlowRunFilter(
+                parent_flow_run_id=FlowRunFilterParentFlowRunId(any_=[r.id for r in runs]),
+                state=states,
+            )
+        ),
+        busy,
     )
-    lines = []
-    for run in [*subflows, *runs]:
+
+    async def mark(run) -> None:
         pending = run.state.type.value == "PENDING"
         message = LEFT_PENDING if pending else LEFT_RUNNING
-        await client.set_flow_run_state(run.id, Crashed(message=message), force=True)
-        if run in runs:
-            what = "did not run (serve stopped as it took it)" if pending else "ran"
-            lines.append(
-                f"flow run {run.name!r} {what}: marked Crashed on the Prefect server"
-                + (
-                    ""
-                    if pending
-                    else " (evalflow status names the command that resumes its experiment)"
-                )
+        crashed = Crashed(message=message)
+        await _answered(lambda: client.set_flow_run_state(run.id, crashed, force=True), busy)
+        if left.pop(run.id, None) is None:
+            return  # a subflow: its parent's line says it
+        what = "did not run (serve stopped as it took it)" if pending else "ran"
+        warn(
+            f"flow run {run.name!r} {what}: marked Crashed on the Prefect server"
+            + (
+                ""
+                if pending
+                else " (evalflow status names the command that resumes its experiment)"
             )
-    return lines
+        )
+
+    await asyncio.gather(*(mark(run) for run in [*subflows, *runs]))
 
 
 def _pause_on_shutdown() -> bool:
