@@ -16,7 +16,8 @@ A password the user meant is masked whole under every one of these readings: it 
 from the first ``:`` after the user to the last ``@`` of the URL. Where a path or query
 holds an ``@`` after a ``host:port``, SQLAlchemy too reads a password there, and so this
 masks it (never a secret shown; rarely a harmless part hidden). A user name is shown,
-except a lone one in an ``http(s)://`` URL (no password): httpx sends it as Basic auth,
+except a lone one in an ``http(s)://`` URL (no password, or an empty one: ``KEY:@``, as
+curl's ``-u KEY:``): httpx sends it as Basic auth,
 and ``https://TOKEN@gateway`` is how a token is usually pasted there.
 """
 
@@ -58,7 +59,7 @@ def redact_url(url: str) -> str:
             userinfo, at, after = "", "", rest
         elif colon and password:
             userinfo = f"{user}:{MASK}"
-        elif userinfo and not colon and _WEB.match(prefix.strip(" \t\"'")):
+        elif user and not password and _WEB.match(prefix.strip(" \t\"'")):
             userinfo = MASK  # httpx sends it as Basic auth: "https://TOKEN@gateway"
     return prefix + userinfo + at + _redact_query(after)
 

@@ -91,7 +91,8 @@ async def prefect_check(timeout_s: float) -> Check:
             if error is None:
                 version = await asyncio.wait_for(client.api_version(), timeout_s)
     except TimeoutError:
-        detail = f"{shown}: no answer within {timeout_s:g} s"
+        # Prefect's client retries a 503 or a dropped connection until the wait is out
+        detail = f"{shown}: no healthy answer within {timeout_s:g} s"
         return Check("prefect api", "fail", detail, {"url": shown, "late": True})
     if error is not None:
         return Check("prefect api", "fail", f"{shown}: {type(error).__name__}: {error}")

@@ -171,13 +171,15 @@ def test_a_host_url_httpx_reads_as_shown_is_taken(url: str) -> None:
     assert host_url_problem(url) is None
 
 
+@pytest.mark.parametrize("userinfo", ["sk-P1SECRET42", "sk-P1SECRET42:"])
 @pytest.mark.parametrize("verb", ["plan", "doctor"])
 def test_a_token_pasted_as_a_host_urls_user_name_is_never_printed(
-    verb: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    verb: str, userinfo: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """httpx sends ``http://TOKEN@host``'s user name as Basic auth: `plan` and `doctor`
-    printed it whole (newcomer ncreal's P1), where ``user:password@`` was masked."""
-    host = {"name": "gw", "url": "http://sk-P1SECRET42@127.0.0.1:1", "kind": "openai"}
+    printed it whole (newcomer ncreal's P1), where ``user:password@`` was masked; and
+    ``TOKEN:@`` (an empty password, curl's ``-u KEY:``) too (the recheck's R1)."""
+    host = {"name": "gw", "url": f"http://{userinfo}@127.0.0.1:1", "kind": "openai"}
     main([verb, str(spec(tmp_path, [host]))])
     out = capsys.readouterr()
     assert "http://***@127.0.0.1:1" in out.out + out.err

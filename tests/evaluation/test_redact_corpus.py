@@ -244,6 +244,7 @@ def test_the_value_of_an_option_named_like_a_credential_is_masked(
     [
         ("GET http://user@gpu:11434/api/tags", "GET http://***@gpu:11434/api/tags"),
         ("https://sk-abc@gateway:8443/v1 failed", "https://***@gateway:8443/v1 failed"),
+        ("http://sk-abc:@127.0.0.1:1", "http://***@127.0.0.1:1"),
         ("postgresql+psycopg2://ana@db:5432/x", "postgresql+psycopg2://ana@db:5432/x"),
     ],
 )
