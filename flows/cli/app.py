@@ -9,7 +9,6 @@ import os
 import signal
 import sys
 import textwrap
-import traceback
 import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -36,6 +35,7 @@ from flows.cli import (
     view,
 )
 from flows.cli._signals import exit_code, ignored_sigint_taken, release_held, say_stopped
+from flows.cli._verbose import print_masked_traceback
 from flows.loopback import bypass_proxies_for_loopback
 
 VERB_GROUPS = (
@@ -458,7 +458,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 128 + signal.SIGPIPE
     except Exception as exc:  # the edge: whatever went wrong, one line (-v: the traceback)
         if args.verbose:
-            traceback.print_exc()
+            print_masked_traceback(known)
         code, line = error_line(exc, known)
         print(f"error: {printable(line)}", file=sys.stderr)  # it may echo a file's key
         return code

@@ -9,7 +9,6 @@ import os
 import shlex
 import sys
 import time
-import traceback
 from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -33,6 +32,7 @@ from flows.cli._run_words import (
 )
 from flows.cli._signals import exit_code, say_stopped, stop_signals_as_interrupt
 from flows.cli._sweep_options import experiment_option, level_options, time_scale_option
+from flows.cli._verbose import print_masked_traceback
 from flows.cli._width import fitted, fitted_command, known_columns
 from flows.cli.logs import console_for, left_to_the_display
 from flows.cli.results import stored_leaderboard
@@ -237,7 +237,7 @@ def _run(
             if isinstance(exc, EvalError):
                 raise
             if args.verbose:
-                traceback.print_exc()
+                print_masked_traceback()
             print(f"error: the run failed: {reason}; {then}", file=sys.stderr)
             return 1
         finally:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import sys
-import traceback
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
@@ -13,6 +12,7 @@ from typing import TYPE_CHECKING, TypeVar
 from evaluation.errors import EvalError
 from evaluation.suites import TASK_TYPES
 from flows.cli import options
+from flows.cli._verbose import print_masked_traceback
 from flows.cli._width import fitted
 
 if TYPE_CHECKING:
@@ -161,7 +161,7 @@ def _retrain(args: argparse.Namespace) -> int:
         return 1
     except TrainingDataError as exc:  # a frame read from the results database, not given:
         if args.verbose:  # not bad input (exit 2), the command failed (exit 1)
-            traceback.print_exc()
+            print_masked_traceback()
         print(f"error: the stored results cannot train a selector: {exc}", file=sys.stderr)
         return 1
     reason = summary["reason"]

@@ -184,3 +184,43 @@ def test_a_token_pasted_as_a_host_urls_user_name_is_never_printed(
     out = capsys.readouterr()
     assert "http://***@127.0.0.1:1" in out.out + out.err
     assert "P1SECRET42" not in out.out + out.err
+
+
+class Refusing(http.server.ThreadingHTTPServer):
+    """A host that answers 401 to every request."""
+
+    def __init__(self) -> None:
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                self.send_response(401)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            do_POST = do_GET
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        super().__init__(("127.0.0.1", 0), Handler)
+        self.port = self.server_address[1]
+
+
+@pytest.mark.parametrize("userinfo", ["sk-R6KEY333", "ana:sk-R6PW321"])
+def test_the_verbose_traceback_masks_a_host_urls_key(
+    userinfo: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`-v`'s traceback named httpx's URL with the key or password whole (the recheck's
+    R6: "for url 'http://sk-...@127.0.0.1:28732/v1/models'"); the error line below it
+    was masked. Both are now."""
+    server = Refusing()
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://{userinfo}@127.0.0.1:{server.port}/v1"
+        host = {"name": "gw", "url": url, "kind": "openai"}
+        assert main(["-v", "run", str(spec(tmp_path, [host]))]) == 2
+    finally:
+        server.shutdown()
+        server.server_close()
+    err = capsys.readouterr().err
+    assert "Traceback (most recent call last)" in err and "401" in err
+    assert "R6KEY333" not in err and "R6PW321" not in err
