@@ -56,7 +56,7 @@ class WatchError(EvalError):
     """Watch settings that leave the CUSUM no threshold: bad input."""
 
 
-RULES = 10
+RULES = 11
 """The version of the watch's rules: this module's statistics, ``_trends``' choice of
 streams and segments, ``_stream``'s reference nights and ``_accepted``'s baselines (2:
 the same verdicts, each config named by its short label, as `show` names it: a kept
@@ -75,7 +75,8 @@ new model's stream learns its spread with the changes of the runs before its eve
 judges from its second run where those had learned; its first run, where they had not,
 is judged by the run that first judges the new model's stream, ``_across``; 10: a run
 accepted back at the level before an accepted drop goes back to it, the nights of the
-level given up out of the reference, ``_accepted._back``).
+level given up out of the reference, ``_accepted._back``; 11: and their evidence, the
+CUSUM starting afresh after them, as after an alarm).
 A verdict kept under another version (``_verdict``) is computed again.
 tests/evaluation/series/test_watch_rules.py pins the verdicts on fixed series to this
 version: a change that moves any of them fails it until RULES is raised and the new
@@ -257,9 +258,11 @@ def z_scores(
     return np.where(unchanged, 0.0, np.where(np.isnan(t), np.nan, z))
 
 
-def cusum(z: np.ndarray, k: float, h: float) -> tuple[np.ndarray, np.ndarray]:
+def cusum(
+    z: np.ndarray, k: float, h: float, restart: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """The CUSUM path and its alarms along the last axis; NaN nights leave S unchanged;
-    S restarts at 0 after an alarm."""
+    S restarts at 0 after an alarm, and after a night of ``restart`` (same shape)."""
     s = np.zeros(z.shape[:-1])
     path = np.zeros(z.shape)
     alarms = np.zeros(z.shape, dtype=bool)
@@ -269,7 +272,7 @@ def cusum(z: np.ndarray, k: float, h: float) -> tuple[np.ndarray, np.ndarray]:
         fired = s >= h
         alarms[..., t] = fired
         path[..., t] = s
-        s = np.where(fired, 0.0, s)
+        s = np.where(fired if restart is None else fired | restart[..., t], 0.0, s)
     return path, alarms
 
 
@@ -493,11 +496,13 @@ def watch_stream(
     less certain). Causal: an alarm or a moved config changes only the nights after
     it, so each pass settles the earliest one not yet taken out, per stream.
     ``left_out`` (``[..., night]``): nights kept out from the start (a level given up:
-    ``_accepted._back``)."""
+    ``_accepted._back``), whose evidence the CUSUM drops after them, as after an alarm:
+    kept, a one-night drop accepted and then given up (evidence 3.4, h 4.25) left 2.7 to
+    the run back at the old level, past half of h: beyond noise, its stream restarted."""
     excluded = np.zeros(nights, dtype=bool) if left_out is None else left_out.copy()
     while True:
         theta, var, z = z_of(excluded)
-        path, alarms = cusum(z, k, h)
+        path, alarms = cusum(z, k, h, left_out)
         fresh = alarms & ~excluded
         moved = np.zeros(nights, dtype=bool)
         if changed is not None:

@@ -51,9 +51,11 @@ def add_nights(
     server_from: int | None = None,
     flapped: tuple[int, ...] = (),
     unsaid: tuple[int, ...] = (),
+    drop: float = 0.5,
 ) -> list[str]:
     """``nights`` completed runs of ``series`` (exact_match right with probability 0.85
-        per case and night; from ``drop_from`` on, CHANGING is right with probability 0.45;
+        per case and night; from ``drop_from`` on, CHANGING is right with probability 0.45
+        (``drop`` times its own);
         from ``slow_from`` on its latencies are 3×; from ``digest_from`` on its model has a new
         digest; ``configs``: the configs each night runs; the nights in ``partial`` run only the
     first 3 cases, as at a smoke level; from ``edited_from`` on, CHANGING runs as EDITED:
@@ -70,7 +72,7 @@ def add_nights(
         latency: dict[Config, list[float]] = {}
         for config in configs:
             dropped = (drop_from is not None and night >= drop_from) or night in flapped
-            p = ease * (0.5 if config is CHANGING and dropped else 1.0)
+            p = ease * (drop if config is CHANGING and dropped else 1.0)
             scores[config] = {"exact_match": list((rng.random(len(p)) < p).astype(float))}
             slow = (
                 3.0 if config is CHANGING and slow_from is not None and night >= slow_from else 1.0

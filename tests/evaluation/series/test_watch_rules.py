@@ -36,6 +36,8 @@ PINNED = {
     # a run accepted back at the level before an accepted drop goes back to it (from 10
     # on, the pinned series include one)
     10: "92272c97c35f20c0",
+    # and the evidence of the nights of that level with them (the CUSUM restarts after them)
+    11: "a520c17167309927",
 }
 
 

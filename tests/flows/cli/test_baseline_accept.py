@@ -105,6 +105,35 @@ def test_an_accept_back_at_the_level_before_an_accepted_drop_keeps_the_history(t
     assert not any("learning" in line for line in trends)  # judged: nothing to learn
 
 
+def test_an_accept_back_the_night_after_a_one_night_drop_goes_back_to_the_level(tmp_path, capsys):
+    """Newcomers' R3 (the trends.md "Try it" series: the simulated backend answers alike
+    every night, one night degraded, then the normal spec again): accepting the degraded
+    night restarted its stream (evidence past half its threshold); accepting the next
+    night, alike to nights 0-4, restarted it again ("moved while learning": the degraded
+    night was left out of its reference but its evidence carried to the next night),
+    learning anew, blind for 3 runs. Now it goes back to that level."""
+    url = f"sqlite:///{tmp_path / 'series.db'}"
+    with session_scope(make_engine(url)) as session:
+        names = []
+        for night in range(7):  # each night drawn alike, night 5 worse
+            dropped = 5 if night == 5 else None
+            names += add_nights(
+                session, 1, series="ac", first=night, drop_from=dropped, drop=0.7, seed=2
+            )
+    assert _lines(url, capsys, "baseline", "accept", names[5])[-2] == (
+        f"  restarted at {names[5]}: 1 stream (evidence past half its threshold): exact_match "
+        "of t=0.7"
+    )
+    assert _lines(url, capsys, "baseline", "accept", names[6])[1:] == [
+        f"  confirmed level: 5 streams (each keeps its reference; its alarms up to {names[6]} "
+        "acknowledged)",
+        f"  back at {names[6]}: 1 stream to its level before {names[5]} ({names[5]} left out "
+        "of its reference): exact_match of t=0.7",
+    ]
+    assert _since(url, capsys) == []  # every stream since the series' first run
+    assert not any("learning" in line for line in _lines(url, capsys, "trends", "ac"))
+
+
 def test_an_accept_in_line_with_an_earlier_restart_confirms_it(tmp_path, capsys):
     """The drop persists: night 6's accept took its level; night 8, in line with it,
     confirms it (the stream still starts at night 6), where applying night 8's accept
