@@ -7,6 +7,8 @@ every night up to float rounding: no change, "ok", in `trends` and on the monito
 
 from __future__ import annotations
 
+import io
+from contextlib import redirect_stdout
 from dataclasses import replace
 from pathlib import Path
 
@@ -22,6 +24,7 @@ from evaluation.storage.db import make_engine, session_scope
 from evaluation.storage.models import Generation, Score, ScoreDetail
 from evaluation.storage.repository import get_experiment
 from evaluation.view.app import create_app
+from flows.cli import main
 from tests.support.series_db import add_simulated_night
 
 SUITE = Path(__file__).resolve().parents[3] / "benchmarks" / "suites" / "qa-short.jsonl"
@@ -297,3 +300,67 @@ def test_a_simulated_hosts_noise_gives_the_same_configs_new_draws_the_watch_comp
         add_simulated_night(session, healthy, "nz-b", series="plain")
         again = watch_series(session, "plain")
     assert all(len({x.value for x in s.nights}) == 1 for s in again.streams)
+
+
+DEMO = Path(__file__).resolve().parents[3] / "benchmarks" / "sweeps" / "demo-simulated.yaml"
+
+
+def _demo(folder: Path, name: str, url: str) -> Path:
+    """docs/trends.md's "Try it" spec (12 configs) on a host at ``url``."""
+    spec = yaml.safe_load(DEMO.read_text())
+    spec["suite"] = str(SUITE)
+    spec["hosts"][0]["url"] = url
+    path = folder / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    return path
+
+
+def _accepts(folder: Path, sixth: str) -> tuple[list[str], list[str]]:
+    """Five normal nights, one on ``?degrade=0.3`` (nd-n05), a sixth on ``sixth``: the
+    lines of `baseline accept nd-n05`, then of `baseline accept nd-n06`."""
+    normal = _demo(folder, "nd", "simulated://local")
+    url = f"sqlite:///{folder / 'nd.db'}"
+    urls = ["simulated://local"] * 5 + ["simulated://local?degrade=0.3", sixth]
+    for night, host in enumerate(urls):
+        spec = normal if host == urls[0] else _demo(folder, f"nd{night}", host)
+        with session_scope(make_engine(url)) as session:
+            add_simulated_night(session, spec, f"nd-n{night:02d}", series="nd")
+    return [_accept_lines(url, f"nd-n0{night}") for night in (5, 6)]
+
+
+def _accept_lines(url: str, run: str) -> list[str]:
+    out = io.StringIO()
+    with redirect_stdout(out):
+        assert main(["--database", url, "baseline", "accept", run]) == 0
+    return out.getvalue().splitlines()
+
+
+def _counted(lines: list[str], start: str) -> int:
+    """How many streams the accept's line beginning ``start`` names (0: none)."""
+    found = [line for line in lines if line.startswith(start)]
+    return int(found[0].removeprefix(start).split()[0]) if found else 0
+
+
+def test_a_run_back_at_the_level_before_an_accepted_one_night_drop_goes_back_for_every_stream(
+    tmp_path,
+):
+    # recheck R3: nd-n05 degraded and accepted (23 streams restarted), nd-n06 identical
+    # to nd-n00…nd-n04 accepted: 7 streams went back, the 16 with the larger drops
+    # restarted (moved while learning): the drop's evidence, less k, carried on into
+    # nd-n06 (sim-small:1b t=0 concise 3.43 -> 2.68 of h = 4.25, past half)
+    taken, back = _accepts(tmp_path, "simulated://local")
+    restarted = _counted(taken, "  restarted at nd-n05: ")
+    assert restarted == 23
+    assert _counted(back, "  back at nd-n06: ") == restarted
+    assert not any(line.startswith("  restarted at") for line in back)
+    assert not any(line.startswith("  learning again") for line in back)
+
+
+def test_a_run_elsewhere_than_the_level_before_an_accepted_drop_still_restarts(tmp_path):
+    # a sixth night worse again (?degrade=0.6): neither the accepted level nor the one
+    # before it, every stream the drop restarted restarts there
+    taken, again = _accepts(tmp_path, "simulated://local?degrade=0.6")
+    restarted = _counted(taken, "  restarted at nd-n05: ")
+    assert restarted == 23
+    assert not any(line.startswith("  back at") for line in again)
+    assert _counted(again, "  restarted at nd-n06: ") >= restarted
