@@ -6,7 +6,8 @@ Every refusal is one ``ControlRefused`` line with the HTTP status the page answe
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from uuid import UUID
 
 import httpx
@@ -28,15 +29,28 @@ class PrefectRunControl:
     def __init__(self, api_url: str) -> None:
         self.api_url = api_url
 
-    def _client(self) -> SyncPrefectClient:
-        from prefect.settings import PREFECT_API_AUTH_STRING, PREFECT_API_KEY
-
-        return SyncPrefectClient(
-            self.api_url,
-            api_key=PREFECT_API_KEY.value(),
-            auth_string=PREFECT_API_AUTH_STRING.value(),
-            httpx_settings={"timeout": TIMEOUT_S},
+    @contextmanager
+    def _client(self) -> Iterator[SyncPrefectClient]:
+        """A client that tries once, within ``TIMEOUT_S``: a page waits for its answer.
+        Prefect's retries (2 s, 4 s, ... 32 s after each wait) held the Start form 121 s
+        on a server that takes the connection and keeps silent."""
+        from prefect.settings import (
+            PREFECT_API_AUTH_STRING,
+            PREFECT_API_KEY,
+            PREFECT_CLIENT_MAX_RETRIES,
+            temporary_settings,
         )
+
+        with (
+            temporary_settings({PREFECT_CLIENT_MAX_RETRIES: 0}),
+            SyncPrefectClient(
+                self.api_url,
+                api_key=PREFECT_API_KEY.value(),
+                auth_string=PREFECT_API_AUTH_STRING.value(),
+                httpx_settings={"timeout": TIMEOUT_S},
+            ) as client,
+        ):
+            yield client
 
     def start(self, deployment: str, parameters: Mapping[str, object]) -> StartedRun:
         try:
@@ -129,6 +143,14 @@ class PrefectRunControl:
             raise self._unreachable(problem)
 
     def _unreachable(self, exc: BaseException) -> ControlRefused:
+        """503: a server that took the connection and kept silent is busy, not absent."""
+        if isinstance(exc, httpx.TimeoutException) and not isinstance(exc, httpx.ConnectTimeout):
+            return ControlRefused(
+                503,
+                f"the Prefect server at {redact(self.api_url)} did not answer within "
+                f"{TIMEOUT_S:g} s ({type(exc).__name__}): busy, as on a loaded machine? "
+                "try again when it answers",
+            )
         return ControlRefused(
             503,
             f"no Prefect server answers at {redact(self.api_url)} ({type(exc).__name__}): "

@@ -191,6 +191,48 @@ def test_serve_refuses_a_prefect_api_url_where_no_server_answers(capsys):
     assert "fix PREFECT_API_URL" in err and len(err.splitlines()) == 1
 
 
+def test_start_on_a_prefect_server_that_keeps_silent_tries_once_and_says_busy(monkeypatch):
+    """Recheck's R5: a server that takes the connection and never answers held the Start
+    form 121 s (Prefect's client waited 10 s, then retried 5 times, 2 s to 32 s apart),
+    then said "no Prefect server answers ...: start one", of a server that runs. One try
+    within the timeout now, and a busy server's line: try again, as `run` says (75)."""
+    import socket
+    import threading
+
+    from evaluation.monitor import ControlRefused
+    from tasks.adapters import deployment_runs
+
+    monkeypatch.setattr(deployment_runs, "TIMEOUT_S", 0.5)
+    taken: list[socket.socket] = []
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        silent.settimeout(30)
+
+        def take() -> None:  # every connection accepted, none answered
+            try:
+                while True:
+                    taken.append(silent.accept()[0])
+            except OSError:
+                return
+
+        threading.Thread(target=take, daemon=True).start()
+        url = f"http://127.0.0.1:{silent.getsockname()[1]}/api"
+        control = deployment_runs.PrefectRunControl(url)
+        with pytest.raises(ControlRefused) as refused:
+            control.start("evaluate/on-demand", {"spec_path": "s.yaml", "level": "smoke"})
+        assert control.deployments() is None
+        tries = len(taken)
+        for connection in taken:
+            connection.close()
+    assert refused.value.status == 503
+    assert str(refused.value) == (
+        f"the Prefect server at {url} did not answer within 0.5 s (ReadTimeout): busy, as on "
+        "a loaded machine? try again when it answers"
+    )
+    assert tries <= 2  # one for start, one for the deployments list: no retries
+
+
 def test_an_unregistered_deployment_names_what_deploy_and_serve_register(monkeypatch):
     from contextlib import nullcontext
 
