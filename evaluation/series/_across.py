@@ -64,7 +64,11 @@ def runs_before_event(
         return []
     index = {p.experiment: i for i, p in enumerate(points)}
     earlier = [e for e in events if index[e.experiment] < start]
-    kept = [i for i in present if i < start]
+    # the runs up to the last that said what changed: a run after it said nothing of it
+    # and may have served the new model already (recheck's R4: a server that said no
+    # version one night, the next a new one, had that night in the old model's reference)
+    said = min(index[e.previous] for e in touching)
+    kept = [i for i in present if i <= said]
     old = {(e.before, e.host) for e in touching if e.kind == "model_digest_changed"}
     if len(old) != 1:
         return segment(kept, earlier)

@@ -56,7 +56,7 @@ class WatchError(EvalError):
     """Watch settings that leave the CUSUM no threshold: bad input."""
 
 
-RULES = 11
+RULES = 12
 """The version of the watch's rules: this module's statistics, ``_trends``' choice of
 streams and segments, ``_stream``'s reference nights and ``_accepted``'s baselines (2:
 the same verdicts, each config named by its short label, as `show` names it: a kept
@@ -76,7 +76,8 @@ judges from its second run where those had learned; its first run, where they ha
 is judged by the run that first judges the new model's stream, ``_across``; 10: a run
 accepted back at the level before an accepted drop goes back to it, the nights of the
 level given up out of the reference, ``_accepted._back``; 11: and their evidence, the
-CUSUM starting afresh after them, as after an alarm).
+CUSUM starting afresh after them, as after an alarm; 12: a new model's first run
+judged against the runs up to the last that said the old one, ``_across``).
 A verdict kept under another version (``_verdict``) is computed again.
 tests/evaluation/series/test_watch_rules.py pins the verdicts on fixed series to this
 version: a change that moves any of them fails it until RULES is raised and the new

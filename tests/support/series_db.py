@@ -52,6 +52,7 @@ def add_nights(
     flapped: tuple[int, ...] = (),
     unsaid: tuple[int, ...] = (),
     drop: float = 0.5,
+    quiet: tuple[int, ...] = (),
 ) -> list[str]:
     """``nights`` completed runs of ``series`` (exact_match right with probability 0.85
         per case and night; from ``drop_from`` on, CHANGING is right with probability 0.45
@@ -62,7 +63,8 @@ def add_nights(
     its template's text edited under its name, same label; from ``server_from`` on, the
     server says version 0.7.0, the weights' digest as it was; the nights in ``flapped``
     run the new digest, on which CHANGING drops: a host serving other, worse weights on
-    some nights; on the nights in ``unsaid`` the server said no digest). Returns the
+    some nights; on the nights in ``unsaid`` the server said no digest, on those in
+    ``quiet`` nothing of its model: no digest, quantisation or server version). Returns the
     experiments' names, oldest first."""
     rng = np.random.default_rng(seed)
     ease = rng.uniform(0.6, 1.0, len(SUITE.cases))  # a case's own chance, every night
@@ -86,9 +88,10 @@ def add_nights(
             latency = {c: v[:3] for c, v in latency.items()}
         suite = make_suite(3) if night in partial else SUITE
         new = (digest_from is not None and night >= digest_from) or night in flapped
-        digest = "" if night in unsaid else "new" if new else "old"
+        digest = "" if night in unsaid or night in quiet else "new" if new else "old"
         server = "0.7.0" if server_from is not None and night >= server_from else "0.6.8"
-        add_night(session, name, series, suite, scores, latency, digest=digest, server=server)
+        said = {"server": "", "quantization": ""} if night in quiet else {"server": server}
+        add_night(session, name, series, suite, scores, latency, digest=digest, **said)
         names.append(name)
     return names
 

@@ -10,7 +10,15 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import text
 
-from evaluation.series import gate, gate_text, trends_text, watch_payload, watch_series
+from evaluation.series import (
+    SeriesWatch,
+    StreamVerdict,
+    gate,
+    gate_text,
+    trends_text,
+    watch_payload,
+    watch_series,
+)
 from evaluation.storage.db import make_engine, session_scope
 from tests.support.series_db import CHANGING, STEADY, add_nights
 from tests.support.series_db import stream_of as stream
@@ -115,18 +123,9 @@ def test_a_new_digest_after_a_night_that_said_none_is_judged_across(engine):
     quality B never learned afresh, nothing said). Now the event is at B's first run,
     between the last run that said A and it, judged across against A's runs (the night
     that said none is not one of them), and B's later runs against B's level."""
-    with session_scope(engine) as session:
-        names = add_nights(session, 11, series="unsaid", digest_from=9, drop_from=9, unsaid=(8,))
-    with session_scope(engine) as session:
-        watch = watch_series(session, "unsaid")
-    (event,) = watch.events
-    assert (event.previous, event.experiment, event.kind) == (
-        names[7],
-        names[9],
-        "model_digest_changed",
+    names, watch, dropped = _after_a_silent_night(
+        engine, "model_digest_changed", 11, series="unsaid", digest_from=9, unsaid=(8,)
     )
-    dropped = stream(watch, CHANGING, "exact_match")
-    assert dropped.segment_start == names[9]
     first, last = dropped.nights
     assert first.alarm and first.judged and first.change < -0.2
     assert last.judged and dropped.state.endswith(f"(alarm on {names[9]})")
@@ -226,3 +225,43 @@ def test_what_a_server_said_is_shown_escaped(engine):
     assert "to 0.7.0\\x1b[2J\\x1b]0;owned\\x07 between" in shown
     assert "to Q4\\x1b[31m between" in shown
     assert all("\x1b" not in e.message for e in watch.events)
+
+
+def test_a_new_model_after_a_night_that_said_nothing_is_judged_against_the_runs_before_it(engine):
+    """Recheck's R4: a server that says no digest (an OpenAI-compatible one) said a new
+    version after a night that said nothing of its model: the event is between the last
+    run that said the old one and it, but its first run was judged against every run
+    before, the silent night among them (`against quiet-night-00…quiet-night-08 (9
+    nights)`),
+    where docs/trends.md says that night is not one of them: it may have served the new
+    model already. Now the reference ends at the last run that said the old version."""
+    never = tuple(range(10))  # no night says a digest
+    names, watch, dropped = _after_a_silent_night(
+        engine,
+        "server_version_changed",
+        10,
+        series="quiet",
+        server_from=9,
+        unsaid=never,
+        quiet=(8,),
+    )
+    assert dropped.nights[0].alarm
+    assert dropped.reference == tuple(names[:8])
+    assert f"against {names[0]}…{names[7]} (8 nights)" in trends_text(watch)
+
+
+def _after_a_silent_night(
+    engine, kind: str, nights: int, **how
+) -> tuple[list[str], SeriesWatch, StreamVerdict]:
+    """``nights`` nights (``how``: ``add_nights``'), CHANGING worse from night 9, where
+    the one event, ``kind``, is between night 7, the last that said the old value, and
+    night 9 (night 8 said none): the names, the watch and CHANGING's exact_match."""
+    with session_scope(engine) as session:
+        names = add_nights(session, nights, drop_from=9, **how)
+    with session_scope(engine) as session:
+        watch = watch_series(session, how["series"])
+    (event,) = watch.events
+    assert (event.previous, event.experiment, event.kind) == (names[7], names[9], kind)
+    dropped = stream(watch, CHANGING, "exact_match")
+    assert dropped.segment_start == names[9]
+    return names, watch, dropped

@@ -38,17 +38,21 @@ PINNED = {
     10: "92272c97c35f20c0",
     # and the evidence of the nights of that level with them (the CUSUM restarts after them)
     11: "a520c17167309927",
+    # a new model's first run judged against the runs up to the last that said the old
+    # one, not a night that said nothing (from 12 on, the pinned series include one)
+    12: "e632fff2e930634e",
 }
 
 
 def _verdicts() -> str:
     """Every stream's nights as the watch judges them (alarm, judged, moved, partial,
-    evidence and z to 2 decimals), its threshold and segment, on nine fixed series: a
+    evidence and z to 2 decimals), its threshold and segment, on ten fixed series: a
     drop and a slowdown; a drop whose alarmed night was accepted (its stream restarts);
     a partial (smoke) night; a good night accepted before a drop (its level confirmed);
     a drop with a server upgrade over the same weights; a drop with a new digest; a drop
     with a new digest after a run that said none; a drop with a new digest on the third
-    run; a drop accepted, then a run back at the level before accepted."""
+    run; a drop accepted, then a run back at the level before accepted; a new server
+    version after a night that said nothing."""
     engine = make_engine("sqlite://")
     with session_scope(engine) as session:
         add_nights(session, 14, series="drop", drop_from=8, slow_from=11, seed=4)
@@ -61,6 +65,10 @@ def _verdicts() -> str:
         add_nights(session, 7, series="early", digest_from=2, drop_from=2, seed=10)
         back = add_nights(session, 7, series="back", drop_from=5, seed=1)
         back += add_nights(session, 4, series="back", first=7, seed=1)
+        never = tuple(range(10))  # a server that says no digest, one night nothing at all
+        add_nights(
+            session, 10, series="quiet", server_from=9, drop_from=9, unsaid=never, quiet=(8,)
+        )
     with session_scope(engine) as session:
         accept_baseline(session, accepted[10])
         accept_baseline(session, confirmed[6])
@@ -78,6 +86,7 @@ def _verdicts() -> str:
             "unsaid",
             "early",
             "back",
+            "quiet",
         ):
             watch = trends.watch_series(session, series)
             for s in watch.streams:
