@@ -9,7 +9,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from difflib import SequenceMatcher
 
-from sqlmodel import Session, select
+from sqlmodel import Session
 
 from evaluation.errors import EvalError, StorageError
 from evaluation.labels import (
@@ -25,6 +25,7 @@ from evaluation.storage.repository import (
     experiment_configs,
     known_experiments,
     list_experiments,
+    stored_experiment,
 )
 
 
@@ -92,7 +93,7 @@ def find_experiments(
         if isinstance(experiment, int):
             row = session.get(Experiment, experiment)
         else:
-            row = session.exec(select(Experiment).where(Experiment.name == experiment)).first()
+            row = stored_experiment(session, experiment)
         if row is None:
             missing.append(repr(experiment))
         else:

@@ -12,7 +12,7 @@ from sqlmodel import Session
 from evaluation.monitor._home import live_facts
 from evaluation.monitor._summary import stale_ids, store_summary
 from evaluation.storage.models import Experiment, ExperimentRun, RunLive, RunSummary
-from evaluation.storage.repository import find_experiment, get_experiment
+from evaluation.storage.repository import get_experiment, stored_experiment
 from evaluation.storage.runs import experiment_status, starting_runs, starting_words
 
 
@@ -23,7 +23,7 @@ def run_facts(session: Session, experiment: str) -> dict[str, Any]:
     process holds its claim since when. An unknown experiment raises ``StorageError``."""
     starting = starting_runs(session, experiment)
     if starting:
-        return _starting(starting[0], find_experiment(session, experiment))
+        return _starting(starting[0], stored_experiment(session, experiment))
     row = get_experiment(session, experiment)
     state = experiment_status(session, row)
     if state.status != "running" and row.id in stale_ids(session, only=[row.id], ended=[row.name]):

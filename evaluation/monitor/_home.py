@@ -29,7 +29,7 @@ from evaluation.storage.models import (
     RunLive,
     RunSummary,
 )
-from evaluation.storage.repository import find_experiment
+from evaluation.storage.repository import stored_experiment
 from evaluation.storage.runs import experiment_status, in_utc, starting_runs, starting_words
 from evaluation.wording import counted
 
@@ -141,7 +141,7 @@ def _running_and_ended(session: Session) -> tuple[list[dict[str, Any]], dict[str
             ended[experiment.name] = state.status
             continue
         out.append(live_facts(experiment, live, state.run))
-    out += [starting_facts(run, find_experiment(session, run.experiment)) for run in starting]
+    out += [starting_facts(run, stored_experiment(session, run.experiment)) for run in starting]
     return out, ended
 
 

@@ -17,7 +17,7 @@ from evaluation.errors import StorageError
 from evaluation.labels import distinguishing_labels, num_predict_spelled, shared_settings
 from evaluation.series.schema import CalibratedNight, RunModel, SeriesRun
 from evaluation.storage.models import Aggregate, ConfigRow, Experiment, ExperimentConfig
-from evaluation.storage.repository import database_searched
+from evaluation.storage.repository import database_searched, stored_experiment
 from evaluation.storage.runs import experiment_status
 
 
@@ -137,8 +137,7 @@ def refuse_another_series(session: Session, experiment: str, series: str | None)
     rewrote the old one's history and every later verdict, unsaid (newcomer F4)."""
     if series is None:
         return
-    stored = session.exec(select(Experiment).where(Experiment.name == experiment))
-    row = stored.scalar_one_or_none()
+    row = stored_experiment(session, experiment)
     if row is None or (belongs := series_of_experiment(session, row)) == series:
         return
     raise SeriesKept(
@@ -164,8 +163,7 @@ def refuse_another_spec(
     with (newcomer F11); another suite was refused only once Prefect had started, after
     the claim. ``named``: the experiment was given (``--experiment``), not the spec's
     own name."""
-    stored = session.exec(select(Experiment).where(Experiment.name == experiment))
-    row = stored.scalar_one_or_none()
+    row = stored_experiment(session, experiment)
     if row is None:
         return
     given = f"--experiment {experiment}: " if named else ""

@@ -194,9 +194,7 @@ def register_experiment(
     experiment's: those it had that they do not include are dropped, kept stored
     (``storage.dropped``). ``metrics`` are the spec's; those a rescore added stay (see
     :func:`run_metrics`)."""
-    experiment = session.exec(
-        select(Experiment).where(Experiment.name == name)
-    ).scalar_one_or_none()
+    experiment = stored_experiment(session, name)
     if experiment is not None and experiment.suite != suite.name:
         raise StorageError(
             f"experiment {name!r} already exists for suite {experiment.suite!r}; "
@@ -241,7 +239,7 @@ def metrics_of_run(session: Session, experiment: str, spec: Sequence[str]) -> tu
     as :func:`register_experiment` stores them: the first is the run's primary metric,
     the one `show`, `compare` and the report rank by (a ``rescore --first``'s choice), so
     a race, the calibrated level and a power plan read it here before the run exists."""
-    row = session.exec(select(Experiment).where(Experiment.name == experiment)).scalar_one_or_none()
+    row = stored_experiment(session, experiment)
     return tuple(spec) if row is None else _run_metrics_of(row, spec)
 
 
@@ -431,14 +429,14 @@ def _as_upserted(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return list(kept.values())
 
 
-def find_experiment(session: Session, name: str) -> Experiment | None:
+def stored_experiment(session: Session, name: str) -> Experiment | None:
     """The experiment named ``name``, or None (by name: ``session.get`` takes the integer
     key, which PostgreSQL refuses a name for)."""
     return session.exec(select(Experiment).where(Experiment.name == name)).scalar_one_or_none()
 
 
 def get_experiment(session: Session, name: str) -> Experiment:
-    experiment = find_experiment(session, name)
+    experiment = stored_experiment(session, name)
     if experiment is None:
         if starting := starting_refusal(session, name):
             raise StorageError(starting)
