@@ -1,6 +1,7 @@
 """Judges calibrated to people: a judge's scores combined with people's ratings of some
 of the same outputs by prediction-powered inference (PPI++, ``_ppi``), per config and per
 two configs (``_combined``), their texts for show, compare and the report (``_render``),
+each interval as shown: cut to its scale, or why there is none (``_shown``),
 ratings made elsewhere imported and checked (``_import``), the judge's report card
 (``_card``) and which outputs people should rate next (``_plan``). docs/calibrated-judges.md.
 Names are imported on first use."""

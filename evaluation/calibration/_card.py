@@ -36,6 +36,7 @@ from evaluation.calibration._combined import (
     WHY_MINIMUM,
     unit_scores,
 )
+from evaluation.calibration._shown import DIFFERENCE, UNIT, interval_words
 from evaluation.redact import one_line
 
 
@@ -283,12 +284,11 @@ def _drift(session: Session, experiment_id: int, judge: str) -> list[Line]:
 def card_text(card: JudgeCard) -> str:
     """The card as `evalflow judge-card` prints it."""
 
-    def fig(line: Line, signed: bool = False) -> str:
-        fmt = "+.3f" if signed else ".3f"
-        if line.value is None:
-            return "—"
-        ci = "" if line.ci is None else f" [{line.ci[0]:{fmt}}, {line.ci[1]:{fmt}}]"
-        return f"{line.value:{fmt}}{ci}"
+    def fig(
+        line: Line, signed: bool = False, bounds: tuple[float, float] = DIFFERENCE, **how
+    ) -> str:
+        """The figure, its interval cut to ``bounds`` (or why it has none, in words)."""
+        return interval_words(line.value, line.ci, line.n, bounds, signed=signed, **how)
 
     if not card.criteria and card.position is None:
         return _nothing_scored(card)
@@ -308,25 +308,27 @@ def card_text(card: JudgeCard) -> str:
     for a, o in zip(card.agreement, card.offset, strict=True):
         note = f"  ({a.note})" if a.note else ""
         out.append(
-            f"  {a.what}: Spearman rho {fig(a)}; offset judge − people "
-            f"{fig(o, signed=True)}; n {a.n}{note}"
+            f"  {a.what}: Spearman rho {fig(a, unit='output')}; offset judge − people "
+            f"{fig(o, signed=True, unit='output')}; n {a.n}{note}"
         )
     out.append("Position bias (pairwise, both orders):")
     if card.position is None:
         out.append("  no pairwise verdicts (evalflow judge without --no-pairwise asks them)")
     else:
         out.append(
-            f"  {card.position.what}: {fig(card.position)} of {card.position.n} "
+            f"  {card.position.what}: {fig(card.position, bounds=UNIT, minimum=1)} of "
+            f"{card.position.n} "
             f"(0.5 = none); {card.position.note}"
         )
         if card.contradictions is not None:
             c = card.contradictions
-            out.append(f"  {c.what}: {fig(c)} of {c.n}")
+            out.append(f"  {c.what}: {fig(c, bounds=UNIT, minimum=1)} of {c.n}")
     out.append("Length bias (rho of output words with judge − people):")
     if not card.criteria:
         out.append("  none: the judge graded no output")
     out += [
-        f"  {x.what}: {fig(x, signed=True)}; n {x.n}" + (f"  ({x.note})" if x.note else "")
+        f"  {x.what}: {fig(x, signed=True, unit='output')}; n {x.n}"
+        + (f"  ({x.note})" if x.note else "")
         for x in card.length
     ]
     out.append("Self-preference (offset on its own model's outputs minus the others'):")
@@ -338,11 +340,16 @@ def card_text(card: JudgeCard) -> str:
         )
     elif not card.self_preference:
         out.append("  the judge's model is not a model of this sweep")
-    out += [f"  {x.what}: {fig(x, signed=True)}; n {x.n}  ({x.note})" for x in card.self_preference]
+    out += [
+        f"  {x.what}: {fig(x, signed=True, bounds=(-2.0, 2.0), unit='output')}; n {x.n}  ({x.note})"
+        for x in card.self_preference
+    ]
     out.append("Drift (the same judge, the same outputs, in other runs; change in stars/4):")
     if not card.drift:
         out.append("  no other run has this judge's grades of the same outputs")
-    out += [f"  {x.what}: {fig(x, signed=True)}; n {x.n}  ({x.note})" for x in card.drift]
+    out += [
+        f"  {x.what}: {fig(x, signed=True, unit='output')}; n {x.n}  ({x.note})" for x in card.drift
+    ]
     return "\n".join(out)
 
 

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from scipy import special
 
 from evaluation.calibration._combined import CalibratedMetric, DiffEstimate
+from evaluation.calibration._shown import DIFFERENCE, interval_words
 
 
 @dataclass(frozen=True)
@@ -76,6 +77,11 @@ def open_comparisons(metrics: list[CalibratedMetric]) -> list[OpenComparison]:
                 if more is not None
                 else ("rating every case would not settle it at this difference (likely a tie)")
             )
+            if est.se == 0:  # every rated case the same difference: no spread to plan from
+                more = None
+                note = (
+                    "no interval yet: every rated case gives the same difference; rate more cases"
+                )
             gain = a_part / n - a_part / (n + 1)
             out.append(OpenComparison(m.criterion, d.a, d.b, d, n, more, gain, note))
     return sorted(out, key=lambda c: (c.more is None, -c.gain, c.more or 0))
@@ -104,16 +110,15 @@ def plan_lines(
     for c in comparisons:
         a, b = labels.get(c.a, c.a), labels.get(c.b, c.b)
         est = c.diff.combined
-        ci = f" [{est.ci[0]:+.3f}, {est.ci[1]:+.3f}]" if est.ci else ""
+        shown = interval_words(
+            est.estimate, est.ci, est.n_rated, DIFFERENCE, signed=True, unit="rated case"
+        )
         p = "" if c.diff.p_adjusted is None else f", p_adj {c.diff.p_adjusted:.3g}"
         if c.more is None:
             settle = c.note
         else:
             settle = f"about {c.more} more cases rated for both would settle it at this difference"
-        lines.append(
-            f"  {c.criterion}: {a} − {b}: {est.estimate:+.3f}{ci} on {c.rated} rated cases"
-            f"{p}; {settle}"
-        )
+        lines.append(f"  {c.criterion}: {a} − {b}: {shown} on {c.rated} rated cases{p}; {settle}")
     best = comparisons[0]
     pairs = best.more if best.more is not None else 10
     lines.append(

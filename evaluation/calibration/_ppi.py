@@ -52,11 +52,11 @@ class PPIEstimate:
     var_judge_only: float | None = None  # of se², what the judge-only units contribute
 
     def p_value(self, null: float = 0.0) -> float | None:
-        """Two-sided normal p-value of estimate = ``null``."""
-        if self.estimate is None or self.se is None:
+        """Two-sided p-value of estimate = ``null`` (Student's t on ``df``, else normal).
+        None where the standard error is 0 (every unit the same, as two ratings often
+        are): no interval, and no test either (it read p 0, "differ", on two cases)."""
+        if self.estimate is None or self.se is None or self.se == 0:
             return None
-        if self.se == 0:
-            return 1.0 if self.estimate == null else 0.0
         z = abs(self.estimate - null) / self.se
         from scipy import special  # here: `evalflow show` renders estimates without scipy
 

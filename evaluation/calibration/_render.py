@@ -19,15 +19,16 @@ JUDGE_ONLY_NOTE = (
 )
 
 
-def _cell(est: PPIEstimate, *, signed: bool = False) -> str:
-    """The estimate with its interval; without one, why (a judge that scored a config
-    once read "—", as if it had scored nothing)."""
-    if est.estimate is None:
-        return "—"
-    fmt = "+.3f" if signed else ".3f"
-    if est.ci is None:
-        return f"{est.estimate:{fmt}}" + (f" ({est.note})" if est.note else "")
-    return f"{est.estimate:{fmt}} [{est.ci[0]:{fmt}}, {est.ci[1]:{fmt}}]"
+def _cell(est: PPIEstimate, *, signed: bool = False, unit: str = "rated case") -> str:
+    """The estimate with its interval, cut to the scale ([0, 1] for a mean, [-1, 1] for a
+    difference); without one, why (a judge that scored a config once read "—", as if it
+    had scored nothing; two ratings read [0.500, 0.500])."""
+    from evaluation.calibration._shown import DIFFERENCE, UNIT, interval_words
+
+    bounds = DIFFERENCE if signed else UNIT
+    return interval_words(
+        est.estimate, est.ci, est.n_rated, bounds, signed=signed, note=est.note, unit=unit
+    )
 
 
 def calibration_lines(
@@ -53,7 +54,7 @@ def calibration_lines(
             combined = _cell(e.combined) + lam
             if e.combined.estimate is None:
                 combined += f" ({e.combined.note})"
-            shown = f"{name[e.config]:<{width}}  {_cell(e.judge):<22}  {people:<27}"
+            shown = f"{name[e.config]:<{width}}  {_cell(e.judge, unit='case'):<22}  {people:<27}"
             lines.append(f"  {shown}  {combined}")
         if m.diffs:
             adj = ADJUSTMENT_NAMES.get(m.adjustment, m.adjustment)
@@ -67,7 +68,7 @@ def calibration_lines(
                 verdict = "  differ" if d.significant else ""
                 lines.append(
                     f"    {pair}: {_cell(d.combined, signed=True)} on {d.combined.n_rated} rated "
-                    f"cases{p}{verdict}  (judge only {_cell(d.judge, signed=True)})"
+                    f"cases{p}{verdict}  (judge only {_cell(d.judge, signed=True, unit='case')})"
                 )
     return lines
 
@@ -96,8 +97,9 @@ def calibration_markdown(
             if e.combined.estimate is None:
                 combined += f" ({e.combined.note})"
             lam = "—" if e.combined.lam is None else f"{e.combined.lam:.2f}"
+            judge = _cell(e.judge, unit="case")
             lines.append(
-                f"| {labels.get(e.config, e.config)} | {_cell(e.judge)} | {_cell(e.people)} "
+                f"| {labels.get(e.config, e.config)} | {judge} | {_cell(e.people)} "
                 f"| {e.people.n_rated} | {combined} | {lam} |"
             )
         if m.diffs:
@@ -112,9 +114,10 @@ def calibration_markdown(
             for d in m.diffs:
                 pair = f"{labels.get(d.a, d.a)} − {labels.get(d.b, d.b)}"
                 p = "—" if d.p_adjusted is None else f"{d.p_adjusted:.3g}"
+                judge = _cell(d.judge, signed=True, unit="case")
                 lines.append(
                     f"| {pair} | {_cell(d.combined, signed=True)} | {d.combined.n_rated} | {p} "
-                    f"| {'yes' if d.significant else 'no'} | {_cell(d.judge, signed=True)} |"
+                    f"| {'yes' if d.significant else 'no'} | {judge} |"
                 )
         lines.append("")
     return lines

@@ -18,6 +18,7 @@ from sqlmodel import Session
 
 from evaluation.adaptive import RaceStanding
 from evaluation.calibration._combined import CalibratedMetric
+from evaluation.calibration._shown import DIFFERENCE, UNIT, shown_interval
 from evaluation.compare._inputs import LATENCY
 from evaluation.compare._leaderboard import (
     SIMULATED_BANNER,
@@ -482,19 +483,19 @@ def _ratings_body(summary: RatingsSummary, names: dict[str, str], data: ReportDa
 def _calibrated(metric: CalibratedMetric, names: dict[str, str]) -> list[_Block]:
     """A judge's criterion three ways: judge only, people only, combined (PPI++)."""
 
-    def cell(est) -> str:
-        return _interval(est.estimate, *(est.ci or (None, None)))
-
-    def mean(est) -> str:
-        """A judge-only or people-only mean; over one case, saying it has no interval."""
-        one = est.ci is None and est.estimate is not None and est.note
-        return f"{cell(est)} ({est.note})" if one else cell(est)
+    def cell(est, bounds=UNIT, unit="rated case", note: bool = False) -> str:
+        """The figure with its interval cut to ``bounds``; without one, why (``note``:
+        the estimate's own, where it has no interval: over one case)."""
+        shown, why = shown_interval(est.ci, est.n_rated, bounds, unit=unit)
+        why = why or (est.note if note and est.estimate is not None else "")
+        text = _interval(est.estimate, *(shown or (None, None)))
+        return f"{text} ({why})" if why else text
 
     rows = [
         [
             names.get(e.config, e.config),
-            mean(e.judge),
-            f"{mean(e.people)} ({e.people.n_rated})",
+            cell(e.judge, unit="case", note=True),
+            f"{cell(e.people, note=True)} ({e.people.n_rated})",
             cell(e.combined),
             _num(e.combined.lam, 2),
             e.combined.note,
@@ -504,9 +505,9 @@ def _calibrated(metric: CalibratedMetric, names: dict[str, str]) -> list[_Block]
     diffs = [
         [
             f"{names.get(d.a, d.a)} − {names.get(d.b, d.b)}",
-            mean(d.judge),
-            f"{mean(d.people)} ({d.people.n_rated})",
-            cell(d.combined),
+            cell(d.judge, DIFFERENCE, "case", note=True),
+            f"{cell(d.people, DIFFERENCE, note=True)} ({d.people.n_rated})",
+            cell(d.combined, DIFFERENCE),
             _num(d.p_adjusted, 3),
             "yes" if d.significant else "no",
         ]
