@@ -4,7 +4,8 @@
 Each check gives a ``Check`` with a status: ``ok``, ``warn`` (works, but worth knowing),
 ``busy`` (a host that took the connection but did not answer in time while a run of
 ours is using it: up, serving that run; or one that answered 503, overloaded: there,
-refusing work for now, as `run` says it) or ``fail`` (a host that does so with no run of
+refusing work for now, as `run` says it; or the Prefect API giving no healthy answer
+in time, which `run` takes for busy: try later) or ``fail`` (a host that does so with no run of
 ours on it is not answering: hung, or serving someone else for longer than the
 deadline). ``DoctorReport.healthy`` is true when nothing failed. Host checks never raise:
 an unreachable host, a missing model or a timeout is a failed check.
@@ -50,6 +51,8 @@ Status = Literal["ok", "warn", "busy", "fail"]
 MODEL_NAMES_ROOM = 60
 EXPECTED_TABLES = ("experiments", "generations", "scores", "configs", "cases")
 GiB = 1024**3
+#: The Prefect API's check (made by the caller, which may import Prefect).
+PREFECT_API = "prefect api"
 
 
 @dataclass(frozen=True)
@@ -81,12 +84,16 @@ class DoctorReport:
     @property
     def unchecked(self) -> tuple[Check, ...]:
         """Hosts not contacted because a run is using them (see ``check_hosts``), or
-        too busy to answer."""
+        too busy to answer; the Prefect API too busy to answer in time."""
         return tuple(c for c in self.checks if "busy_with" in c.facts or c.status == "busy")
 
     def _except_unchecked(self) -> str:
-        n = len(self.unchecked)
-        return f", except {n} host{'s' * (n > 1)} not checked (busy)" if n else ""
+        hosts = [c for c in self.unchecked if c.component != PREFECT_API]
+        n = len(hosts)
+        named = [f"{n} host{'s' * (n > 1)}"] if n else []
+        if len(hosts) < len(self.unchecked):  # `run` would wait for it: try later (75)
+            named.insert(0, "the Prefect API")
+        return f", except {' and '.join(named)} not checked (busy)" if named else ""
 
     def render_text(self, columns: int = TERMINAL_COLUMNS) -> str:
         """A line per check, its detail wrapped between words to ``columns`` under itself

@@ -217,6 +217,40 @@ def test_health_fails_when_the_configured_prefect_api_is_down(database_url, caps
     assert capsys.readouterr().out.startswith("unhealthy: prefect api:")
 
 
+def test_a_prefect_api_that_answers_late_is_busy_as_run_takes_it(database_url, capsys):
+    # recheck's R2: doctor said FAIL and UNHEALTHY (exit 1) of a Prefect API that gave no
+    # healthy answer in time, where `run` takes the same for busy (TryLater, exit 75: "did
+    # not answer in time ... (busy?)"); a refused port stays FAIL (the test above)
+    with failing_server("silent") as server:
+        url = f"{server.url}/api"
+        with temporary_settings({PREFECT_API_URL: url}):
+            assert main(["--database", database_url, "doctor", "--timeout", "0.5"]) == 0
+            doctor = " ".join(capsys.readouterr().out.split())  # unwrapped
+            assert main(["--database", database_url, "health", "--timeout", "0.5"]) == 0
+            health = capsys.readouterr().out
+    said = (
+        f"BUSY prefect api {url}: did not answer in time: no healthy answer within 0.5 s "
+        "(busy?); check again when it answers"
+    )
+    assert said in doctor, doctor
+    assert doctor.endswith("healthy, except the Prefect API not checked (busy)"), doctor
+    assert health == "healthy: database, hosts, except the Prefect API not checked (busy)\n"
+
+
+def test_the_prefect_api_and_hosts_not_checked_are_both_said():
+    report = DoctorReport(
+        (
+            Check("prefect api", "busy", "late", {"late": True}),
+            Check("database", "ok", "fine"),
+            Check("host a", "busy", "overloaded"),
+            Check("host b", "busy", "in use", {"busy_with": "nightly"}),
+        )
+    )
+    said = ", except the Prefect API and 2 hosts not checked (busy)"
+    assert report.render_text().endswith(f"healthy{said}")
+    assert report.one_line() == f"healthy: database{said}"
+
+
 @pytest.mark.parametrize("command", ["doctor", "health"])
 def test_bad_spec_is_a_failed_check(tmp_path, database_url, command, capsys):
     spec = tmp_path / "broken.yaml"
