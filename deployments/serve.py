@@ -37,6 +37,7 @@ from prefect.deployments.runner import RunnerDeployment
 from prefect.exceptions import ObjectNotFound
 from prefect.schedules import Cron
 
+from deployments.missed_nights import hand_over
 from evaluation.errors import EvalError
 from flows.evaluate import evaluate
 from flows.nightly import nightly
@@ -187,16 +188,25 @@ async def _read(client, name: str):
         return None
 
 
-def serve_all(warn: Callable[[str], None], limit: int | None = None, **options: Any) -> None:
+def serve_all(
+    warn: Callable[[str], None],
+    limit: int | None = None,
+    say: Callable[[str], None] = print,
+    **options: Any,
+) -> None:
     """Serve the deployments until interrupted (options as for ``build_deployments``),
     at most ``limit`` flow runs at once (None: no limit; Prefect's ``serve`` ignores
-    PREFECT_RUNNER_PROCESS_LIMIT), after ``check_server``; its warnings go to ``warn``."""
+    PREFECT_RUNNER_PROCESS_LIMIT), after ``check_server``; its warnings go to ``warn``.
+    On a server that outlives it, the nights a stopped `serve` left unrun are handed
+    over first (``hand_over_missed_nights``), each said to ``say``."""
     deployments = build_deployments(**options)
     for warning in asyncio.run(check_server(deployments)):
         warn(warning)
     serving_since = datetime.now(UTC)
     pause_on_shutdown = _pause_on_shutdown()
-    if not pause_on_shutdown:
+    if pause_on_shutdown:
+        hand_over_missed_nights(deployments, say, warn)
+    else:
         warn(
             "PREFECT_API_URL is not set: the deployments are served on Prefect's temporary "
             "API, which runs no schedules (the nightly and weekly runs will not start); "
@@ -216,6 +226,38 @@ def serve_all(warn: Callable[[str], None], limit: int | None = None, **options: 
         if pause_on_shutdown:
             pause_schedules(deployments, warn, serving_since=serving_since)
         logging.getLogger("asyncio").removeFilter(quiet)
+
+
+#: How long starting `serve` waits for the server to hand over the missed nights.
+HAND_OVER_TIMEOUT_S = 10.0
+
+
+def hand_over_missed_nights(
+    deployments: list[RunnerDeployment],
+    say: Callable[[str], None],
+    warn: Callable[[str], None],
+) -> None:
+    """Create again, as Scheduled flow runs at their own time, the nights of
+    ``deployments`` that a stopped `serve` left unrun (``LEFT_PENDING``), while each is
+    still the latest due (``deployments.missed_nights``). A server that does not answer
+    in ``HAND_OVER_TIMEOUT_S`` is said in one line, and serving goes on."""
+
+    async def hand_over_all() -> None:
+        async with get_client() as client:
+            await hand_over(client, deployments, LEFT_PENDING, say, warn)
+
+    try:
+        asyncio.run(asyncio.wait_for(hand_over_all(), HAND_OVER_TIMEOUT_S))
+    except Exception as exc:  # the server busy or gone: serving does not wait for it
+        why = (
+            f"no answer from the Prefect server within {HAND_OVER_TIMEOUT_S:g} s"
+            if isinstance(exc, TimeoutError)
+            else f"{type(exc).__name__} from the Prefect server"
+        )
+        warn(
+            f"could not hand over the nights a stopped serve left unrun ({why}); the next "
+            "`evalflow serve` tries again"
+        )
 
 
 class CancelledCallbackNoise(logging.Filter):

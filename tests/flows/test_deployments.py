@@ -95,6 +95,7 @@ def test_serve_passes_its_limit_to_the_runner(monkeypatch):
 
     served = {}
     monkeypatch.setattr(module, "check_server", lambda deployments: _no_warnings())
+    monkeypatch.setattr(module, "hand_over_missed_nights", lambda *_: None)  # its own test
     monkeypatch.setattr(
         module, "serve", lambda *d, limit, pause_on_shutdown: served.update(n=len(d), limit=limit)
     )
@@ -112,6 +113,7 @@ def test_serve_pauses_schedules_on_shutdown_only_on_a_server_that_outlives_it(mo
 
     served = {}
     monkeypatch.setattr(module, "check_server", lambda deployments: _no_warnings())
+    monkeypatch.setattr(module, "hand_over_missed_nights", lambda *_: None)  # its own test
     monkeypatch.setattr(
         module, "serve", lambda *d, limit, pause_on_shutdown: served.update(pause=pause_on_shutdown)
     )
@@ -139,6 +141,7 @@ def test_serve_stopped_after_its_server_went_away_says_the_schedules_stay_active
         raise SystemExit(0)
 
     monkeypatch.setattr(module, "check_server", lambda deployments: _no_warnings())
+    monkeypatch.setattr(module, "hand_over_missed_nights", lambda *_: None)  # its own test
     monkeypatch.setattr(module, "serve", stopped_by_sigterm)
     monkeypatch.setattr(module, "PAUSE_TIMEOUT_S", 0.5)
     warned: list[str] = []
@@ -172,6 +175,7 @@ def test_a_cancelled_tasks_callback_error_is_not_printed_while_serving(monkeypat
             log.error("Exception in callback cb()", exc_info=(type(error), error, None))
 
     monkeypatch.setattr(module, "check_server", lambda deployments: _no_warnings())
+    monkeypatch.setattr(module, "hand_over_missed_nights", lambda *_: None)  # its own test
     monkeypatch.setattr(module, "serve", serving)
     monkeypatch.setattr(module, "_pause_on_shutdown", lambda: True)
     monkeypatch.setattr(module, "pause_schedules", lambda *_, **__: None)
