@@ -26,13 +26,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import warnings
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 from prefect import Flow, serve
-from prefect.client.orchestration import get_client
 from prefect.deployments.runner import RunnerDeployment
 from prefect.exceptions import ObjectNotFound
 from prefect.schedules import Cron
@@ -42,13 +41,13 @@ from evaluation.errors import EvalError
 from flows.evaluate import evaluate
 from flows.nightly import nightly
 from flows.retrain_selector import retrain_selector
+from tasks.adapters.prefect_client import prefect_client
 
 NIGHTLY_CRON = "0 2 * * *"
 RETRAIN_CRON = "0 4 * * 0"
 TAGS = ["evalflow"]
 SERVED_SUFFIX = "-served"
 REPO = Path(__file__).resolve().parent.parent
-T = TypeVar("T")
 ENTRYPOINTS = {
     "evaluate": "flows/evaluate.py:evaluate",
     "nightly-regression": "flows/nightly.py:nightly",
@@ -142,7 +141,7 @@ async def check_server(deployments: list[RunnerDeployment]) -> list[str]:
     other kind (served vs on a work pool): applying it would rewrite that one. Returns
     warnings for schedules the other kind already runs (the sweep would run twice)."""
     warnings, clashes = [], []
-    async with get_client() as client:
+    async with prefect_client() as client:
         for pool in dict.fromkeys(d.work_pool_name for d in deployments if d.work_pool_name):
             await _require_pool(client, pool)
         for deployment in deployments:
@@ -243,7 +242,7 @@ def hand_over_missed_nights(
     in ``HAND_OVER_TIMEOUT_S`` is said in one line, and serving goes on."""
 
     async def hand_over_all() -> None:
-        async with get_client() as client:
+        async with prefect_client() as client:
             await hand_over(client, deployments, LEFT_PENDING, say, warn)
 
     try:
@@ -274,27 +273,6 @@ class CancelledCallbackNoise(logging.Filter):
 
 #: How long stopping `serve` waits for the server to pause the schedules.
 PAUSE_TIMEOUT_S = 5.0
-#: How soon a request the server answered busy is sent again while stopping.
-BUSY_RETRY_S = 0.05
-#: The answers of a busy server (Prefect's client retries these, 2 s later, then 4 s...).
-BUSY_CODES = (408, 429, 502, 503)
-
-
-class BusyAnswer(Exception):
-    """The server answered busy: raised from the response itself, before Prefect's
-    client would wait 2 s to send it again, so that ``_answered`` sends it sooner."""
-
-    def __init__(self, status: int) -> None:
-        super().__init__(status)
-        self.status = status
-
-
-async def _raise_busy(response) -> None:
-    """An httpx response hook: a busy answer raises ``BusyAnswer``."""
-    if response.status_code in BUSY_CODES:
-        raise BusyAnswer(response.status_code)
-
-
 #: The states of a flow run that this process's runner took and did not see end.
 LEFT_STATES = ("PENDING", "RUNNING", "CANCELLING")
 LEFT_RUNNING = (
@@ -322,31 +300,27 @@ def pause_schedules(
     A busy server on SQLite answers a write 503 at once ("database is locked"), and
     Prefect's client sends it again 2 s later, then 4 s: the pauses, one after the other
     behind the crash marks, left the last deployment (the weekly) active, and the lines
-    of the runs already marked were lost with the timeout. So a busy answer is sent
-    again after ``BUSY_RETRY_S`` (``BusyAnswer``), the pauses go first, at once, and each
-    step's outcome is kept as it lands."""
+    of the runs already marked were lost with the timeout. So the client is evalflow's
+    (``prefect_client``: a busy answer sent again after 0.05 s, 0.1 s, ...), the pauses
+    go first, at once, and each step's outcome is kept as it lands."""
     names = [_full_name(deployment) for deployment in deployments]
     ids: dict[str, Any] = {}
     paused: set[str] = set()
     left: dict[Any, str] = {}  # flow run id -> its name, until marked Crashed
-    busy: list[int] = []  # the busy answers seen
+    busy: list[str] = []  # the busy answers seen
 
     async def pause(client, name: str) -> None:
-        ids[name] = (await _answered(lambda: client.read_deployment_by_name(name), busy)).id
-        await _answered(lambda: client.pause_deployment(ids[name]), busy)
+        ids[name] = (await client.read_deployment_by_name(name)).id
+        await client.pause_deployment(ids[name])
         paused.add(name)
 
     async def stop() -> None:
-        async with get_client(
-            httpx_settings={"event_hooks": {"response": [_raise_busy]}}
-        ) as client:
+        async with prefect_client(on_busy=busy.append) as client:  # bounded below
             outcomes = await asyncio.gather(
                 *(pause(client, name) for name in names), return_exceptions=True
             )
             if serving_since is not None and ids:
-                await end_left_runs(
-                    client, list(ids.values()), serving_since, warn, left=left, busy=busy
-                )
+                await end_left_runs(client, list(ids.values()), serving_since, warn, left=left)
             for outcome in outcomes:
                 if isinstance(outcome, Exception):
                     raise outcome
@@ -377,17 +351,6 @@ def pause_schedules(
             )
 
 
-async def _answered(call: Callable[[], Awaitable[T]], busy: list[int]) -> T:
-    """``call``'s answer, sent again every ``BUSY_RETRY_S`` while the server answers busy
-    (each busy status noted in ``busy``); the caller's deadline bounds it."""
-    while True:
-        try:
-            return await call()
-        except BusyAnswer as busy_answer:
-            busy.append(busy_answer.status)
-        await asyncio.sleep(BUSY_RETRY_S)
-
-
 async def end_left_runs(
     client,
     deployment_ids: list,
@@ -395,7 +358,6 @@ async def end_left_runs(
     warn: Callable[[str], None],
     *,
     left: dict[Any, str],
-    busy: list[int],
 ) -> None:
     """End Crashed the flow runs of ``deployment_ids`` that entered a state of
     ``LEFT_STATES`` since ``since`` (taken by this process's runner: a served deployment
@@ -404,7 +366,7 @@ async def end_left_runs(
     evaluate subflow read Running on the server for ever; a SIGTERM as a night fell due:
     Pending "Submitting" for ever, the restarted serve never ran it). A line to ``warn``
     for each as it is marked, naming it and what became of it; ``left`` holds the names
-    of those found and not marked yet, ``busy`` the busy answers (``_answered``)."""
+    of those found and not marked yet."""
     from prefect.client.schemas.filters import (
         FlowRunFilter,
         FlowRunFilterDeploymentId,
@@ -418,33 +380,27 @@ async def end_left_runs(
     states = FlowRunFilterState(
         type=FlowRunFilterStateType(any_=[StateType(name) for name in LEFT_STATES])
     )
-    runs = await _answered(
-        lambda: client.read_flow_runs(
-            flow_run_filter=FlowRunFilter(
-                deployment_id=FlowRunFilterDeploymentId(any_=deployment_ids), state=states
-            )
-        ),
-        busy,
+    runs = await client.read_flow_runs(
+        flow_run_filter=FlowRunFilter(
+            deployment_id=FlowRunFilterDeploymentId(any_=deployment_ids), state=states
+        )
     )
     runs = [r for r in runs if r.state is not None and r.state.timestamp >= since]
     if not runs:
         return
     left.update((run.id, run.name) for run in runs)
-    subflows = await _answered(
-        lambda: client.read_flow_runs(
-            flow_run_filter=FlowRunFilter(
-                parent_flow_run_id=FlowRunFilterParentFlowRunId(any_=[r.id for r in runs]),
-                state=states,
-            )
-        ),
-        busy,
+    subflows = await client.read_flow_runs(
+        flow_run_filter=FlowRunFilter(
+            parent_flow_run_id=FlowRunFilterParentFlowRunId(any_=[r.id for r in runs]),
+            state=states,
+        )
     )
 
     async def mark(run) -> None:
         pending = run.state.type.value == "PENDING"
         message = LEFT_PENDING if pending else LEFT_RUNNING
         crashed = Crashed(message=message)
-        await _answered(lambda: client.set_flow_run_state(run.id, crashed, force=True), busy)
+        await client.set_flow_run_state(run.id, crashed, force=True)
         if left.pop(run.id, None) is None:
             return  # a subflow: its parent's line says it
         what = "did not run (serve stopped as it took it)" if pending else "ran"

@@ -13,7 +13,6 @@ from contextlib import AsyncExitStack, asynccontextmanager, suppress
 from dataclasses import dataclass
 
 from prefect import get_run_logger, tags
-from prefect.client.orchestration import get_client
 from prefect.context import FlowRunContext
 from prefect.utilities.annotations import quote
 from sqlalchemy.engine import Engine
@@ -40,7 +39,7 @@ from evaluation.storage.throughput import measured_throughput
 from tasks.adapters.cancellation import unless_cancelled
 from tasks.adapters.host_limits import size_limits
 from tasks.adapters.host_slots import HostSlots
-from tasks.adapters.slot_client import slot_client
+from tasks.adapters.prefect_client import prefect_client
 from tasks.adapters.slot_holders import holders_of
 from tasks.adapters.slot_registry import Registry
 from tasks.adapters.spare_slots import PoolSpareSlots
@@ -130,7 +129,7 @@ async def generate_all(
     label = f"'{experiment}' (process {os.getpid()} on {socket.gethostname()})"
     registry: Registry | None = None  # where the run's slots are listed, once they open
     async with AsyncExitStack() as stack:
-        client = await stack.enter_async_context(get_client())
+        client = await stack.enter_async_context(prefect_client())
         limit_names = await size_limits(client, hosts)
         telemetry = RunTelemetry(sampler, pool.backends, local=local)
 
@@ -180,7 +179,7 @@ async def generate_all(
             stack.enter_context(lanes.counted())  # a stop waits for their cases too
         else:
             slots = await HostSlots.open(
-                await stack.enter_async_context(slot_client()),
+                await stack.enter_async_context(prefect_client()),
                 limit_names,
                 timeout_s=limits.first_request_timeout_s,
                 capacity={host.name: host.slots for host in hosts},

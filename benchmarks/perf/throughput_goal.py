@@ -473,11 +473,15 @@ def reset_host(url: str) -> None:
     httpx.post(f"{url}/_stats", timeout=10)
 
 
-def start_standin(port: int, slots: int, latency_ms: float, kind: str) -> subprocess.Popen:
+def start_standin(
+    port: int, slots: int, latency_ms: float, kind: str, queue: int = 0
+) -> subprocess.Popen:
+    """The stand-in host; ``queue``: requests it queues beyond its slots (at least 512
+    and 4 × ``slots``) before it answers 503."""
     module = "tests.support.standin_fast" if kind == "fast" else "tests.support.standin_process"
     command = [sys.executable, "-m", module, "--port", str(port)]
     command += ["--slots", str(slots), "--latency-ms", str(latency_ms), "--models", MODEL]
-    command += ["--max-queue", str(max(512, 4 * slots))]
+    command += ["--max-queue", str(max(512, 4 * slots, queue))]
     proc = subprocess.Popen(command, cwd=REPO, stderr=subprocess.DEVNULL)
     for _ in range(300):
         try:

@@ -83,10 +83,10 @@ async def prefect_check(timeout_s: float) -> Check:
             "machine needs; schedules, workers and the UI need a server "
             "(`prefect server start`, docs/running-for-real.md)",
         )
-    from prefect.client.orchestration import get_client
+    from tasks.adapters.prefect_client import prefect_client
 
     try:
-        async with get_client() as client:
+        async with prefect_client() as client:  # the wait below bounds it: busy
             error = await asyncio.wait_for(client.api_healthcheck(), timeout_s)
             if error is None:
                 version = await asyncio.wait_for(client.api_version(), timeout_s)

@@ -195,13 +195,13 @@ def _probe(sweep, items, pairs: list[tuple[str, str]]) -> list:
         from evaluation.run._slot_waits import SlotWaits
         from tasks.adapters.host_limits import size_limits
         from tasks.adapters.host_slots import HostSlots
-        from tasks.adapters.slot_client import slot_client
+        from tasks.adapters.prefect_client import prefect_client
 
         hosts = tuple(h for h in sweep.spec.hosts if h.kind != "simulated")
         backends = open_backends(sweep)
         label = f"plan --probe (process {os.getpid()} on {socket.gethostname()})"
         try:
-            async with slot_client() as client:
+            async with prefect_client() as client:
                 names = await size_limits(client, hosts)
                 timeout_s = sweep.spec.limits.first_request_timeout_s
                 slots = await HostSlots.open(client, names, timeout_s=timeout_s, label=label)

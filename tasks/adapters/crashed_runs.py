@@ -12,13 +12,15 @@ from __future__ import annotations
 import logging
 from uuid import UUID
 
-from prefect.client.orchestration import get_client
 from prefect.client.schemas.objects import StateType
 from prefect.states import Crashed
 
 from evaluation.storage.runs import DeadRun
+from tasks.adapters.prefect_client import prefect_client
 
 log = logging.getLogger(__name__)
+#: How long marking a dead run waits out a busy Prefect API (best effort: the run goes on).
+BUSY_BUDGET_S = 10.0
 STILL_OPEN = (StateType.RUNNING, StateType.PENDING, StateType.SCHEDULED, StateType.CANCELLING)
 
 
@@ -30,7 +32,7 @@ def mark_crashed(dead: DeadRun | None) -> bool:
         return False
     try:
         flow_run_id = UUID(dead.flow_run_id)
-        with get_client(sync_client=True) as client:
+        with prefect_client(sync=True, budget_s=BUSY_BUDGET_S) as client:
             flow_run = client.read_flow_run(flow_run_id)
             if flow_run.state is None or flow_run.state.type not in STILL_OPEN:
                 return False

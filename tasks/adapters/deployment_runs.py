@@ -18,6 +18,7 @@ from prefect.states import Cancelling
 from evaluation.monitor import ControlRefused, FlowRunState, StartedRun
 from evaluation.monitor._control import EVALUATE_FLOW
 from evaluation.redact import redact
+from tasks.adapters.prefect_client import PrefectBusy, prefect_client
 
 MONITOR_TAG = "started-from-monitor"
 TIMEOUT_S = 10.0
@@ -33,20 +34,16 @@ class PrefectRunControl:
     def _client(self) -> Iterator[SyncPrefectClient]:
         """A client that tries once, within ``TIMEOUT_S``: a page waits for its answer.
         Prefect's retries (2 s, 4 s, ... 32 s after each wait) held the Start form 121 s
-        on a server that takes the connection and keeps silent."""
-        from prefect.settings import (
-            PREFECT_API_AUTH_STRING,
-            PREFECT_API_KEY,
-            PREFECT_CLIENT_MAX_RETRIES,
-            temporary_settings,
-        )
+        on a server that takes the connection and keeps silent. A busy answer is sent
+        again soon within ``TIMEOUT_S`` (``prefect_client``)."""
+        from prefect.settings import PREFECT_CLIENT_MAX_RETRIES, temporary_settings
 
         with (
             temporary_settings({PREFECT_CLIENT_MAX_RETRIES: 0}),
-            SyncPrefectClient(
-                self.api_url,
-                api_key=PREFECT_API_KEY.value(),
-                auth_string=PREFECT_API_AUTH_STRING.value(),
+            prefect_client(
+                sync=True,
+                api_url=self.api_url,
+                budget_s=TIMEOUT_S,
                 httpx_settings={"timeout": TIMEOUT_S},
             ) as client,
         ):
@@ -144,6 +141,12 @@ class PrefectRunControl:
 
     def _unreachable(self, exc: BaseException) -> ControlRefused:
         """503: a server that took the connection and kept silent is busy, not absent."""
+        if isinstance(exc, PrefectBusy):
+            return ControlRefused(
+                503,
+                f"the Prefect server at {redact(self.api_url)} answered busy for "
+                f"{TIMEOUT_S:g} s: try again when it answers",
+            )
         if isinstance(exc, httpx.TimeoutException) and not isinstance(exc, httpx.ConnectTimeout):
             return ControlRefused(
                 503,

@@ -62,7 +62,7 @@ from tasks.adapters.host_limits import _warn_of_namesakes
 from tasks.adapters.lane_slot import LaneSlot
 from tasks.adapters.slot_errors import SlotUnavailable, _SlotsFull
 from tasks.adapters.slot_holders import FolderLock, Held, HolderFile, holders_of, scan
-from tasks.adapters.slot_leases import _give_back_call, _Grant, _Lease, _Unsent
+from tasks.adapters.slot_leases import _give_back_call, _Grant, _Lease, _Takes, _Unsent
 from tasks.adapters.slot_registry import Registry, registry_for
 from tasks.adapters.slot_writes import SlotWrites
 from tasks.adapters.slots_at_exit import _OPEN_RECORDS
@@ -81,6 +81,10 @@ HANDOFF_S = 1.0  # a parked slot nobody takes within this goes back to the limit
 RESERVE_HOLD_S = 30.0  # slots taken before the lanes start are kept for them this long
 
 logger = logging.getLogger("prefect.evalflow.host_slots")  # Prefect's get_logger's name
+
+
+async def _no_answer() -> None:
+    """The write of a take every lane of which stopped waiting before its turn."""
 
 
 class _NoActiveSlots:
@@ -153,6 +157,7 @@ class HostSlots:
         self._host_of = {limit: host for host, limit in self._names.items()}
         self._lost: set[str] = set()  # held leases the server no longer knows
         self._unsent: dict[str, _Unsent] = {}  # limit -> its give-back waiting its turn
+        self._untaken: dict[str, _Takes] = {}  # host -> its take waiting its turn (by count)
         self._renewer: asyncio.Task | None = None
         self._parked: dict[str, list[_Lease]] = defaultdict(list)
         self._expiries: dict[str, asyncio.Task] = {}  # parked lease id -> its timer
@@ -545,9 +550,87 @@ class HostSlots:
         self._unlisten = on_stop_sending(from_any_thread)
 
     async def _increment(self, host: str) -> _Lease:
-        """Take one slot now; ``_SlotsFull`` when the limit has none free."""
+        """Take one slot now; ``_SlotsFull`` when the limit has none free. On the
+        embedded server (slots counted), in the write of that limit's take that still
+        waits for its turn, if there is one (``_take_counted``)."""
+        if self._by_count:
+            return await self._take_counted(host)
         (lease,) = await self._take_now(host, 1)
         return lease
+
+    async def _take_counted(self, host: str) -> _Lease:
+        """One slot of ``host`` by count, taken with those of the other lanes asking
+        while the write waits for its turn: one increment of N, not N writes. A run's
+        slot writes go one at a time (``SlotWrites``): 1,024 lanes on a 64-slot host that
+        found their reserved slots gone (``RESERVE_HOLD_S``) took theirs in ~1,000
+        writes in a row, and under load the last waited past the busy budget. A lane
+        cancelled while it waits leaves the write; once the write is sent, the slot it
+        brings that lane is parked (as ``_take_now`` parks one)."""
+        takes = self._untaken.get(host)
+        if takes is None:
+            takes = self._untaken[host] = _Takes()
+            self._writes.finish_even_if_cancelled(self._send_takes(host, takes))
+        mine: asyncio.Future[_Lease] = asyncio.get_running_loop().create_future()
+        takes.waiting.append(mine)
+        try:
+            return await asyncio.shield(mine)
+        except asyncio.CancelledError:
+            if not takes.sent:
+                takes.waiting.remove(mine)
+                mine.cancel()
+            else:
+                mine.add_done_callback(
+                    lambda done: (
+                        done.cancelled() or done.exception() or self.park(host, done.result())
+                    )
+                )
+            raise
+
+    async def _send_takes(self, host: str, takes: _Takes) -> None:
+        """Send ``takes`` in one write once it is this run's turn. When the limit has
+        fewer slots free than lanes asked, as many as it has go to the first of them
+        (as ``reserve`` asks) and the others hear ``_SlotsFull``: they look again as any
+        lane does."""
+
+        def sent() -> int:
+            if self._untaken.get(host) is takes:  # askers from now on start a new write
+                del self._untaken[host]
+            takes.sent = True
+            return len(takes.waiting)
+
+        count: int | Callable[[], int] = sent
+        asked = 0  # how many the last write asked for
+        failure: BaseException | None = None
+        try:
+            while True:
+                try:
+                    leases = await self._request_slots(host, count)
+                except _SlotsFull as full:
+                    asked = asked or len(takes.waiting)
+                    free = await self._free(host) if asked > 1 else 0
+                    if free <= 0:
+                        failure = full
+                        break
+                    asked = count = min(asked - 1, free)
+                    continue
+                for lease, waiting in zip(leases, takes.waiting, strict=False):
+                    waiting.set_result(lease)
+                break
+        except BaseException as exc:  # every lane that asked hears it
+            failure = exc
+            raise
+        finally:
+            if self._untaken.get(host) is takes:
+                del self._untaken[host]
+            for waiting in takes.waiting:
+                if waiting.done():
+                    continue
+                if isinstance(failure, asyncio.CancelledError):
+                    waiting.cancel()
+                elif failure is None or isinstance(failure, _SlotsFull):
+                    waiting.set_exception(_SlotsFull(getattr(failure, "retry_after_s", MAX_POLL_S)))
+                else:
+                    waiting.set_exception(failure)
 
     async def _take_now(self, host: str, count: int) -> list[_Lease]:
         """Take ``count`` slots now, in one write; ``_SlotsFull`` when the limit has
@@ -570,22 +653,31 @@ class HostSlots:
             for lease in request.result():
                 self.park(host, lease)
 
-    async def _request_slots(self, host: str, count: int) -> list[_Lease]:
-        """One write for ``count`` slots: a lease of them, or on the embedded server
+    async def _request_slots(self, host: str, asked: int | Callable[[], int]) -> list[_Lease]:
+        """One write for ``asked`` slots (a count, or told by ``asked()`` when the write's
+        turn comes: ``_send_takes``): a lease of them, or on the embedded server
         (``by_count``) a count, listed in the holder file under a name of our own."""
         name = self._names[host]
-        if self._by_count:
-            call = lambda: self._client.increment_concurrency_slots(  # noqa: E731
-                names=[name], slots=count, mode="concurrency"
-            )
-        else:
-            call = lambda: self._client.increment_concurrency_slots_with_lease(  # noqa: E731
+        count = asked if isinstance(asked, int) else 0
+
+        def call() -> Any:
+            nonlocal count
+            if not isinstance(asked, int):
+                count = asked()
+            if count == 0:
+                return _no_answer()
+            if self._by_count:
+                return self._client.increment_concurrency_slots(
+                    names=[name], slots=count, mode="concurrency"
+                )
+            return self._client.increment_concurrency_slots_with_lease(
                 names=[name],
                 slots=count,
                 mode="concurrency",
                 lease_duration=self._lease_s,
                 holder=self._holder,
             )
+
         try:
             response = await self._writes.write(call)
         except httpx.HTTPStatusError as exc:
@@ -594,6 +686,8 @@ class HostSlots:
             if exc.response.status_code != 423:
                 raise
             raise _SlotsFull(float(exc.response.headers.get("Retry-After", MAX_POLL_S))) from exc
+        if count == 0:
+            return []
         body = response.json()
         if not (body if self._by_count else body.get("limits")):
             raise SlotUnavailable(f"concurrency limit {name} does not exist")

@@ -8,12 +8,12 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterable
 
-from prefect.client.orchestration import get_client
 from prefect.context import FlowRunContext
 from prefect.settings import PREFECT_API_URL
 from prefect.utilities.urls import url_for
 
 from tasks.adapters.embedded_api import is_embedded_api
+from tasks.adapters.prefect_client import prefect_client
 
 
 def run_tags(
@@ -35,7 +35,7 @@ async def tag_flow_run(tags: Iterable[str]) -> list[str]:
     run = context.flow_run
     merged = sorted({*run.tags, *tags})
     if merged != sorted(run.tags):
-        async with get_client() as client:
+        async with prefect_client() as client:
             await client.update_flow_run(run.id, tags=merged)
         run.tags = merged
     return merged

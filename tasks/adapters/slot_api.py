@@ -10,27 +10,27 @@ same paths and bodies) with the same headers (API version, user agent, API key o
 string, custom headers), TLS settings, timeouts and retries (408, 429, 502 and the
 transport errors its client tries again; a CSRF token where the server asks for one),
 each read from the run's Prefect settings in the run's process (``slot_api_settings``)
-and sent to the worker as plain values. As with ``slot_client``, a 503 (the server's
-database busy) is handed back at once (``_ServerBusy``) for ``SlotWrites`` to try again.
+and sent to the worker as plain values. As with every Prefect client evalflow makes
+(``prefect_client``), a busy answer (503: the server's database busy) is sent again
+within a tenth of a second by ``BusyRetry``, not 2 s later.
 """
 
 from __future__ import annotations
 
 import asyncio
 import random
-import ssl
 import uuid
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from tasks.adapters.slot_errors import _ServerBusy
+from tasks.adapters.prefect_client import POOL, BusyRetry, tls_context
 
 if TYPE_CHECKING:
     from prefect.client.orchestration import PrefectClient
 
-RETRY_CODES = frozenset({408, 429, 502})  # 503: ``_ServerBusy``, tried again by SlotWrites
+RETRY_CODES = frozenset({408, 429, 502})  # and 503: all sent again soon by ``BusyRetry``
 RETRY_EXCEPTIONS: tuple[type[Exception], ...] = (
     httpx.ReadTimeout,
     httpx.PoolTimeout,
@@ -117,25 +117,16 @@ class SlotApi:
         self, settings: SlotApiSettings, *, transport: httpx.AsyncBaseTransport | None = None
     ) -> None:
         self._settings = settings
-        verify: bool | ssl.SSLContext = settings.verify is not False
-        if isinstance(settings.verify, str):
-            verify = ssl.create_default_context(cafile=settings.verify)
-        elif verify is False:
-            context = ssl.create_default_context()
-            context.check_hostname = False
-            context.verify_mode = ssl.CERT_NONE
-            verify = context
+        if transport is None:
+            transport = httpx.AsyncHTTPTransport(
+                verify=tls_context(settings.verify), http2=settings.http2, limits=POOL, retries=3
+            )
         self._client = httpx.AsyncClient(
             base_url=settings.url,
             headers=settings.headers,
-            verify=verify,
             timeout=settings.timeout_s,
-            http2=settings.http2,
             follow_redirects=settings.follow_redirects,
-            transport=transport,
-            limits=httpx.Limits(
-                max_connections=16, max_keepalive_connections=8, keepalive_expiry=25
-            ),
+            transport=BusyRetry(transport),
         )
         self._csrf = settings.csrf
         self._csrf_token: str | None = None
@@ -204,8 +195,9 @@ class SlotApi:
 
     async def _request(self, method: str, path: str, body: Any = None) -> httpx.Response:
         """As Prefect's client sends: tried again on its retry codes and transport
-        errors (up to ``max_retries`` more times, after Retry-After or 2^n s), a 503
-        handed back at once, any other error status raised."""
+        errors (up to ``max_retries`` more times, after Retry-After or 2^n s; a busy
+        answer or a dropped connection first sent again soon by ``BusyRetry``), any
+        other error status raised."""
         change = method != "GET"
         if change and self._csrf:
             await self._add_csrf_token()
@@ -225,8 +217,6 @@ class SlotApi:
                     raise
             else:
                 self._connected = True
-                if response.status_code == 503:
-                    raise _ServerBusy(f"{method} {path}: 503")
                 if response.status_code == 403 and "Invalid CSRF token" in response.text:
                     self._csrf_token = None
                     await self._add_csrf_token()

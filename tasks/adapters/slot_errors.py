@@ -1,7 +1,7 @@
 """Why a slot write gave no slot: ``SlotUnavailable`` for the run (a host's limit is
-missing, no slot came free in time, the Prefect API stayed busy), and the two answers
-``HostSlots`` acts on itself: the limit full now (``_SlotsFull``, the server's 423) and
-the server busy (``_ServerBusy``, its 503: see ``slot_client``)."""
+missing, no slot came free in time, the Prefect API stayed busy: ``prefect_client``),
+and the answer ``HostSlots`` acts on itself: the limit full now (``_SlotsFull``, the
+server's 423)."""
 
 from __future__ import annotations
 
@@ -18,7 +18,3 @@ class _SlotsFull(Exception):
     def __init__(self, retry_after_s: float) -> None:
         super().__init__(f"no free slot; retry after {retry_after_s:g} s")
         self.retry_after_s = retry_after_s
-
-
-class _ServerBusy(Exception):
-    """The Prefect server answered 503: its database was busy; nothing was written."""

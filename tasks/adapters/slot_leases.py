@@ -50,6 +50,16 @@ class _Unsent:
     sent: asyncio.Future[None]
 
 
+@dataclass
+class _Takes:
+    """One-slot takes of a limit by count, sent in one write once it is the run's turn
+    (``HostSlots._take_counted``): lanes asking meanwhile join it; ``sent`` once its
+    count is decided, each lane's future then given its slot or why none."""
+
+    waiting: list[asyncio.Future] = field(default_factory=list)
+    sent: bool = False
+
+
 def _groups(held: Iterable[Held], *, by_count: bool) -> dict[str, list[Held]]:
     """Slots to give back, one write per group: per limit by count, else per lease."""
     groups: dict[str, list[Held]] = defaultdict(list)

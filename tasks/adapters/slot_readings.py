@@ -8,13 +8,15 @@ labelled."""
 from __future__ import annotations
 
 import httpx
-from prefect.client.orchestration import get_client
 from prefect.exceptions import PrefectHTTPStatusError
 
 from evaluation.backends import LIMIT_PREFIX
 from evaluation.observability import HostSlots
+from tasks.adapters.prefect_client import prefect_client
 
 PAGE = 200
+#: How long a scrape waits out a busy Prefect API before it goes on without the gauges.
+BUSY_BUDGET_S = 2.0
 
 
 def host_slot_readings() -> list[HostSlots]:
@@ -22,7 +24,7 @@ def host_slot_readings() -> list[HostSlots]:
     that API does not answer (the scrape goes on without these gauges)."""
     readings: list[HostSlots] = []
     try:
-        with get_client(sync_client=True) as client:
+        with prefect_client(sync=True, budget_s=BUSY_BUDGET_S) as client:
             offset = 0
             while True:
                 page = client.read_global_concurrency_limits(limit=PAGE, offset=offset)

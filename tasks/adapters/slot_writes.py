@@ -1,23 +1,17 @@
-"""A run's slot writes (``SlotWrites``): one at a time, tried again while the Prefect
-server is busy, and finished even when their caller stops waiting for them."""
+"""A run's slot writes (``SlotWrites``): one at a time (a busy server's answers sent
+again by the client: ``prefect_client``), and finished even when their caller stops
+waiting for them."""
 
 from __future__ import annotations
 
 import asyncio
-import random
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 import httpx
 
-from tasks.adapters.slot_errors import SlotUnavailable, _ServerBusy
-
-# A slot write the server answered 503 (its database busy) is tried again at once, then
-# less often; it fails only once the server has been busy this long. Prefect's SQLite
-# waits up to 60 s for a lock (its busy_timeout), and under four concurrent runs a
-# server was measured answering nothing for ~60 s: a shorter budget failed generations.
-BUSY_BUDGET_S = 120.0
-BUSY_WAIT_CAP_S = 1.0
+from tasks.adapters.prefect_client import PrefectBusy
+from tasks.adapters.slot_errors import SlotUnavailable
 
 T = TypeVar("T")
 
@@ -31,23 +25,15 @@ class SlotWrites:
         self._in_flight: set[asyncio.Task] = set()  # slot writes, finished even if cancelled
 
     async def write(self, call: Callable[[], Awaitable[httpx.Response]]) -> httpx.Response:
-        """One slot write at a time from this run (they would collide with each other),
-        tried again at once when the server was busy (see ``slot_client``), then less
-        often, for up to ``BUSY_BUDGET_S``."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + BUSY_BUDGET_S
-        wait = 0.05
-        while True:
-            try:
-                async with self._writes:
-                    return await call()
-            except _ServerBusy as exc:
-                if loop.time() + wait > deadline:
-                    raise SlotUnavailable(
-                        f"the Prefect API stayed busy for {BUSY_BUDGET_S:g} s: {exc}"
-                    ) from exc
-                await asyncio.sleep(wait * random.uniform(0.4, 1.0))
-                wait = min(wait * 1.5, BUSY_WAIT_CAP_S)
+        """One slot write at a time from this run (they would collide with each other).
+        A busy server's answer is sent again soon by the client's transport
+        (``prefect_client.BusyRetry``), the write keeping its turn; a server busy for the
+        whole budget is ``SlotUnavailable``."""
+        try:
+            async with self._writes:
+                return await call()
+        except PrefectBusy as exc:
+            raise SlotUnavailable(str(exc)) from exc
 
     def finish_even_if_cancelled(self, write: Awaitable[T]) -> asyncio.Task[T]:
         """``write`` as a task ``settle`` waits for, whoever stops waiting for it."""

@@ -11,6 +11,8 @@ from tasks.adapters.slot_leases import _give_back_call, _groups
 
 # this process's runs' records, until closed: each with its registry's ``by_count``
 _OPEN_RECORDS: dict[HolderFile, bool] = {}
+#: How long a give-back at exit waits out a busy Prefect API (its caller bounds it too).
+BUSY_BUDGET_S = 1.5  # flows/run_control.GIVE_BACK_S
 
 
 def give_back_on_exit() -> int:
@@ -20,10 +22,10 @@ def give_back_on_exit() -> int:
     effort: a slot that cannot be given back stays listed for the next run, and the
     others are still tried (the caller bounds the time). Returns how many were given
     back."""
-    from prefect.client.orchestration import get_client
+    from tasks.adapters.prefect_client import prefect_client
 
     freed = 0
-    with get_client(sync_client=True) as client:
+    with prefect_client(sync=True, budget_s=BUSY_BUDGET_S) as client:
         for record, by_count in list(_OPEN_RECORDS.items()):
             try:
                 listed = record.hand_over()  # the run's loop gives none of them back now

@@ -5,14 +5,12 @@ that died given back by the runs still alive."""
 from __future__ import annotations
 
 import asyncio
-import itertools
 import os
 import subprocess
 import time
 import uuid
 from types import SimpleNamespace
 
-import httpx
 import pytest
 import yaml
 from prefect.client.orchestration import get_client
@@ -23,14 +21,13 @@ from prefect.exceptions import ObjectNotFound
 
 from evaluation.spec import HostSpec
 from flows.evaluate import evaluate
-from tasks.adapters import host_slots, slot_writes, slots_at_exit
+from tasks.adapters import host_slots, slots_at_exit
 from tasks.adapters.host_limits import host_limit_name, size_limits
 from tasks.adapters.host_slots import HostSlots
-from tasks.adapters.slot_client import _fail_fast_when_busy, slot_client
+from tasks.adapters.prefect_client import prefect_client
 from tasks.adapters.slot_errors import SlotUnavailable
 from tasks.adapters.slot_holders import HolderFile
 from tasks.adapters.slot_registry import Registry
-from tasks.adapters.slot_writes import SlotWrites
 from tests.conftest import REPO
 from tests.support.processes import python_against_api
 from tests.support.standin_ollama import StandInConfig, running_standin
@@ -91,7 +88,7 @@ def test_a_finished_chunk_hands_its_slot_to_the_next_and_an_unclaimed_one_is_rel
     host = HostSpec("handoff-host", "http://handoff-host", slots=1)
 
     async def main() -> list[int]:
-        async with get_client() as client, slot_client() as writer:
+        async with get_client() as client, prefect_client() as writer:
             names = await size_limits(client, (host,))
             name = names["handoff-host"]
             slots = HostSlots(writer, names, timeout_s=1, handoff_s=0.3)
@@ -120,7 +117,7 @@ def test_reserve_takes_only_free_slots_keeps_them_past_the_handoff_and_close_giv
     host = HostSpec("reserve-host", "http://reserve-host", slots=3)
 
     async def main() -> list[int]:
-        async with get_client() as client, slot_client() as writer:
+        async with get_client() as client, prefect_client() as writer:
             names = await size_limits(client, (host,))
             name = names["reserve-host"]
             other_run = HostSlots(client, names, timeout_s=30)
@@ -179,7 +176,7 @@ def test_held_leases_are_renewed_and_a_lane_whose_lease_expired_takes_a_new_one(
     host = HostSpec("renew-host", "http://renew-host", slots=2)
 
     async def main() -> tuple[int, int, int]:
-        async with get_client() as client, slot_client() as writer:
+        async with get_client() as client, prefect_client() as writer:
             names = await size_limits(client, (host,))
             slots = HostSlots(writer, names, timeout_s=30)
             lane = slots.lane("renew-host")
@@ -217,9 +214,9 @@ def _take_slots_then_wait(api_url: str, limit: str, count: int) -> subprocess.Po
     code = (
         "import asyncio, sys\n"
         "from tasks.adapters.host_slots import HostSlots\n"
-        "from tasks.adapters.slot_client import slot_client\n"
+        "from tasks.adapters.prefect_client import prefect_client\n"
         "async def main():\n"
-        "    async with slot_client() as client:\n"
+        "    async with prefect_client() as client:\n"
         f"        slots = await HostSlots.open(client, {{'h': {limit!r}}}, timeout_s=10)\n"
         f"        for _ in range({count}):\n"
         "            await slots.take('h')\n"
@@ -237,7 +234,7 @@ def test_an_interrupted_run_gives_its_slots_back_before_it_exits(tmp_path):
     registry = Registry(tmp_path / "holders")
 
     async def main() -> tuple[int, int, list]:
-        async with get_client() as client, slot_client() as writer:
+        async with get_client() as client, prefect_client() as writer:
             names = await size_limits(client, (host,))
             slots = HostSlots(writer, names, timeout_s=5, registry=registry)
             await slots.join()
@@ -267,7 +264,7 @@ def test_a_slot_still_held_when_the_generation_phase_closes_is_given_back_on_int
     registry = Registry(tmp_path / "holders")
 
     async def main() -> tuple[int, int, bool, list]:
-        async with get_client() as client, slot_client() as writer:
+        async with get_client() as client, prefect_client() as writer:
             names = await size_limits(client, (host,))
             slots = HostSlots(writer, names, timeout_s=5, registry=registry)
             await slots.join()
@@ -292,7 +289,7 @@ def test_a_run_waiting_for_slots_gives_back_those_of_a_run_that_was_killed(monke
     host = HostSpec("dead-holder-host", "http://dead-holder-host", slots=2)
 
     async def main(holder: subprocess.Popen) -> float:
-        async with get_client() as client, slot_client() as writer:
+        async with get_client() as client, prefect_client() as writer:
             names = await size_limits(client, (host,))
             other = _take_slots_then_wait(str(client.api_url), names[host.name], 2)
             holder.append(other)
@@ -343,7 +340,7 @@ def test_on_the_embedded_server_dead_runs_slots_are_given_back_by_count_and_zero
         record.leave()  # unlocked, as the kernel does when a process dies
 
     async def joined(live_other: bool) -> tuple[int, list]:
-        async with get_client() as client, slot_client() as writer:
+        async with get_client() as client, prefect_client() as writer:
             name = (await size_limits(client, (host,)))[host.name]
             await client.update_global_concurrency_limit(
                 name, GlobalConcurrencyLimitUpdate(active_slots=3)
@@ -425,66 +422,6 @@ def test_a_lane_cancelled_while_its_slot_write_is_under_way_leaves_no_slot_taken
 async def _attempt_that_fails_when_cancelled(lane) -> None:
     async with lane.attempt():
         await asyncio.sleep(60)
-
-
-def test_a_busy_answer_is_tried_again_at_once_and_gives_a_clear_error_in_the_end(
-    monkeypatch,
-):
-    """On a virtual clock (the loop's time, which ``asyncio.sleep`` moves on at once): a
-    minute's busy spell and the whole busy budget cost no real time. What is measured is
-    the time slept, so that a loaded machine's pauses do not count."""
-    writes = SlotWrites()
-    calls = []
-    sleep, skipped = asyncio.sleep, 0.0
-
-    async def virtual_sleep(seconds: float) -> None:
-        nonlocal skipped
-        skipped += seconds
-        await sleep(0)
-
-    monkeypatch.setattr(asyncio, "sleep", virtual_sleep)
-
-    async def busy() -> None:
-        await _fail_fast_when_busy(httpx.Response(503, request=httpx.Request("POST", "http://x/y")))
-
-    async def busy_twice():
-        calls.append(0)
-        if len(calls) <= 2:
-            await busy()
-        return "ok"
-
-    async def main():
-        loop = asyncio.get_running_loop()
-        real_time = loop.time
-        loop.time = now = lambda: real_time() + skipped
-        started = skipped
-        result = await writes.write(busy_twice)
-        elapsed = skipped - started
-        # A busy spell as long as Prefect's SQLite waits for a lock (60 s) is waited out,
-        # the server asked again at least once a second, not turned into failed generations.
-        tries, spell_ends = [], now() + 60.0
-
-        async def busy_for_a_minute():
-            tries.append(skipped)
-            if now() < spell_ends:
-                await busy()
-            return "ok after a busy spell"
-
-        assert await writes.write(busy_for_a_minute) == "ok after a busy spell"
-        longest_gap = max(b - a for a, b in itertools.pairwise(tries))
-        started = skipped
-        budget = slot_writes.BUSY_BUDGET_S
-        with pytest.raises(SlotUnavailable, match=rf"stayed busy for {budget:g} s"):
-            await writes.write(busy)
-        return result, elapsed, longest_gap, skipped - started
-
-    result, elapsed, longest_gap, gave_up_after = asyncio.run(main())
-    assert result == "ok" and len(calls) == 3
-    assert elapsed < 0.5  # Prefect's own client would have waited 2 s, then 4 s
-    assert longest_gap <= slot_writes.BUSY_WAIT_CAP_S
-    # slept for the budget, less the last wait (and the little real time that passed)
-    cap = slot_writes.BUSY_WAIT_CAP_S
-    assert slot_writes.BUSY_BUDGET_S - 2 * cap <= gave_up_after <= slot_writes.BUSY_BUDGET_S
 
 
 def test_generation_task_runs_carry_the_host_tag_and_no_tag_limit_is_made(tmp_path):
@@ -570,7 +507,7 @@ def test_two_servers_one_name_have_a_limit_each_and_the_second_run_is_told(tmp_p
 class _RecordingLeases:
     """A Prefect client that notes every slot write the server took: the lease length of
     a lease, ``count`` for slots counted without one. A write the server answered 503
-    (SQLite busy under load; ``slot_client`` raises and ``HostSlots`` sends it again) is
+    (SQLite busy under load; ``prefect_client``'s transport sends it again) is
     not noted: the full suite once saw ``["count", "count"]`` from such a retry."""
 
     def __init__(self, client) -> None:
@@ -609,7 +546,7 @@ def test_slots_are_leased_only_on_a_server_that_outlives_its_runs(tmp_path, monk
     monkeypatch.setattr(host_slots, "registry_for", lambda client: registry)
 
     async def main() -> tuple[list, int]:
-        async with get_client() as client, slot_client() as writer:
+        async with get_client() as client, prefect_client() as writer:
             names = await size_limits(client, (host,))
             recording = _RecordingLeases(writer)
             slots = await HostSlots.open(recording, names, timeout_s=30)

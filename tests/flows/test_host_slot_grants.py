@@ -16,7 +16,7 @@ from prefect.client.orchestration import get_client
 from evaluation.spec import HostSpec
 from tasks.adapters.host_limits import size_limits
 from tasks.adapters.host_slots import HostSlots
-from tasks.adapters.slot_client import slot_client
+from tasks.adapters.prefect_client import prefect_client
 from tasks.adapters.slot_holders import HolderFile
 from tasks.adapters.slot_registry import Registry
 from tasks.adapters.slots_at_exit import give_back_on_exit
@@ -73,7 +73,7 @@ def test_reserve_takes_the_free_slots_in_one_write_and_gives_them_back_by_count(
     registry = Registry(tmp_path / "holders", by_count=by_count)
 
     async def main() -> dict[str, object]:
-        async with get_client() as client, slot_client() as writer:
+        async with get_client() as client, prefect_client() as writer:
             names = await size_limits(client, (host,))
             name = names[host.name]
             other = HostSlots(client, names, timeout_s=30)
@@ -125,7 +125,7 @@ def test_runs_reserving_together_never_hold_more_than_the_limit(tmp_path, mode):
     async def main() -> tuple[list[int], int, int]:
         async with get_client() as client:
             names = await size_limits(client, (host,))
-            writers = [slot_client() for _ in range(3)]
+            writers = [prefect_client() for _ in range(3)]
             runs = []
             for writer in writers:
                 run = HostSlots(await writer.__aenter__(), names, timeout_s=5, registry=registry)
@@ -155,7 +155,7 @@ def test_an_interrupt_gives_back_a_reserved_grant_once(tmp_path, mode):
     registry = Registry(tmp_path / "holders", by_count=MODES[mode])
 
     async def main() -> tuple[int, int, int, list]:
-        async with get_client() as client, slot_client() as writer:
+        async with get_client() as client, prefect_client() as writer:
             names = await size_limits(client, (host,))
             other = HostSlots(client, names, timeout_s=30)
             other_slot = await other.take(host.name)
@@ -184,10 +184,10 @@ def _reserve_then_wait(api_url: str, limit: str, slots: int, folder) -> subproce
         "from pathlib import Path\n"
         "from evaluation.spec import HostSpec\n"
         "from tasks.adapters.host_slots import HostSlots\n"
-        "from tasks.adapters.slot_client import slot_client\n"
+        "from tasks.adapters.prefect_client import prefect_client\n"
         "from tasks.adapters.slot_registry import Registry\n"
         "async def main():\n"
-        "    async with slot_client() as client:\n"
+        "    async with prefect_client() as client:\n"
         f"        registry = Registry(Path({str(folder)!r}), by_count=True)\n"
         f"        slots = HostSlots(client, {{'h': {limit!r}}}, timeout_s=10, registry=registry)\n"
         "        await slots.join()\n"
@@ -205,7 +205,7 @@ def test_a_killed_runs_reserved_slots_are_given_back_by_count_by_the_next_run(tm
     registry = Registry(tmp_path / "holders", by_count=True)
 
     async def main(started: list[subprocess.Popen]) -> tuple[int, int, list]:
-        async with get_client() as client, slot_client() as writer:
+        async with get_client() as client, prefect_client() as writer:
             name = (await size_limits(client, (host,)))[host.name]
             other = _reserve_then_wait(str(client.api_url), name, 4, registry.folder)
             started.append(other)
@@ -240,7 +240,7 @@ def test_slots_given_back_together_by_count_go_in_few_writes(tmp_path):
     registry = Registry(tmp_path / "holders", by_count=True)
 
     async def main() -> tuple[list[int], int]:
-        async with get_client() as client, slot_client() as writer:
+        async with get_client() as client, prefect_client() as writer:
             names = await size_limits(client, (host,))
             counting = _CountingWrites(writer, "release_concurrency_slots")
             slots = HostSlots(counting, names, timeout_s=5, registry=registry)
@@ -255,3 +255,68 @@ def test_slots_given_back_together_by_count_go_in_few_writes(tmp_path):
     given, active = asyncio.run(main())
     assert sum(given) == 32 and active == 0
     assert len(given) <= 2, given
+
+
+def test_lanes_asking_together_for_slots_by_count_take_them_in_few_writes(tmp_path):
+    """32 lanes asking at once for a slot of a limit with none parked (as when the slots
+    reserved for them went back before they started: ``RESERVE_HOLD_S``) on the
+    embedded server: each took its slot in a write of its own, one at a time (1,024
+    lanes on a 64-slot host: ~1,000 writes in a row, and under load the last failed
+    after 120 s). Now the first asks in a write of its own and those asking while it
+    waits for its turn join it: at most 2 writes, 32 distinct slots, the count 32,
+    then 0."""
+    host = HostSpec("together-take", "http://together-take", slots=32)
+    registry = Registry(tmp_path / "holders", by_count=True)
+
+    async def main() -> tuple[list[int], int, int, int]:
+        async with get_client() as client, prefect_client() as writer:
+            names = await size_limits(client, (host,))
+            counting = _CountingWrites(writer)
+            slots = HostSlots(counting, names, timeout_s=5, registry=registry)
+            await slots.join()
+            leases = await asyncio.gather(*(slots.take(host.name) for _ in range(32)))
+            held = await _active(client, names[host.name])
+            await asyncio.gather(*(slots.release(lease) for lease in leases))
+            await slots.close()
+            distinct = len({lease.id for lease in leases})
+            return counting.asked, held, distinct, await _active(client, names[host.name])
+
+    asked, held, distinct, after = asyncio.run(main())
+    assert sum(asked) == held == distinct == 32 and after == 0
+    assert len(asked) <= 2, asked
+
+
+def test_lanes_asking_together_for_more_slots_than_are_free_get_those_free_and_wait(tmp_path):
+    """6 lanes asking at once for a slot of a 4-slot limit, 1 held by another run: the
+    6 asked in one write are refused, the 3 free go to the first lanes in the next, and
+    the other 3 wait (never more than the limit held) until slots come back."""
+    host = HostSpec("together-full", "http://together-full", slots=4)
+    registry = Registry(tmp_path / "holders", by_count=True)
+
+    async def main() -> tuple[list[int], int, int, int]:
+        async with get_client() as client, prefect_client() as writer:
+            names = await size_limits(client, (host,))
+            other = HostSlots(writer, names, timeout_s=5, registry=registry)
+            await other.join()
+            theirs = await other.take(host.name)
+            counting = _CountingWrites(writer)
+            slots = HostSlots(counting, names, timeout_s=30, registry=registry)
+            await slots.join()
+            lanes = [asyncio.ensure_future(slots.take(host.name)) for _ in range(6)]
+            while sum(lane.done() for lane in lanes) < 3:
+                await asyncio.sleep(0.01)
+            first = [lane for lane in lanes if lane.done()]
+            taken = [lane.result() for lane in first]
+            full = await _active(client, names[host.name])
+            await other.release(theirs)
+            for lease in taken:
+                await slots.release(lease)
+            for lease in await asyncio.gather(*(lane for lane in lanes if lane not in first)):
+                await slots.release(lease)
+            await slots.close()
+            await other.close()
+            return counting.asked, len(taken), full, await _active(client, names[host.name])
+
+    asked, taken, full, after = asyncio.run(main())
+    assert taken == 3 and full == 4 and after == 0
+    assert asked[:2] == [6, 3], asked

@@ -17,9 +17,8 @@ from prefect.settings import (
     temporary_settings,
 )
 
-from tasks.adapters import slot_api
+from tasks.adapters import prefect_client, slot_api
 from tasks.adapters.slot_api import SlotApi, SlotApiSettings, slot_api_settings
-from tasks.adapters.slot_errors import _ServerBusy
 
 URL = "http://prefect.invalid/api"
 SENT = ("User-Agent", "X-PREFECT-API-VERSION", "Authorization", "X-Team")
@@ -68,17 +67,19 @@ def _calls(server: _Server, call, **settings) -> object:
     return asyncio.run(main())
 
 
-def test_a_busy_server_is_handed_back_at_once_and_a_limiting_one_waited_for(monkeypatch):
+def test_a_busy_server_is_asked_again_soon_and_a_limiting_one_waited_for(monkeypatch):
     slept: list[float] = []
 
     async def sleep(seconds: float) -> None:
         slept.append(seconds)
 
     monkeypatch.setattr(slot_api.asyncio, "sleep", sleep)
-    busy = _Server(httpx.Response(503))
-    with pytest.raises(_ServerBusy):  # SlotWrites tries it again, sooner than Prefect
-        _calls(busy, lambda api: api.increment_concurrency_slots(["l"], 2, "concurrency"))
-    assert len(busy.requests) == 1
+    monkeypatch.setattr(prefect_client, "_jitter", lambda: 1.0)
+    busy = _Server(httpx.Response(503), httpx.Response(503), httpx.Response(200, json=[]))
+    _calls(busy, lambda api: api.increment_concurrency_slots(["l"], 2, "concurrency"))
+    # sent again after 0.05 s, then 0.1 s (Prefect's client: 2 s, then 4 s)
+    assert len(busy.requests) == 3 and slept == [0.05, 0.1]
+    slept.clear()
 
     limiting = _Server(
         httpx.Response(429, headers={"Retry-After": "3"}),
