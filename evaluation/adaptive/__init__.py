@@ -49,6 +49,7 @@ __all__ = [
     "round_rows",
     "smoke_failure",
     "stopped_above_kept",
+    "stopped_line",
     "stored_measures",
     "stored_standing",
     "stored_table",
@@ -74,6 +75,7 @@ __getattr__, __dir__ = lazy_exports(
                 "stored_standing",
                 "stored_table",
                 "stopped_above_kept",
+                "stopped_line",
                 "sweep_race",
             )
         },

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING
 
 import pandas as pd
 from sqlmodel import Session
@@ -21,6 +22,9 @@ from evaluation.statistics import CaseTable, case_table
 from evaluation.statistics.precision import fixed
 from evaluation.storage.race import race_rounds_frame
 from evaluation.suites import Case
+
+if TYPE_CHECKING:
+    from evaluation.compare._leaderboard import Leaderboard
 
 RACE_SEED = 0
 
@@ -235,11 +239,41 @@ def race_standing(rounds: pd.DataFrame, labels: dict[str, str]) -> RaceStanding 
     )
 
 
-def stopped_above_kept(rounds: pd.DataFrame, order: Sequence[str], names: dict[str, str]) -> str:
+def stopped_line(
+    session: Session,
+    experiment_id: int,
+    board: Leaderboard,
+    *,
+    order: Sequence[str] | None = None,
+    where: str = "Race, below",
+) -> str:
+    """:func:`stopped_above_kept` under ``board``, the experiment's stored leaderboard, of
+    its stored rounds: the one line show, run, compare, the report and view's summary
+    print under it (compare and view had the board without it). ``order``: the configs
+    as the board shows them, best first (the board's ranking where None); ``where``:
+    where the race's rounds are shown, or "" where they are not."""
+    if not board.metrics:
+        return ""
+    if order is None:
+        from evaluation.compare._leaderboard import ranked_rows
+
+        order = [str(r["config"]) for r in ranked_rows(board)]
+    rounds = race_rounds_frame(session, experiment_id)
+    return stopped_above_kept(rounds, order, board.labels, where=where)
+
+
+def stopped_above_kept(
+    rounds: pd.DataFrame,
+    order: Sequence[str],
+    names: dict[str, str],
+    *,
+    where: str = "Race, below",
+) -> str:
     """The line under a leaderboard (``order``: its configs, best first; ``names``: each
     as it shows) where configs the race stopped early rank above every config it kept:
     their figures are over fewer cases, and the race did not keep them (one stopped in
-    round 1 for its latency led a newcomer's board, unsaid). "" where none does."""
+    round 1 for its latency led a newcomer's board, unsaid). "" where none does.
+    ``where``: where the race's rounds are shown, in brackets at the end ("" for none)."""
     if rounds.empty:
         return ""
     stopped: dict[str, tuple[int, int, str]] = {}
@@ -267,8 +301,8 @@ def stopped_above_kept(rounds: pd.DataFrame, order: Sequence[str], names: dict[s
     )
     return (
         f"Stopped early by the race, yet ranked above every config it kept: {listed}. Their "
-        f"figures are over the cases they ran only, and the race did not keep them{first} "
-        "(Race, below)"
+        f"figures are over the cases they ran only, and the race did not keep them{first}"
+        + (f" ({where})" if where else "")
     )
 
 

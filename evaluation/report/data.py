@@ -10,7 +10,7 @@ import pandas as pd
 from sqlalchemy import text
 from sqlmodel import Session
 
-from evaluation.adaptive import RaceStanding, stored_standing
+from evaluation.adaptive import RaceStanding, stopped_line, stored_standing
 from evaluation.compare._comparison import ComparisonOutcome, compare_experiment
 from evaluation.compare._leaderboard import Leaderboard, load_leaderboard
 from evaluation.errors import EvalError
@@ -59,6 +59,7 @@ class ReportData:
     comparisons: tuple[MultiComparison, ...] = ()
     histories: tuple[tuple[str, pd.DataFrame], ...] = ()
     race: RaceStanding | None = None  # how far each config got, where the sweep raced
+    stopped: str = ""  # configs the race stopped that rank above every one it kept
     # where configs ran part of the suite: the metric and each config's full-suite
     # estimate (evaluation/itembank: the item bank's, else the subset's plain mean)
     estimates: tuple[str, tuple[ConfigEstimate, ...]] = ("", ())
@@ -157,6 +158,7 @@ def gather(
             experiment_id,
             {c: f"{n} {board.labels.get(c, '')}".rstrip() for c, n in names.items()},
         ),
+        stopped=stopped_line(session, experiment_id, board, order=order),
         estimates=_estimates(session, experiment_id),
     )
 

@@ -174,6 +174,8 @@ def _leaderboard(data: ReportData) -> _Section:
         cells += [_num(r["generations_failed"], 0), f"on front: {', '.join(on)}" if on else ""]
         rows.append(cells)
     parts: list[_Block] = [_Table(head, rows, numeric_from=3)]
+    if data.stopped:  # configs the race stopped lead the board: said under it, as show
+        parts.append(_P(data.stopped))
     if board.shows_pipelines:
         parts += _stages(data)
     if data.primary is not None:

@@ -35,6 +35,7 @@ from evaluation.spec._params import STUDIED_PARAMETERS as DEFAULT_PARAMETERS
 from evaluation.statistics.precision import column_decimals, fixed
 from evaluation.storage.comparisons import comparison_run
 from evaluation.storage.models import Experiment
+from evaluation.storage.race import raced
 from evaluation.storage.repository import experiment_configs, get_experiment, metric_scores_frame
 from evaluation.storage.runs import experiment_status
 from evaluation.wording import EFFECTS_FIGURES, corpus_figure, per_case_words, verdict_words
@@ -87,6 +88,7 @@ class Summary:
     coverage: str = ""  # "subset: 8 of 36 cases" where the run covered part of the suite
     groups_note: str = ""  # where the intervals rest on few case groups (``groups_note``)
     ranked_by: str = ""  # how the rows are ordered, as under the CLI's board (``ranking_words``)
+    stopped: str = ""  # configs the race stopped rank above every one it kept, as under show's
 
 
 def _empty_words(row: pd.Series) -> str:
@@ -140,6 +142,11 @@ def experiment_summary(session: Session, experiment: str, *, ending: str | None 
     primary = board.metrics[0] if board.metrics else None
     higher = metric_direction(primary) if primary else True
     notes: list[str] = [board.dropped_note] if board.dropped else []
+    stopped = ""
+    if raced(session, int(row.id)):  # configs the race stopped that lead the board
+        from evaluation.adaptive import stopped_line
+
+        stopped = stopped_line(session, int(row.id), board, order=order, where="")
     verdict, tied = _verdict(session, row, board, primary, running, notes)
     configs = experiment_configs(session, int(row.id)).rename(columns={"hash": "config"})
     facts = configs.merge(board.table.drop(columns=["label", "model"]), on="config", how="left")
@@ -188,6 +195,7 @@ def experiment_summary(session: Session, experiment: str, *, ending: str | None 
         coverage=board.coverage.words() if board.coverage else "",
         groups_note=board.groups_note,
         ranked_by=ranking_words(board),
+        stopped=stopped,
         verdict=verdict,
         other_verdicts=_other_verdicts(session, row.name, primary),
         flags=(echo_flags(board.rows) if "echoes_prompt" in board.metrics else ())

@@ -122,13 +122,10 @@ def board_text(
         return shown
     race, estimated = None, ""
     if raced(session, experiment_id):  # the race's standing and the item banks: numpy
-        from evaluation.adaptive import stopped_above_kept, stored_standing
-        from evaluation.compare._leaderboard import ranked_rows
-        from evaluation.storage.race import race_rounds_frame
+        from evaluation.adaptive import stopped_line, stored_standing
 
         race = stored_standing(session, experiment_id, board.labels)
-        order = [str(r["config"]) for r in ranked_rows(board)]
-        above = stopped_above_kept(race_rounds_frame(session, experiment_id), order, board.labels)
+        above = stopped_line(session, experiment_id, board)
         shown += f"\n{fitted(above)}" if above else ""
     if board.coverage and board.coverage.short_configs():
         estimated = _estimates_text(session, experiment_id, label_names(board, wide=wide))

@@ -21,7 +21,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     summary = _compare_and_publish(args) if args.publish else _current_comparison(args)
     if args.markdown:
         print(summary["markdown"])
-        for note in _dropped(args):
+        for note in _dropped(args) + _stopped(args):
             print(f"**{note}**\n")
         calibrated = _calibrated(args, markdown=True)
         if calibrated:
@@ -45,8 +45,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
         table_columns=known_columns(),
     )
     print(text)
-    for note in _dropped(args):
-        print(f"\n{textwrap.fill(note, terminal_columns())}")
+    for note in _dropped(args) + _stopped(args):  # an experiment's name kept whole
+        print(f"\n{textwrap.fill(note, terminal_columns(), break_on_hyphens=False)}")
     calibrated = _calibrated(args)
     if calibrated:
         print("\n" + calibrated)
@@ -118,6 +118,31 @@ def _dropped(args: argparse.Namespace) -> list[str]:
             dropped = dropped_configs(session, get_experiment(session, name).id)
             if dropped:
                 notes.append(dropped.note(name))
+    return notes
+
+
+def _stopped(args: argparse.Namespace) -> list[str]:
+    """Per experiment compared whose race stopped configs that rank above every config it
+    kept: the line under `show`'s leaderboard, naming the experiment (their means, and so
+    their pairs here, are over the cases they ran only)."""
+    from evaluation.compare._leaderboard import load_leaderboard
+    from evaluation.storage.db import session_scope
+    from evaluation.storage.race import raced
+    from evaluation.storage.repository import get_experiment
+    from flows.cli._database import open_reader
+
+    notes = []
+    with session_scope(open_reader(args)) as session:
+        for name in dict.fromkeys(args.experiments):
+            experiment_id = int(get_experiment(session, name).id)
+            if not raced(session, experiment_id):  # the race's module: numpy, only then
+                continue
+            from evaluation.adaptive import stopped_line
+
+            board = load_leaderboard(session, name)
+            race = f"the race: evalflow show {name}"
+            line = stopped_line(session, experiment_id, board, where=race)
+            notes += [f"{name}: {line}"] if line else []
     return notes
 
 

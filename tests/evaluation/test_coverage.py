@@ -388,13 +388,11 @@ def test_the_configs_short_of_the_suite_are_read_with_the_coverage(tmp_path):
         assert both(session) == ({a: 6, b: 10}, {a: 6, b: 10})
 
 
-def test_a_config_the_race_stopped_that_leads_the_board_is_said_under_it(tmp_path, capsys):
-    # newcomers' C7: a race with a latency limit stopped the sim-large configs in round 1
-    # (20 of 36 cases); their means over those cases ranked them #1-#3 on `show`'s
-    # leaderboard, above the race's pick, and nothing under the board said so
+def _stopped_in_round_one(tmp_path):
+    """A race with a latency limit that stopped the board's first config in round 1 (6
+    of 10 cases): (database url, experiment, first, second, labels)."""
     from evaluation.compare._leaderboard import ranked_rows
     from evaluation.storage.models import RaceRoundRow
-    from flows.cli.app import main
 
     url = f"sqlite:///{tmp_path / 'r.db'}"
     db = build_review_db(url, n_cases=10, temperatures=(0.0, 0.7))
@@ -437,11 +435,50 @@ def test_a_config_the_race_stopped_that_leads_the_board_is_said_under_it(tmp_pat
         _drop(session, first, ["c06", "c07", "c08", "c09"])
         session.commit()
         labels = load_leaderboard(session, db.experiment).labels
-    assert main(["--database", url, "show", db.experiment]) == 0
-    out = " ".join(capsys.readouterr().out.split())
-    assert (
+    return url, db, first, second, labels
+
+
+def _stopped_words(first: str, second: str, labels: dict[str, str]) -> str:
+    return (
         f"Stopped early by the race, yet ranked above every config it kept: #1 {labels[first]} "
         "(6 cases; round 1: latency_s p95 > 0.3). Their figures are over the cases they ran "
         f"only, and the race did not keep them; the best-ranked config it kept is #2 "
-        f"{labels[second]} (Race, below)"
-    ) in out
+        f"{labels[second]}"
+    )
+
+
+def test_a_config_the_race_stopped_that_leads_the_board_is_said_under_it(tmp_path, capsys):
+    # newcomers' C7: a race with a latency limit stopped the sim-large configs in round 1
+    # (20 of 36 cases); their means over those cases ranked them #1-#3 on `show`'s
+    # leaderboard, above the race's pick, and nothing under the board said so
+    from flows.cli.app import main
+
+    url, db, first, second, labels = _stopped_in_round_one(tmp_path)
+    assert main(["--database", url, "show", db.experiment]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert f"{_stopped_words(first, second, labels)} (Race, below)" in out
+
+
+def test_compare_the_report_and_view_say_it_under_their_boards_too(tmp_path, capsys):
+    # C7b: compare, the report and view's summary showed the same board without the line
+    from html import unescape
+
+    from evaluation.report.data import gather
+    from evaluation.report.html import render_report
+    from evaluation.view.summary import experiment_summary
+    from flows.cli.app import main
+
+    url, db, first, second, labels = _stopped_in_round_one(tmp_path)
+    said = _stopped_words(first, second, labels)
+    assert main(["--database", url, "compare", db.experiment]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert f"{db.experiment}: {said} (the race: evalflow show {db.experiment})" in out
+    assert main(["--database", url, "compare", db.experiment, "--markdown"]) == 0
+    assert f"**{db.experiment}: {said} (the race: evalflow show {db.experiment})**" in (
+        capsys.readouterr().out
+    )
+    with Session(db.engine) as session:
+        html = render_report(gather(session, db.experiment))
+        summary = experiment_summary(session, db.experiment)
+    assert f"{said} (Race, below)" in " ".join(unescape(html).split())
+    assert summary.stopped == said  # no race on the page: no pointer to one
