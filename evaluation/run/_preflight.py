@@ -159,6 +159,60 @@ async def _check_before_run(
             error = refusal(_unreachable(model, serving, checks), model=model)
             _place(error, sweep.spec, _host_field(sweep.spec, serving[0], "url"))
             raise error
+    await _probe_embedders(sweep, hosts, checks)
+
+
+#: What preflight embeds to see that an embedding model pools (one vector per input).
+PROBE_TEXT = "an embedding probe"
+#: How long the embedding probe waits for its answer: a model may load first (seconds).
+EMBED_PROBE_TIMEOUT_S = 30.0
+
+
+async def _probe_embedders(
+    sweep: Sweep,
+    hosts: tuple[HostSpec, ...],
+    checks: Mapping[HostSpec, HostCheck],
+    timeout_s: float = EMBED_PROBE_TIMEOUT_S,
+) -> None:
+    """One embedding call per embedding model the sweep calls (a ``rag`` pipeline's
+    ``embed_model``, ``semantic_similarity``'s), on the first real host that lists it: a
+    model that answers one vector per token (it pools nothing: a chat GGUF served with
+    ``"embedding": true``) is refused here, before any case runs, with the words every
+    case would get (BackendRejected, exit 2; placed at the spec's field that names the
+    model). Any other failure of the probe is left to the run, which retries as it does
+    for a case."""
+    from evaluation.backends._http import UnpooledEmbedding
+    from evaluation.run._sweep import open_backends, pipeline_embedders
+
+    wanted = dict.fromkeys([*pipeline_embedders(sweep.configs), *sweep.embed_models])
+    probes = {}
+    for model in wanted:
+        host = next((h for h in hosts if h.kind != "simulated" and model in checks[h].models), None)
+        if host is not None:
+            probes[model] = host
+    if not probes:
+        return
+    limits = replace(
+        sweep.spec.limits, request_timeout_s=timeout_s, first_request_timeout_s=timeout_s
+    )
+    probed = tuple(dict.fromkeys(probes.values()))
+    backends = open_backends(replace(sweep, spec=replace(sweep.spec, hosts=probed, limits=limits)))
+    try:
+        for model, host in probes.items():
+            try:
+                await asyncio.wait_for(
+                    backends[host.name].embed(model, [PROBE_TEXT]), timeout_s + 1
+                )
+            except BackendError as exc:
+                if not isinstance(exc.__cause__, UnpooledEmbedding):
+                    continue  # busy, slow or failing: the run's retries say what it is
+                found = _embedder_fix(model, sweep)
+                _place(exc, sweep.spec, found[0] if found else _host_field(sweep.spec, host, ""))
+                raise
+            except TimeoutError:
+                continue
+    finally:
+        await asyncio.gather(*(b.aclose() for b in backends.values()))
 
 
 async def _ask(
@@ -178,7 +232,7 @@ async def _ask(
                 _check(backends[host.name], _served(host, sweep.required_models)), timeout_s + 1
             )
         except BackendError as exc:  # it answered: a model it lacks, or not its kind's API
-            embedder = _embedder_fix(exc, sweep) if isinstance(exc, ModelNotFound) else None
+            embedder = _embedder_fix(exc.model, sweep) if isinstance(exc, ModelNotFound) else None
             if embedder is not None:
                 field, fix = embedder
                 exc.args = (str(exc).replace(FIX_MODELS, fix),)
@@ -215,22 +269,22 @@ def _field_of(exc: BackendError, spec: SweepSpec, host: HostSpec) -> str | None:
     return _host_field(spec, host, "kind" if exc.status_code is not None else "url")
 
 
-def _embedder_fix(exc: ModelNotFound, sweep: Sweep) -> tuple[str, str] | None:
-    """(field, fix) for a missing model that is an embedding model a metric needs
-    (``semantic_similarity``'s) or the pipeline calls: the fix is that embed_model, not
-    the spec's models. None for any other model."""
+def _embedder_fix(model: str | None, sweep: Sweep) -> tuple[str, str] | None:
+    """(field, fix) for a model (missing, or one that pools nothing) that is an embedding
+    model a metric needs (``semantic_similarity``'s) or the pipeline calls: the fix is
+    that embed_model, not the spec's models. None for any other model."""
     from evaluation.metrics import embed_model_of  # the scoring libraries
     from evaluation.run._sweep import pipeline_embedders
 
     for i, name in enumerate(sweep.metrics):
-        if exc.model and embed_model_of(name) == exc.model:
+        if model and embed_model_of(name) == model:
             metric = name.partition("@")[0]
             return (
                 f"metrics[{i}]" if sweep.spec.metrics else "metrics",
                 f"give {metric} an embedding model the host has: "
                 f"`metrics: [{{{metric}: {{embed_model: NAME}}}}]`",
             )
-    if exc.model in pipeline_embedders(sweep.configs):
+    if model in pipeline_embedders(sweep.configs):
         reader = FieldReader(str(sweep.spec.path) if sweep.spec.path is not None else None)
         grid = reader.written("grid.embed_model")
         return (

@@ -2498,22 +2498,28 @@ KEY = "sk-corpus-Rw5n"  # the key the keyed host wants: in no output
 WRONG_KEY = "sk-wrong-Pq4z"
 
 
-def keyed_spec(host: dict[str, Any], *command: str) -> Callable[[World], list[str]]:
+def keyed_spec(
+    host: dict[str, Any], *command: str, changes: dict[str, Any] | None = None
+) -> Callable[[World], list[str]]:
     """``command`` (default `run`) on a spec whose one host is the keyed one, with
-    ``host``'s fields (a field None: left out)."""
+    ``host``'s fields (a field None: left out) and the spec's other ``changes``."""
     verb, *options = command or ("run",)
+    changes = changes or {}
 
     def fields(url: str) -> dict[str, Any]:
         entry = {"name": "vllm", "url": url, "kind": "openai"} | host
         return {key: value for key, value in entry.items() if value is not None}
 
     def argv(w: World) -> list[str]:
-        spec = w.write_spec({"models": ["llama3.2:1b"], "hosts": [fields(w.keyed_url)]})
+        hosts = [fields(w.keyed_url)]
+        spec = w.write_spec({"models": ["llama3.2:1b"], "hosts": hosts} | changes)
         return [verb, str(spec), *options]
 
     shown = json.dumps(fields("KEYED"))
+    more = "".join(f", {k}: {json.dumps(v)}" for k, v in changes.items())
     return _shown(
-        argv, f"{' '.join(command or ('run',))}: hosts: [{shown}] (KEYED: a host that wants a key)"
+        argv,
+        f"{' '.join(command or ('run',))}: hosts: [{shown}]{more} (KEYED: a host that wants a key)",
     )
 
 
@@ -2559,6 +2565,23 @@ KEY_CASES = [
             }
         ),
         ("{spec}", F.format("hosts[0].api_key_env"), "either the user:password", "not both"),
+    ),
+    Bad(
+        "spec-metric-embed-model-unpooled",
+        "spec",
+        keyed_spec(
+            {"api_key_env": "EVALFLOW_CORPUS_KEY"},
+            changes={"metrics": [{"semantic_similarity": {"embed_model": "chat-embed"}}]},
+        ),
+        (
+            "{spec}",
+            F.format("metrics[0]"),
+            "vllm (model 'chat-embed'): the server answered one vector per token (2 of 2 "
+            "numbers for an input), not one per input",
+            "Serve an embedding model",
+        ),
+        {"EVALFLOW_CORPUS_KEY": KEY},
+        absent=(KEY,),
     ),
     Bad(
         "spec-host-api-key-env-unset",
@@ -2809,15 +2832,22 @@ class _NotFoundPage(_Page):
 class _Keyed(_Page):
     """An OpenAI-compatible host started with a key (vLLM's ``--api-key KEY``): a
     request without ``Authorization: Bearer KEY`` gets its 401; with it, the models.
-    Ollama's routes (``/api/...``) answer 404 whatever the key: the key guards ``/v1``."""
+    Ollama's routes (``/api/...``) answer 404 whatever the key: the key guards ``/v1``.
+    Its ``chat-embed`` embeds as a chat GGUF served with ``"embedding": true`` does: a
+    vector per token (two), not one per input."""
 
     def do_GET(self) -> None:
         if not self.path.startswith("/v1/"):
             self.status, self.body = 404, b'{"detail": "Not Found"}'
-        elif self.headers.get("Authorization") == f"Bearer {KEY}":
-            self.status, self.body = 200, b'{"object": "list", "data": [{"id": "llama3.2:1b"}]}'
-        else:
+        elif self.headers.get("Authorization") != f"Bearer {KEY}":
             self.status, self.body = 401, b'{"error": "Unauthorized"}'
+        elif self.path == "/v1/embeddings":
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            vector = {"object": "embedding", "embedding": [[0.5, 0.25], [0.1, 0.2]], "index": 0}
+            self.status, self.body = 200, json.dumps({"data": [vector]}).encode()
+        else:
+            models = [{"id": "llama3.2:1b"}, {"id": "chat-embed"}]
+            self.status, self.body = 200, json.dumps({"object": "list", "data": models}).encode()
         super().do_GET()
 
     do_POST = do_GET

@@ -203,3 +203,49 @@ def test_a_metrics_embedding_model_the_host_lacks_is_placed_on_the_metric(
         "`metrics: [{semantic_similarity: {embed_model: NAME}}]`"
     )
     assert "fix the spec's models" not in message
+
+
+@pytest.mark.parametrize("used", ["rag", "metric"])
+def test_an_embedding_model_that_pools_nothing_is_refused_before_any_case(
+    tmp_path: Path, used: str
+):
+    """Newcomers' P3 at preflight: a chat GGUF served for embeddings (a vector per token)
+    was refused only once a case ran (the rag pipeline's first embedding; a metric's
+    after every generation); one embedding asked before the run stops it with the same
+    words, at the spec's field that names the model (exit 2), nothing generated."""
+    from evaluation.errors import BackendRejected
+    from flows.cli.app import error_line
+
+    config = StandInConfig(
+        models=("gemma3-270m", "smol-embed"), openai_only=True, unpooled=frozenset({"smol-embed"})
+    )
+    suites = REPO / "benchmarks/suites"
+    if used == "rag":
+        uses = (
+            f"suite: {suites / 'rag-reports.jsonl'}\n"
+            "pipeline:\n"
+            "  name: rag\n"
+            f"  corpus: {suites / 'corpora/rag-reports.jsonl'}\n"
+            "  embed_model: smol-embed\n"
+        )
+        where = "6:16: field 'pipeline.embed_model'"
+    else:
+        uses = (
+            f"suite: {suites / 'qa-short.jsonl'}\n"
+            "metrics: [{semantic_similarity: {embed_model: smol-embed}}]\n"
+        )
+        where = "3:11: field 'metrics[0]'"
+    with running_standin(config) as server:
+        spec = tmp_path / "spec.yaml"
+        spec.write_text(
+            f"name: t\n{uses}models: [gemma3-270m]\n"
+            "hosts: [{name: llama-cpp, url: '" + server.url + "', kind: openai, slots: 1}]\n"
+        )
+        with pytest.raises(BackendRejected) as caught:
+            check_before_run(prepare_sweep(spec), timeout_s=30)
+        assert (server.stats.requests, server.stats.embed_requests) == (0, 1)
+    message = str(caught.value)
+    assert message.startswith(f"{spec}:{where}: ")
+    assert "the server answered one vector per token (3 of 384 numbers for an input)" in message
+    assert "Serve an embedding model" in message and "--pooling mean" in message
+    assert error_line(caught.value)[0] == 2

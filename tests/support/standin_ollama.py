@@ -150,6 +150,9 @@ class StandInConfig:
     # What ``/v1/models`` says owns each model (Ollama: "library"; llama-cpp-python's
     # server: "me").
     owned_by: str = "library"
+    # Models whose embeddings come back one vector per word, not one per input: a chat
+    # GGUF served with ``"embedding": true`` by llama-cpp-python pools nothing.
+    unpooled: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True)
@@ -479,7 +482,12 @@ class StandIn:
             await asyncio.sleep(self.config.embed_latency_ms / 1e3)
             stats.embedded.update(texts)
             stats.embedded_by_model[model] += len(texts)
-            vectors = [simulated_embedding(model, text) for text in texts]
+            vectors = [
+                [simulated_embedding(model, w) for w in text.split() or [text]]
+                if model in self.config.unpooled
+                else simulated_embedding(model, text)
+                for text in texts
+            ]
         counters = {
             "total_duration": time.perf_counter_ns() - started,
             "load_duration": load_ns,
