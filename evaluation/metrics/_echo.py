@@ -280,14 +280,35 @@ def invented_question(output: str, prompt: str) -> str | None:
     return None
 
 
+class AnswerCut(NamedTuple):
+    """What :func:`answer_cut` found: the answer part, and what was cut to get it."""
+
+    answer: str
+    question: str | None  # the question the output asks of its own (answer "")
+    turn: int | None  # where the output starts a turn of its own
+
+
 def answer_part(output: str, prompt: str) -> str:
     """``output`` up to the turn it starts of its own, without its echoed runs
     (unchanged when it has neither); nothing when it only asks a question of its own."""
-    if invented_question(output, prompt) is not None:
-        return ""
+    return answer_cut(output, prompt).answer
+
+
+def answer_cut(output: str, prompt: str) -> AnswerCut:
+    """The answer part (:func:`answer_part`) with the question it asks of its own and
+    where its own turn starts, each found once (``match_explanation`` asked for the
+    question again, after ``answer_part`` had)."""
+    question = invented_question(output, prompt)
+    if question is not None:
+        return AnswerCut("", question, None)
     turn = turn_start(output, prompt)
     if turn is not None:
         output = output[:turn].strip()
+    return AnswerCut(_without_echoes(output, prompt), None, turn)
+
+
+def _without_echoes(output: str, prompt: str) -> str:
+    """``output`` with its echoed runs of ``prompt`` cut out."""
     words, echoed = echoed_words(output, prompt)
     if not any(echoed):
         return output

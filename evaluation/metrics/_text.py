@@ -16,7 +16,7 @@ import numpy as np
 
 from evaluation.backends.base import GenerationResult
 from evaluation.errors import MetricError
-from evaluation.metrics._echo import answer_part, echo_share, invented_question, turn_start
+from evaluation.metrics._echo import answer_cut, echo_share
 from evaluation.suites import Case
 
 _PUNCTUATION = re.compile(r"[^\w\s]|_")
@@ -56,11 +56,14 @@ def match_explanation(
     if not targets:
         return None
     cut = ""
-    if prompt is not None and (answer := answer_part(output, prompt)) != output:
-        if (question := invented_question(output, prompt)) is not None:
-            cut += f"the output only asks a question of its own («{question[:40]}»), no answer; "
+    found = answer_cut(output, prompt) if prompt is not None else None
+    if found is not None and (answer := found.answer) != output:
+        if found.question is not None:
+            cut += (
+                f"the output only asks a question of its own («{found.question[:40]}»), no answer; "
+            )
             output = answer
-        elif (turn := turn_start(output, prompt)) is not None:
+        elif (turn := found.turn) is not None:
             opening = output[turn:].strip().splitlines()[0][:40]
             cut += f"the output's own next turn (from «{opening}») was cut first; "
             output = output[:turn].strip()

@@ -140,3 +140,25 @@ def test_a_match_explained_when_the_output_only_asks_a_question_of_its_own():
         "the output only asks a question of its own («What is 2 + 4?»), no answer"
     )
     assert "normalised answer part «»" in why and "(match)" not in why
+
+
+def test_a_match_explained_looks_for_the_output_s_own_question_once(monkeypatch):
+    """match_explanation asked for the output's own question twice: once inside
+    answer_part, then again itself (each a pass over the prompt's questions)."""
+    from evaluation.metrics import _echo, _text
+
+    asked: list[str] = []
+    original = _echo.invented_question
+
+    def counted(output: str, prompt: str) -> str | None:
+        asked.append(output)
+        return original(output, prompt)
+
+    monkeypatch.setattr(_echo, "invented_question", counted)
+    monkeypatch.setattr(_text, "invented_question", counted, raising=False)  # main's import
+    case = Case("two", "What is 2 + 2? Answer with a number.", references=("4",))
+    why = match_explanation(
+        "\n\nWhat is 2 + 4? Answer with a", case, contains=True, prompt=case.prompt_text
+    )
+    assert why.startswith("the output only asks a question of its own («What is 2 + 4?»)")
+    assert len(asked) == 1
