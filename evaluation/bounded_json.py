@@ -17,9 +17,10 @@ your input", exit 1: newcomer S1); it is a ``json.JSONDecodeError`` too, at the 
 number beyond a float's range (``1e400``) into infinity; PostgreSQL's json type refuses
 all of them, so a suite case whose metadata held one passed ``plan`` and SQLite, then
 ended a PostgreSQL run "invalid input syntax for type json", naming no line (recheck R1).
-``loads`` refuses them (``finite=False`` keeps json's reading: a model's output checked
-for being a JSON object, where no value is stored), a ``json.JSONDecodeError`` at the
-number.
+``loads`` refuses them (``finite=False`` keeps json's reading), a ``json.JSONDecodeError``
+at the number (:class:`NotFiniteNumber`, saying which). A model's output checked for
+being a JSON object (``format: json``) refuses the three constants only
+(``parse_constant=refuse_constant``): they are not JSON, where 1e400 is.
 """
 
 from __future__ import annotations
@@ -55,8 +56,21 @@ def _finite_float(literal: str) -> float:
     return value
 
 
-def _no_constant(literal: str) -> float:
+def refuse_constant(literal: str) -> float:
+    """``parse_constant`` that refuses ``NaN``, ``Infinity`` and ``-Infinity`` (not JSON):
+    ``loads`` raises :class:`NotFiniteNumber` at the literal."""
     raise _NotFinite(literal)
+
+
+class NotFiniteNumber(json.JSONDecodeError):
+    """The refusal of a number that is not finite; ``literal`` is the number as written."""
+
+    def __init__(self, msg: str, doc: str, pos: int, literal: str) -> None:
+        super().__init__(msg, doc, pos)
+        self.literal = literal
+
+    def __reduce__(self):  # pickled with its literal (JSONDecodeError pickles 3 arguments)
+        return type(self), (self.msg, self.doc, self.pos, self.literal)
 
 
 def loads(text: str, *, finite: bool = True, **kwargs: Any) -> Any:
@@ -66,7 +80,7 @@ def loads(text: str, *, finite: bool = True, **kwargs: Any) -> Any:
     a finite number", at it)."""
     if finite:
         kwargs.setdefault("parse_float", _finite_float)
-        kwargs.setdefault("parse_constant", _no_constant)
+        kwargs.setdefault("parse_constant", refuse_constant)
     if text.count("[") + text.count("{") > MAX_DEPTH:  # else it cannot be that deep
         depth = 0
         for token in _TOKEN.finditer(text):
@@ -106,7 +120,7 @@ def _integer_too_long(text: str) -> json.JSONDecodeError | None:
     return None
 
 
-def _not_finite(text: str) -> json.JSONDecodeError:
+def _not_finite(text: str) -> NotFiniteNumber:
     """The refusal of the first number in ``text`` (outside strings) that is not finite
     (NaN, Infinity, -Infinity, or a float literal beyond a float's range), at it."""
     for token in _NOT_FINITE.finditer(text):
@@ -118,5 +132,5 @@ def _not_finite(text: str) -> json.JSONDecodeError:
                 f"{shown} is not a finite number (JSON has none and the results database "
                 "refuses it; quote it to keep it as text)"
             )
-            return json.JSONDecodeError(message, text, token.start())
-    return json.JSONDecodeError("a number is not finite", text, 0)  # not reached
+            return NotFiniteNumber(message, text, token.start(), shown)
+    return NotFiniteNumber("a number is not finite", text, 0, "")  # not reached

@@ -44,15 +44,27 @@ def _has(text: str, phrase: str) -> bool:
     return re.search(rf"(?<!\w){re.escape(phrase)}(?!\w)", text, re.I) is not None
 
 
-def _json_object(text: str) -> dict | None:
+NO_CONSTANTS = "RFC 8259 has no NaN or Infinity"
+
+
+def _json_object(text: str) -> tuple[dict | None, str]:
+    """The JSON object ``text`` is (a fenced block's content, if fenced), else None and
+    why. JSON as RFC 8259 has it: ``NaN``, ``Infinity`` and ``-Infinity``, which Python's
+    reader takes, are not JSON (``{"x": NaN}`` got credit as a JSON object); a number
+    beyond a float's range (``1e400``) is JSON, read as json reads it (nothing of it is
+    stored)."""
     fenced = _FENCED.search(text)
     try:
-        # finite=False: json's own reading (NaN, Infinity taken), as before; nothing of
-        # it is stored
-        value = bounded_json.loads(fenced.group(1) if fenced else text.strip(), finite=False)
+        value = bounded_json.loads(
+            fenced.group(1) if fenced else text.strip(),
+            finite=False,
+            parse_constant=bounded_json.refuse_constant,
+        )
+    except bounded_json.NotFiniteNumber as exc:
+        return None, f"not a JSON object: {exc.literal} is not JSON ({NO_CONSTANTS})"
     except ValueError:
-        return None
-    return value if isinstance(value, dict) else None
+        return None, "not a JSON object"
+    return (value, "") if isinstance(value, dict) else (None, "not a JSON object")
 
 
 def _formal(text: str) -> bool:
@@ -68,10 +80,10 @@ def _tone(text: str, tone: str) -> tuple[bool, str]:
 def _check_format(text: str, spec: dict[str, Any]) -> tuple[bool, str]:
     if spec["format"] != "json":
         raise MetricError(f"unknown format constraint {spec['format']!r}; known: json")
-    value = _json_object(text)
+    value, why = _json_object(text)
     missing = [k for k in spec.get("json_keys", ()) if value is None or k not in value]
     if value is None:
-        return False, "not a JSON object"
+        return False, why
     return not missing, f"JSON lacks keys {missing}"
 
 

@@ -4,6 +4,7 @@ nested lists ended `plan` with a RecursionError called "not a problem with your 
 from __future__ import annotations
 
 import json
+import math
 import sys
 
 import pytest
@@ -28,8 +29,8 @@ def test_nesting_past_the_yaml_bound_is_invalid_json_at_its_bracket() -> None:
 def test_a_model_reply_nested_too_deep_is_no_json_object() -> None:
     from evaluation.metrics._constraints import _json_object
 
-    assert _json_object('{"a": ' + "[" * 5000 + "]" * 5000 + "}") is None
-    assert _json_object('{"a": [[1]]}') == {"a": [[1]]}
+    assert _json_object('{"a": ' + "[" * 5000 + "]" * 5000 + "}") == (None, "not a JSON object")
+    assert _json_object('{"a": [[1]]}') == ({"a": [[1]]}, "")
 
 
 def test_an_integer_longer_than_python_reads_is_invalid_json_at_the_number() -> None:
@@ -60,7 +61,7 @@ def test_a_hooks_own_value_error_is_not_taken_for_a_long_integer() -> None:
 def test_a_model_reply_holding_a_long_integer_is_no_json_object() -> None:
     from evaluation.metrics._constraints import _json_object
 
-    assert _json_object('{"a": ' + "9" * 5000 + "}") is None
+    assert _json_object('{"a": ' + "9" * 5000 + "}") == (None, "not a JSON object")
 
 
 @pytest.mark.parametrize(
@@ -89,8 +90,15 @@ def test_finite_numbers_and_text_that_names_infinity_load() -> None:
     }
 
 
-def test_a_model_reply_holding_nan_is_still_a_json_object_for_format_json() -> None:
-    """The format constraint keeps json's reading: nothing of the reply is stored."""
+@pytest.mark.parametrize("literal", ["NaN", "Infinity", "-Infinity"])
+def test_a_model_reply_holding_nan_is_no_json_object_for_format_json(literal: str) -> None:
+    """RFC 8259 JSON has no NaN or Infinity, which json.loads takes: `{"x": NaN}` got
+    credit as a JSON object. A number past a float's range is JSON (read as json reads
+    it: nothing of the reply is stored)."""
     from evaluation.metrics._constraints import _json_object
 
-    assert _json_object('{"a": NaN, "b": Infinity}') is not None
+    assert _json_object('{"s": "NaN", "x": ' + literal + "}") == (
+        None,
+        f"not a JSON object: {literal} is not JSON (RFC 8259 has no NaN or Infinity)",
+    )
+    assert _json_object('{"s": "NaN", "x": 1e400}') == ({"s": "NaN", "x": math.inf}, "")

@@ -37,6 +37,12 @@ SUITES = REPO / "benchmarks" / "suites"
             ["format: JSON lacks keys ['b']"],
         ),
         ("[1, 2]", {"format": "json"}, 0, ["format: not a JSON object"]),
+        (
+            '{"a": NaN}',
+            {"format": "json", "json_keys": ["a"]},
+            0,
+            ["format: not a JSON object: NaN is not JSON (RFC 8259 has no NaN or Infinity)"],
+        ),
         ("We regret the delay. Kind regards.", {"tone": "formal"}, 1, []),
         ("We don't mind.", {"tone": "formal"}, 0, None),
         ("Great news!", {"tone": "formal"}, 0, None),
