@@ -21,7 +21,7 @@ import pandas as pd
 from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, StrictInt
 from sqlalchemy.engine import Engine
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 
@@ -41,7 +41,9 @@ from evaluation.storage.db import session_scope
 from evaluation.view.links import LOOPBACK_HOSTS as LOOPBACK_HOSTS  # kept here too
 from evaluation.view.same_origin import foreign_origin, new_token, token_matches
 
-Stars = Annotated[int, Field(ge=1, le=5)]
+#: A JSON integer 1-5, as the import and the store take it: not ``true`` (1) nor ``"4"``
+#: (pydantic's lax mode made them stars; newcomers' J2).
+Stars = Annotated[StrictInt, Field(ge=1, le=5)]
 
 
 class RatingIn(BaseModel):
