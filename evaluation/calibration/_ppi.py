@@ -16,12 +16,18 @@ n + N units with divisor n + N − 1), so that a judge unrelated to people costs
 Variance: the sum of the two independent parts, Var(λf)/N + Var(y − λf)/n (divisor n, as
 ``ppi_py``). Clustered (cases that share a group): the cluster-robust sandwich over the
 per-unit influences ψ (λ(f_i − f̄)/N for a judge-only unit, (r_i − r̄)/n for a rated one),
-Σ_g (Σ_{i∈g} ψ_i)² · C/(C − 1), C clusters; with every unit its own cluster it is the
-unclustered variance exactly (no C/(C − 1) then, as ``mean_interval`` reports CLT).
-Interval: θ̂ ± q·SE, q the normal quantile as in ``ppi_py`` (``small_sample=False``),
-or by default, as evalflow's other means, divisors n − 1 and Student's t on the rated
-units' (or their clusters') degrees of freedom: the normal interval covered 92.6% at 30
-ratings in benchmarks/perf/judge_calibration.py.
+Σ_g (a_r·Σ_{rated i∈g} ψ_i + a_u·Σ_{judge-only i∈g} ψ_i)², each part with the
+small-sample factor of its own clusters, a_r² = C_r/(C_r − 1) over the C_r clusters
+holding a rated unit, a_u² = C_u/(C_u − 1) over those holding a judge-only one (one
+factor over all clusters made λ = 0 narrower than the people's alone, newcomers' J5).
+With every unit its own cluster that is the unclustered variance with divisors n − 1 and
+N − 1; with λ = 0 it is the people-only variance exactly.
+Interval: θ̂ ± q·SE, q the normal quantile as in ``ppi_py`` (``small_sample=False``,
+unclustered: divisor n, no factor), or by default, as evalflow's other means, the
+factors above and Student's t on the rated units' (or their clusters') count − 1 degrees
+of freedom: the normal interval covered 92.6% at 30 ratings in
+benchmarks/perf/judge_calibration.py. docs/calibrated-judges.md, "The estimate", writes
+the same formula out.
 """
 
 from __future__ import annotations
@@ -137,28 +143,20 @@ def ppi_mean(
     n_clusters = None
     df: int | None = n - 1 if small_sample else None
     kind = "t" if small_sample else "normal"
-    if groups_rated is None and groups_unrated is None:
-        var = (
-            _var_singletons(psi_rated, psi_unrated, n, big_n)
-            if small_sample
-            else float(np.sum(psi_rated**2) + np.sum(psi_unrated**2))
-        )
-        method = f"PPI++ {kind}" if lam != 0 else kind
-    else:
-        labels = _clusters(groups_rated, n, "r") + _clusters(groups_unrated, big_n, "u")
-        sums = pd.Series(np.concatenate([psi_rated, psi_unrated])).groupby(labels).sum()
-        c = int(sums.size)
-        var = float(np.sum(sums.to_numpy() ** 2))
-        if c < n + big_n:  # real clusters: the small-sample factor of mean_interval
-            n_clusters = c
-            var *= c / (c - 1) if c > 1 else math.nan
-            if small_sample:
-                df = max(1, len(set(labels[:n])) - 1)
-        elif small_sample:
-            var = _var_singletons(psi_rated, psi_unrated, n, big_n)
-        method = ("PPI++ " if lam != 0 else "") + (
-            f"clustered ({c} groups)" if n_clusters else kind
-        )
+    rated_labels = _clusters(groups_rated, n, "r")
+    unrated_labels = _clusters(groups_unrated, big_n, "u")
+    c = len(set(rated_labels) | set(unrated_labels))
+    c_rated = len(set(rated_labels))
+    if c < n + big_n:  # real clusters
+        n_clusters = c
+        if small_sample:
+            df = max(1, c_rated - 1)
+    if small_sample or n_clusters:
+        var = _cluster_variance(psi_rated, psi_unrated, rated_labels, unrated_labels)
+    else:  # ppi_py's: divisor n, no small-sample factor
+        var = float(np.sum(psi_rated**2) + np.sum(psi_unrated**2))
+    prefix = "PPI++ " if lam != 0 else ""
+    method = prefix + (f"clustered ({c} groups)" if n_clusters else kind)
     if not math.isfinite(var):
         return PPIEstimate(
             estimate,
@@ -170,7 +168,8 @@ def ppi_mean(
             confidence,
             method,
             n_clusters,
-            "all units share one group: clustered standard error undefined",
+            f"all {'units' if c == 1 else 'rated units'} share one group: clustered "
+            "standard error undefined",
         )
     se = math.sqrt(var)
     q = 0.5 + confidence / 2
@@ -192,10 +191,26 @@ def ppi_mean(
     )
 
 
-def _var_singletons(psi_rated: np.ndarray, psi_unrated: np.ndarray, n: int, big_n: int) -> float:
-    """The unclustered variance with divisors n − 1 and N − 1."""
-    unrated = float(np.sum(psi_unrated**2)) * (big_n / (big_n - 1) if big_n > 1 else 1.0)
-    return float(np.sum(psi_rated**2)) * n / (n - 1) + unrated
+def _cluster_variance(
+    psi_rated: np.ndarray,
+    psi_unrated: np.ndarray,
+    rated_labels: list[str],
+    unrated_labels: list[str],
+) -> float:
+    """Σ_g (a_r·Σ_{rated i∈g} ψ_i + a_u·Σ_{judge-only j∈g} ψ_j)², each part with its own
+    small-sample factor, a_r² = C_r/(C_r − 1) over the C_r clusters holding a rated unit
+    and a_u² = C_u/(C_u − 1) over the C_u holding a judge-only one. With every unit its
+    own cluster it is Var(y − λf)/n + Var(λf)/N with divisors n − 1 and N − 1; with
+    λ = 0 (ψ_j all 0) it is the people-only variance exactly. One factor over all C
+    clusters, as before 2026-11-29, made a combined interval at λ = 0 narrower than the
+    people's alone where people rated fewer groups than the judge scored (2 rated groups
+    of 9: 9/8 for 2/1, a quarter narrower)."""
+    c_r, c_u = len(set(rated_labels)), len(set(unrated_labels))
+    a_r = math.sqrt(c_r / (c_r - 1)) if c_r > 1 else math.nan
+    a_u = math.sqrt(c_u / (c_u - 1)) if c_u > 1 else 1.0
+    psi = np.concatenate([a_r * psi_rated, a_u * psi_unrated])
+    sums = pd.Series(psi).groupby(rated_labels + unrated_labels).sum()
+    return float(np.sum(sums.to_numpy() ** 2))
 
 
 def _clusters(groups: Sequence[object] | np.ndarray | None, size: int, tag: str) -> list[str]:

@@ -45,7 +45,9 @@ def test_hand_computed_cluster_robust_variance() -> None:
     # Influences: rated (r_i − r̄)/4 = [7, −39, 25, 7]/256; judge-only λ(f − 2/3)/6 =
     # [1, 1, −2, 1, −2, 1]/64. Cluster sums: a = (7 − 39)/256 + 1/64 = −7/64,
     # b = 25/256 + 1/64 − 2/64 = 21/256, c = 7/256 + 1/64 = 11/256, d = −2/64, e = 1/64;
-    # Var = Σ sums² · C/(C − 1), C = 5.
+    # each part with its own clusters' factor: the rated parts (a −32, b 25, c 7, /256)
+    # times √(3/2) (3 clusters hold a rated unit), the judge-only ones (a 4, b −4, c 4,
+    # d −8, e 4, /256) times √(5/4) (5 hold one).
     est = ppi_mean(
         Y,
         F_RATED,
@@ -53,8 +55,10 @@ def test_hand_computed_cluster_robust_variance() -> None:
         groups_rated=["a", "a", "b", "c"],
         groups_unrated=["a", "b", "b", "c", "d", "e"],
     )
-    sums = np.array([-28, 21, 11, -8, 4]) / 256
-    assert est.se == pytest.approx(float(np.sqrt(np.sum(sums**2) * 5 / 4)), abs=1e-12)
+    rated = np.array([-32, 25, 7, 0, 0]) / 256
+    judge_only = np.array([4, -4, 4, -8, 4]) / 256
+    sums = np.sqrt(3 / 2) * rated + np.sqrt(5 / 4) * judge_only
+    assert est.se == pytest.approx(float(np.sqrt(np.sum(sums**2))), abs=1e-12)
     assert est.estimate == pytest.approx(51 / 64) and est.n_clusters == 5
     assert est.df == 2  # the rated units lie in three groups (a, b, c)
 
@@ -110,3 +114,51 @@ def test_agrees_with_ppi_py(seed: int, n: int, big_n: int, alpha: float) -> None
         lo, hi = ppi_mean_ci(y, f, fu, alpha=alpha, lam=fixed)
         mine = ppi_mean(y, f, fu, confidence=1 - alpha, lam=fixed, small_sample=False)
         assert mine.ci == pytest.approx((float(np.ravel(lo)[0]), float(np.ravel(hi)[0])), rel=1e-12)
+
+
+def test_lambda_zero_is_the_peoples_interval_when_people_rated_fewer_groups() -> None:
+    # Newcomers' J5: people rated 2 cases (2 groups of 9), the judge scored every case;
+    # λ = 0 read 0.500 [-4.265, 5.265] against the people's own [-5.853, 6.853]: the
+    # small-sample factor came from the 9 groups judged (9/8), not the 2 rated (2/1).
+    groups = [f"g{i % 9}" for i in range(36)]
+    y, f = [1.0, 0.0], [0.5, 0.75]
+    unrated = [(i % 5) / 4 for i in range(2, 36)]
+    combined = ppi_mean(y, f, unrated, groups_rated=groups[:2], groups_unrated=groups[2:], lam=0)
+    people = ppi_mean(y, [0.0, 0.0], [], groups_rated=groups[:2], lam=0)
+    assert combined.ci == pytest.approx(people.ci, abs=1e-12)
+    assert people.ci == pytest.approx((0.5 - 12.7062047 * 0.5, 0.5 + 12.7062047 * 0.5))
+
+
+def test_the_interval_is_the_documented_formula_by_hand() -> None:
+    # Newcomers' J9: docs/calibrated-judges.md writes the interval out; this is it, from
+    # the docs, in plain numpy: θ ± t(C_r − 1)·SE, SE² = Σ_g (a_r·R_g + a_u·U_g)².
+    rng = np.random.default_rng(5)
+    groups = np.array([f"g{i // 4}" for i in range(48)])  # 12 groups of 4 cases
+    f = rng.integers(0, 5, 48) / 4
+    y = np.clip(f + rng.normal(0, 0.2, 48), 0, 1)
+    rated = np.zeros(48, bool)
+    rated[rng.choice(40, 15, replace=False)] = True  # the last 2 groups: judge only
+    est = ppi_mean(
+        y[rated],
+        f[rated],
+        f[~rated],
+        groups_rated=groups[rated],
+        groups_unrated=groups[~rated],
+    )
+    lam, n, big_n = est.lam, rated.sum(), (~rated).sum()
+    r = y[rated] - lam * f[rated]
+    theta = r.mean() + lam * f[~rated].mean()
+    c_r, c_u = len(set(groups[rated])), len(set(groups[~rated]))
+    a_r, a_u = np.sqrt(c_r / (c_r - 1)), np.sqrt(c_u / (c_u - 1))
+    total = 0.0
+    for g in set(groups):
+        in_r, in_u = groups[rated] == g, groups[~rated] == g
+        big_r = np.sum(r[in_r] - r.mean()) / n
+        big_u = lam * np.sum(f[~rated][in_u] - f[~rated].mean()) / big_n
+        total += (a_r * big_r + a_u * big_u) ** 2
+    from scipy import stats
+
+    t = stats.t.ppf(0.975, c_r - 1)
+    assert 0 < lam < 1 and est.df == c_r - 1
+    assert est.estimate == pytest.approx(theta, abs=1e-12)
+    assert est.ci == pytest.approx((theta - t * total**0.5, theta + t * total**0.5), abs=1e-12)
