@@ -24,6 +24,7 @@ import pandas as pd
 from sqlmodel import Session
 
 from evaluation.calibration._ppi import PPIEstimate, ppi_mean
+from evaluation.calibration._shown import MIN_INTERVAL
 from evaluation.statistics import Adjustment, adjust_p_values
 
 PREFERENCE = "preference"
@@ -143,7 +144,10 @@ def calibrate(
         )
         names = [c.config for c in configs]
         raw = [_diff(tables[a], tables[b], a, b, confidence) for a, b in combinations(names, 2)]
-        p_adj, reject = adjust_p_values([d.combined.p_value() for d in raw], alpha, adjust)
+        # No test below MIN_INTERVAL rated cases, as no interval (a t on 1 df over two
+        # cases read "p_adj 0.88" beside "too few for an interval", newcomers' J4)
+        tested = [d.combined.p_value() if d.combined.n_rated >= MIN_INTERVAL else None for d in raw]
+        p_adj, reject = adjust_p_values(tested, alpha, adjust)
         diffs = tuple(
             DiffEstimate(d.a, d.b, d.judge, d.people, d.combined, p, r)
             for d, p, r in zip(raw, p_adj, reject, strict=True)

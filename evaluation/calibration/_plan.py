@@ -25,7 +25,8 @@ from dataclasses import dataclass
 from scipy import special
 
 from evaluation.calibration._combined import CalibratedMetric, DiffEstimate
-from evaluation.calibration._shown import DIFFERENCE, interval_words
+from evaluation.calibration._shown import DIFFERENCE, MIN_INTERVAL, interval_words
+from evaluation.wording import counted
 
 
 @dataclass(frozen=True)
@@ -48,6 +49,8 @@ def _settled_at(
     """How many more rated cases bring the standard error down to ``target_se``: at n
     rated of K = n + N cases, SE² = min(A/n + B/(K − n), V/n), the people-only V/n once
     few judge-only cases are left. None when not even K rated cases do."""
+    if target_se <= 0:  # a difference of exactly 0: no number of cases settles it
+        return None
     total = n + big_n
     for k in range(n + 1, total + 1):
         var = people / k if k == total else min(a / k + b / (total - k), people / k)
@@ -72,19 +75,36 @@ def open_comparisons(metrics: list[CalibratedMetric]) -> list[OpenComparison]:
             a_part = max(0.0, (est.se or 0.0) ** 2 - judge_part) * n
             people = d.people.se**2 * d.people.n_rated if d.people.se else a_part
             more = _settled_at(abs(est.estimate) / q, n, big_n, a_part, judge_part * big_n, people)
-            note = (
-                ""
-                if more is not None
-                else ("rating every case would not settle it at this difference (likely a tie)")
-            )
-            if est.se == 0:  # every rated case the same difference: no spread to plan from
+            note = _why_open(est.estimate, est.se, n, more)
+            if n < MIN_INTERVAL:  # no interval, no test yet: the next ratings give them
+                more = MIN_INTERVAL - n
+            elif est.se == 0:  # every rated case the same difference: no spread to plan from
                 more = None
-                note = (
-                    "no interval yet: every rated case gives the same difference; rate more cases"
-                )
             gain = a_part / n - a_part / (n + 1)
             out.append(OpenComparison(m.criterion, d.a, d.b, d, n, more, gain, note))
     return sorted(out, key=lambda c: (c.more is None, -c.gain, c.more or 0))
+
+
+def _why_open(estimate: float, se: float | None, n: int, more: int | None) -> str:
+    """Why a comparison is open where the number of cases that settle it is not the
+    answer; "" where it is. A difference of exactly 0 is a likely tie at any n (rate-next
+    read "about 1 more cases ... would settle it" of +0.000 on 10 cases all rated alike,
+    newcomers' J8)."""
+    if n < MIN_INTERVAL:
+        return (
+            f"rate at least {counted(MIN_INTERVAL - n, 'more case')} for both for an "
+            "interval and a test"
+        )
+    if se == 0 and abs(estimate) <= 1e-12:
+        return (
+            "every rated case rated the same for both configs (difference 0): likely a tie; "
+            "more ratings may show a spread"
+        )
+    if se == 0:
+        return "no interval yet: every rated case gives the same difference; rate more cases"
+    if more is None:
+        return "rating every case would not settle it at this difference (likely a tie)"
+    return ""
 
 
 def plan_lines(
@@ -114,10 +134,10 @@ def plan_lines(
             est.estimate, est.ci, est.n_rated, DIFFERENCE, signed=True, unit="rated case"
         )
         p = "" if c.diff.p_adjusted is None else f", p_adj {c.diff.p_adjusted:.3g}"
-        if c.more is None:
-            settle = c.note
-        else:
-            settle = f"about {c.more} more cases rated for both would settle it at this difference"
+        settle = c.note or (
+            f"about {counted(c.more or 0, 'more case')} rated for both would settle it at "
+            "this difference"
+        )
         lines.append(f"  {c.criterion}: {a} − {b}: {shown} on {c.rated} rated cases{p}; {settle}")
     best = comparisons[0]
     pairs = best.more if best.more is not None else 10

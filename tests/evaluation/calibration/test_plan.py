@@ -127,3 +127,62 @@ def test_rate_next_says_why_no_combined_difference_exists() -> None:
     lines = plan_lines(calibrate(human, judge), {}, "exp")
     assert lines[0].startswith("no combined comparison could be estimated")
     assert "rate at least 2 cases per config" in lines[1]
+
+
+def _world(people: dict[tuple[str, int], float], judge: float, cases: int = 36):
+    """Configs A and B on ``cases`` cases in 9 groups, the judge's score ``judge``
+    everywhere, people's where ``people`` has one."""
+    rows_h, rows_j, gid = [], [], 0
+    for config in ("A", "B"):
+        for i in range(cases):
+            gid += 1
+            common = {
+                "generation_id": gid,
+                "config": config,
+                "case_id": f"c{i}",
+                "group": f"g{i % 9}",
+                "criterion": "accuracy",
+            }
+            rows_j.append(common | {"value": judge})
+            if (config, i) in people:
+                rows_h.append(common | {"value": people[(config, i)]})
+    return pd.DataFrame(rows_h), pd.DataFrame(rows_j)
+
+
+def test_a_difference_of_zero_on_cases_rated_alike_is_a_likely_tie() -> None:
+    """Newcomers' J8: a constant judge, every rated case 4 stars for both configs:
+    rate-next read '+0.000 [+0.000, +0.000] ... about 1 more cases rated for both would
+    settle it at this difference'. No number of cases settles a difference of 0."""
+    from evaluation.calibration._plan import plan_lines
+
+    human, judge = _world({(c, i): 0.75 for c in "AB" for i in range(10)}, judge=0.5)
+    (metric,) = calibrate(human, judge)
+    (open_,) = open_comparisons([metric])
+    assert open_.more is None
+    (line,) = [x for x in plan_lines([metric], {}, "edge") if "A − B" in x]
+    assert "likely a tie" in line and "would settle it" not in line
+    # what the old code answered: 0 ≤ 0 at the first case
+    assert _settled_at(0.0, 10, 26, a=0.0, b=0.0, people=0.0) is None
+
+
+def test_two_rated_cases_give_no_test_and_rate_next_asks_for_a_third() -> None:
+    """Newcomers' J4: on 2 rated cases the difference read 'too few for an interval'
+    beside 'p_adj 0.88' (Student's t on 1 df) and rate-next 'about 1 more cases ...
+    would settle it'. Below 3 rated cases there is no test either: no p, never 'differ'."""
+    from evaluation.calibration._plan import plan_lines
+    from evaluation.calibration._render import calibration_lines
+
+    people = {("A", 0): 1.0, ("A", 1): 0.0, ("B", 0): 0.25, ("B", 1): 1.0}
+    human, judge = _world(people, judge=0.5)
+    judge["value"] = [(i % 5) / 4 for i in range(len(judge))]  # a judge that varies
+    (metric,) = calibrate(human, judge)
+    (diff,) = metric.diffs
+    assert diff.combined.estimate is not None and diff.combined.n_rated == 2
+    assert diff.p_adjusted is None and not diff.significant
+    shown = "\n".join(calibration_lines([metric]))
+    assert "p_adj" not in shown and "too few for an interval" in shown
+    (open_,) = open_comparisons([metric])
+    assert open_.more == 1
+    (line,) = [x for x in plan_lines([metric], {}, "edge") if "A − B" in x]
+    assert "rate at least 1 more case for both for an interval and a test" in line
+    assert "p_adj" not in line and "would settle it" not in line
