@@ -16,6 +16,7 @@ from prefect import get_run_logger, tags
 from prefect.context import FlowRunContext
 from prefect.utilities.annotations import quote
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DBAPIError
 
 from evaluation.backends import Backend
 from evaluation.backends.retry import RetryPolicy
@@ -33,8 +34,9 @@ from evaluation.run._telemetry import ConfigGpu, RunTelemetry, local_hosts
 from evaluation.run._work import WorkItem
 from evaluation.run._writer_process import WriterProcess, shareable
 from evaluation.spec import HostSpec
-from evaluation.storage.db import session_scope
+from evaluation.storage.db import database_name, locked, session_scope
 from evaluation.storage.repository import generated_configs
+from evaluation.storage.text_search import index_new_outputs
 from evaluation.storage.throughput import measured_throughput
 from tasks.adapters.cancellation import unless_cancelled
 from tasks.adapters.host_limits import size_limits
@@ -255,9 +257,27 @@ async def generate_all(
         seconds = time.perf_counter() - started
         cpu_seconds = time.process_time() - started_cpu
     release_freed()  # what the lanes left, before the stages that read the whole run
+    await asyncio.to_thread(_index_outputs, engine)
     if report is None:
         return Generated(DispatchReport(total=len(pending)), {}, seconds, cpu_seconds, True)
     return Generated(report, telemetry.summary(), seconds, cpu_seconds)
+
+
+def _index_outputs(engine: Engine) -> None:
+    """The outputs stored since the search index's last id indexed, in bulk, now that
+    the phase is over (not row by row as stored: ``storage.text_search``). Where another
+    run holds the database past the busy timeout they are left: a search reads them one
+    by one until a later run's end indexes them."""
+    try:
+        index_new_outputs(engine)
+    except DBAPIError as exc:
+        if not locked(exc):
+            raise
+        get_run_logger().warning(
+            "the output search index was not brought up to date (%s is busy): the view's "
+            "search reads this run's outputs one by one until a later run indexes them",
+            database_name(engine),
+        )
 
 
 async def _flushed_quietly(writer: RecordWriter) -> None:

@@ -145,7 +145,7 @@ def create_tables(engine: Engine, tables: Tables, *, checked: bool = False) -> N
     if results_schema.Generation in tables:
         _while_locked(lambda: forget_overhead_latencies(engine))
         _while_locked(lambda: _unless_read_only(forget_impossible_rates, engine))
-        _while_locked(lambda: ensure_text_index(engine))
+        _while_locked(lambda: _unless_read_only(ensure_text_index, engine))
 
 
 def _refuse_another_applications_before(engine: Engine, *, pragmas: bool) -> None:

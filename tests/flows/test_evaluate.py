@@ -24,6 +24,7 @@ from evaluation.errors import ModelNotFound
 from evaluation.run._work import WorkItem
 from evaluation.storage.db import make_engine, session_scope
 from evaluation.storage.models import Aggregate, Generation, Score, ViewPage
+from evaluation.storage.text_search import FTS_TABLE, UPTO_TABLE
 from evaluation.view import stored as view_stored
 from flows.evaluate import evaluate
 from tasks import host_pool
@@ -84,6 +85,14 @@ def test_sweep_generates_scores_stores_and_publishes(tmp_path, database_url):
         assert {"exact_match", "contains", "output_length"} <= metrics
         facts = {a.metric for a in session.exec(select(Aggregate)).all()}
         assert {"latency_p50_s", "latency_p95_s", "exact_match"} <= facts
+    if engine.dialect.name == "sqlite":  # the phase's end indexed its outputs for search, once
+        with engine.connect() as connection:
+            hits = connection.exec_driver_sql(
+                f"SELECT count(*) FROM {FTS_TABLE} WHERE {FTS_TABLE} MATCH '\"paris\"'"
+            ).scalar_one()
+            upto = connection.exec_driver_sql(f"SELECT upto FROM {UPTO_TABLE}").scalar_one()
+        assert hits == sum("paris" in g.output.lower() for g in gens) > 0
+        assert upto == max(g.id for g in gens)
 
 
 def test_a_slower_host_gets_work_in_proportion_to_its_pace(tmp_path, database_url):
