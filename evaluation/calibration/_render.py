@@ -14,10 +14,6 @@ if TYPE_CHECKING:  # numpy and pandas: imported where an experiment has a calibr
     from evaluation.calibration._ppi import PPIEstimate
     from evaluation.statistics import Adjustment
 
-JUDGE_ONLY_NOTE = (
-    "judge_* columns above: judge only (the judge's own scores, not calibrated to people)"
-)
-
 
 def _cell(est: PPIEstimate, *, signed: bool = False, unit: str = "rated case") -> str:
     """The estimate with its interval, cut to the scale ([0, 1] for a mean, [-1, 1] for a

@@ -169,16 +169,12 @@ def _estimates_text(session: Session, experiment_id: int, names: dict[str, str])
 
 def calibrated_text(session: Session, experiment: str, board: Leaderboard) -> str:
     """The judge's numbers calibrated to people's ratings, when people rated some of
-    what a judge scored: what the leaderboard's judge_* columns are (judge only), then
-    each config judge only, people only and combined (docs/calibrated-judges.md)."""
-    from evaluation.calibration._render import JUDGE_ONLY_NOTE, calibration_text
+    what a judge scored: each config judge only, people only and combined
+    (docs/calibrated-judges.md). The leaderboard has no judge column: its metrics are
+    the experiment's own (a note about "judge_* columns above" waited for one)."""
+    from evaluation.calibration._render import calibration_text
 
-    text = calibration_text(session, experiment, labels=board.labels)
-    if not text:
-        return ""
-    if any(m.startswith("judge_") for m in board.metrics):
-        text = f"{JUDGE_ONLY_NOTE}\n{text}"
-    return text
+    return calibration_text(session, experiment, labels=board.labels)
 
 
 def cmd_experiments(args: argparse.Namespace) -> int:

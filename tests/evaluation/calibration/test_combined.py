@@ -199,3 +199,22 @@ def test_a_config_the_judge_scored_once_shows_that_score(database_url: str) -> N
     _, _, configs, _ = _calibrated(metric, {})
     (html_row,) = [r for r in configs.rows if r[0] == once]
     assert html_row[1] == one
+
+
+def test_no_surface_points_to_a_judge_column_the_leaderboard_lacks(
+    calib, database_url: str, tmp_path, capsys
+) -> None:
+    """Newcomers' J7: the view's footnote said "Judge only: the judge's scores alone (the
+    leaderboard's judge_* columns)" and the docs "as the leaderboard's `judge_*` column";
+    no leaderboard has one (it ranks on the experiment's own metrics). The judge's mean is
+    the block's judge-only column, and each output's judge_* score is on its page."""
+    from flows.cli.app import main
+
+    assert main(["--database", database_url, "show", "calib"]) == 0
+    board, block = capsys.readouterr().out.split("judge_accuracy, combined:")
+    assert "judge_" not in board and "judge only" in block
+    out = tmp_path / "site"
+    assert main(["--database", database_url, "view", "calib", "--export", str(out)]) == 0
+    summary = (out / "summary.html").read_text()
+    assert "Judges calibrated to people" in summary
+    assert "judge_* columns" not in summary and "has no judge column" in summary
