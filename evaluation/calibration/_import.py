@@ -266,11 +266,12 @@ def import_ratings(
     min_ratings: int = MIN_RATINGS,
 ) -> ImportResult:
     """Check the whole file, then store every rating in one transaction."""
-    from evaluation.review.store import record_rating
+    from evaluation.review.store import record_rating, saved_at_once
 
     ratings = check_ratings(engine, experiment, path, criteria=criteria, min_ratings=min_ratings)
-    stored = unchanged = superseded = 0
-    with session_scope(engine) as session:
+
+    def store(session) -> tuple[int, int, int]:
+        stored = unchanged = superseded = 0
         for r in ratings:
             new, replaced = record_rating(
                 session,
@@ -283,6 +284,10 @@ def import_ratings(
             stored += new is not None
             unchanged += new is None
             superseded += replaced
+        return stored, unchanged, superseded
+
+    # the same rating saved at once by the review page (or another import): tried again
+    stored, unchanged, superseded = saved_at_once(engine, store)
     return ImportResult(
         len(ratings),
         stored,

@@ -36,7 +36,13 @@ from evaluation.review.queue import (
     revealed_pairs,
 )
 from evaluation.review.scores import store_rating_scores
-from evaluation.review.store import Criterion, Preference, rated_pair_ids, record_pair_rating
+from evaluation.review.store import (
+    Criterion,
+    Preference,
+    rated_pair_ids,
+    record_pair_rating,
+    saved_at_once,
+)
 from evaluation.storage.db import session_scope
 from evaluation.view.links import LOOPBACK_HOSTS as LOOPBACK_HOSTS  # kept here too
 from evaluation.view.same_origin import foreign_origin, new_token, token_matches
@@ -165,7 +171,8 @@ def create_app(
     @app.post("/api/pairs/{pair_id}/rating", dependencies=[Depends(from_the_page)])
     def rate_pair(pair_id: int, body: RatingIn) -> dict[str, Any]:
         _check_pair(queue, pair_id)
-        with session_scope(engine) as session:
+
+        def save(session) -> dict[str, Any]:
             try:
                 recorded = record_pair_rating(
                     session,
@@ -180,13 +187,14 @@ def create_app(
                 raise HTTPException(status_code=422, detail=str(exc)) from exc
             session.flush()
             store_rating_scores(session, queue.experiment_id)
-            payload = view(session, pair_id)
-        return {
-            "stored": len(recorded.ratings),
-            "superseded": recorded.superseded,
-            "unchanged": recorded.unchanged,
-            **payload,
-        }
+            return {
+                "stored": len(recorded.ratings),
+                "superseded": recorded.superseded,
+                "unchanged": recorded.unchanged,
+                **view(session, pair_id),
+            }
+
+        return saved_at_once(engine, save)  # a double click's second save: "unchanged"
 
     @app.get("/api/history")
     def rater_history() -> dict[str, Any]:

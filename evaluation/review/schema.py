@@ -7,7 +7,7 @@ tables they refer to."""
 
 from datetime import datetime
 
-from sqlalchemy import Column, Index, Text, UniqueConstraint
+from sqlalchemy import Column, Index, Text, UniqueConstraint, text
 from sqlmodel import Field, SQLModel
 
 from evaluation.storage.models import Table, utcnow
@@ -39,12 +39,54 @@ RATED_IN_EXPERIMENT = (
 )
 
 
+#: Where a rating is current (not superseded) in its slot: stars are per (rater,
+#: generation, criterion), a preference per (rater, pair).
+_CURRENT_STARS = "superseded_by IS NULL AND criterion <> 'preference'"
+_CURRENT_PREFERENCE = "superseded_by IS NULL AND criterion = 'preference'"
+
+
+def _one_current(name: str, columns: tuple[str, ...], where: str) -> Index:
+    """At most one current rating per slot, kept by the database: two saves of one slot
+    at once (a double click on Save) both read "nothing current" and both inserted,
+    two current ratings (newcomers' J1); now the later insert is refused."""
+    return Index(
+        name, *columns, unique=True, sqlite_where=text(where), postgresql_where=text(where)
+    )
+
+
+#: SQL run before the indexes are added to an older database: where a slot holds several
+#: current ratings (stored before them), the newest stays current and supersedes the rest.
+SETTLE_BEFORE_INDEX: dict[str, str] = {
+    "uq_rating_current": (
+        "UPDATE ratings SET superseded_by = (SELECT MAX(n.id) FROM ratings n WHERE "
+        "n.rater = ratings.rater AND n.generation_id = ratings.generation_id AND "
+        "n.criterion = ratings.criterion AND n.superseded_by IS NULL) "
+        f"WHERE {_CURRENT_STARS} AND id < (SELECT MAX(n.id) FROM ratings n WHERE "
+        "n.rater = ratings.rater AND n.generation_id = ratings.generation_id AND "
+        "n.criterion = ratings.criterion AND n.superseded_by IS NULL)"
+    ),
+    "uq_rating_current_preference": (
+        "UPDATE ratings SET superseded_by = (SELECT MAX(n.id) FROM ratings n WHERE "
+        "n.rater = ratings.rater AND n.pair_id = ratings.pair_id AND "
+        "n.criterion = 'preference' AND n.superseded_by IS NULL) "
+        f"WHERE {_CURRENT_PREFERENCE} AND id < (SELECT MAX(n.id) FROM ratings n WHERE "
+        "n.rater = ratings.rater AND n.pair_id = ratings.pair_id AND "
+        "n.criterion = 'preference' AND n.superseded_by IS NULL)"
+    ),
+}
+
+
 class Rating(Table, table=True):
     """One rater's stars for one criterion of one generation, or (criterion
-    "preference") their preference in a pair: "A", "B" or "tie" as the pair shows it."""
+    "preference") their preference in a pair: "A", "B" or "tie" as the pair shows it.
+    A slot holds at most one current (not superseded) rating."""
 
     __tablename__ = "ratings"
-    __table_args__ = (Index("ix_rating_slot", "rater", "generation_id", "criterion"),)
+    __table_args__ = (
+        Index("ix_rating_slot", "rater", "generation_id", "criterion"),
+        _one_current("uq_rating_current", ("rater", "generation_id", "criterion"), _CURRENT_STARS),
+        _one_current("uq_rating_current_preference", ("rater", "pair_id"), _CURRENT_PREFERENCE),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     rater: str = Field(index=True)

@@ -415,7 +415,8 @@ def _create_tables(engine: Engine, tables: Tables) -> None:
 
 def _create_missing_indexes(engine: Engine, tables: Tables) -> None:
     """The indexes of existing tables that an older evalflow did not create (CREATE
-    TABLE makes a new table's own; the view's queries need e.g. generations by case). A
+    TABLE makes a new table's own; the view's queries need e.g. generations by case),
+    after settling the rows a unique one would refuse (``SETTLE_BEFORE_INDEX``). A
     database that refuses the write (read-only: a teammate's shared copy) is read
     without them."""
     inspector = inspect(engine)
@@ -428,6 +429,8 @@ def _create_missing_indexes(engine: Engine, tables: Tables) -> None:
         for index in missing:  # IF NOT EXISTS: sweeps starting together both see it missing
             try:
                 with engine.begin() as connection:
+                    if settle := review_schema.SETTLE_BEFORE_INDEX.get(str(index.name)):
+                        connection.exec_driver_sql(settle)  # rows the unique index refuses
                     connection.execute(CreateIndex(index, if_not_exists=True))
             except (ProgrammingError, IntegrityError):  # PostgreSQL's race: a duplicate name
                 pass

@@ -3,18 +3,23 @@
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import inspect, select
+from sqlalchemy import false, inspect, select
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
 from evaluation.errors import StorageError
-from evaluation.review.schema import Rating
+from evaluation.review import store
+from evaluation.review.schema import SETTLE_BEFORE_INDEX, Rating
 from evaluation.review.store import (
+    BLIND,
     CRITERIA,
     current_pair_rating,
     record_pair_rating,
     record_rating,
     save_pairs,
+    saved_at_once,
 )
+from evaluation.storage.db import EVALUATION_TABLES, create_tables
 from evaluation.storage.repository import generations_frame
 
 
@@ -133,3 +138,104 @@ def test_save_pairs_reuses_a_pair_drawn_in_the_other_order(review_db):
         (again,) = save_pairs(session, review_db.experiment_id, [("toy-qa/c00", gen_b, gen_a)])
         assert again.id == pair_id
         assert (again.generation_a, again.generation_b) == (gen_a, gen_b)
+
+
+def test_a_slot_holds_one_current_rating_in_the_database(review_db):
+    """J1: two saves of one rating at once (a double click on Save; four fetches at once
+    made four) both read "nothing current" and both stored a current rating. The
+    database now refuses a second current rating of a slot, stars or preference."""
+    pair_id, (gen_a, _) = _pair(review_db)
+    for fields in (
+        {"criterion": "accuracy", "stars": 2},
+        {"criterion": "preference", "preference": "A", "pair_id": pair_id},
+    ):
+        with Session(review_db.engine) as session:
+            for _ in range(2):
+                session.add(Rating(rater="ann", generation_id=gen_a, **fields))
+            with pytest.raises(IntegrityError):
+                session.flush()
+    with Session(review_db.engine) as session:  # superseded rows are any number
+        first = Rating(rater="ann", generation_id=gen_a, criterion="accuracy", stars=2)
+        session.add(first)
+        session.flush()
+        record_rating(session, rater="ann", generation_id=gen_a, criterion="accuracy", stars=3)
+        record_rating(session, rater="ann", generation_id=gen_a, criterion="accuracy", stars=4)
+        session.commit()
+        current = _current_stars(session, "ann", gen_a)
+        assert [r.stars for r in current] == [4]
+
+
+def _current_stars(session, rater, generation_id):
+    return (
+        session.exec(
+            select(Rating).where(
+                Rating.rater == rater,
+                Rating.generation_id == generation_id,
+                Rating.criterion == "accuracy",
+                Rating.superseded_by.is_(None),
+            )
+        )
+        .scalars()
+        .all()
+    )
+
+
+def test_a_save_that_raced_another_of_the_same_slot_is_tried_again(review_db, monkeypatch):
+    """The race of J1, made to happen: this save reads its slots before the other save
+    commits (it sees nothing current) and writes after. The database refuses its second
+    current rating; ``saved_at_once`` tries again and the retry reads the other's rows:
+    identical, so "unchanged", one current rating each."""
+    pair_id, (gen_a, _) = _pair(review_db)
+    stars = {"A": dict.fromkeys(BLIND, 2), "B": dict.fromkeys(BLIND, 4)}
+    real = store._current_slot
+    tries, other_saved = [], []
+
+    def read_before_the_other_commits(*args):
+        if not other_saved:  # the other save commits now, after this try's first read
+            other_saved.append(True)
+            with Session(review_db.engine) as other:
+                record_pair_rating(other, pair_id, rater="ann", stars=stars, preference="B")
+                other.commit()
+        first_try = len(tries) == 1 and len(other_saved) == 1
+        return real(*args).where(false()) if first_try else real(*args)
+
+    def save(session):
+        tries.append(session)
+        return record_pair_rating(session, pair_id, rater="ann", stars=stars, preference="B")
+
+    monkeypatch.setattr(store, "_current_slot", read_before_the_other_commits)
+    saved = saved_at_once(review_db.engine, save)
+    assert len(tries) == 2
+    assert saved.ratings == () and saved.unchanged == 2 * len(BLIND) + 1
+    with Session(review_db.engine) as session:
+        assert [r.stars for r in _current_stars(session, "ann", gen_a)] == [2]
+        assert current_pair_rating(session, pair_id, "ann")["preference"] == "B"
+        assert len(session.exec(select(Rating)).scalars().all()) == 2 * len(BLIND) + 1
+
+
+def test_an_older_database_with_two_current_ratings_of_a_slot_keeps_the_newest(review_db):
+    """A database written before the unique indexes may hold a double submit's two
+    current ratings: opening it supersedes the older by the newest, then adds them."""
+    pair_id, (gen_a, _) = _pair(review_db)
+    engine = review_db.engine
+    with engine.begin() as connection:
+        for name in SETTLE_BEFORE_INDEX:
+            connection.exec_driver_sql(f"DROP INDEX {name}")
+        for stars in (2, 2, 3):
+            connection.exec_driver_sql(
+                "INSERT INTO ratings (rater, generation_id, criterion, stars, notes, created_at)"
+                f" VALUES ('ann', {gen_a}, 'accuracy', {stars}, '', '2026-11-29')"
+            )
+        for preference in ("A", "B"):
+            connection.exec_driver_sql(
+                "INSERT INTO ratings (rater, generation_id, criterion, preference, notes, "
+                f"pair_id, created_at) VALUES ('ann', {gen_a}, 'preference', '{preference}', "
+                f"'', {pair_id}, '2026-11-29')"
+            )
+    create_tables(engine, EVALUATION_TABLES)
+    with Session(engine) as session:
+        rows = session.exec(select(Rating).order_by(Rating.id)).scalars().all()
+        stars, preference = rows[2].id, rows[4].id  # the newest of each slot
+        assert [r.superseded_by for r in rows] == [stars, stars, None, preference, None]
+    names = {i["name"] for i in inspect(engine).get_indexes("ratings")}
+    assert set(SETTLE_BEFORE_INDEX) <= names
