@@ -7,6 +7,10 @@ index, default 0) and ``notes``. The whole file is checked before anything is wr
 the first problem is one line (file, line, field, what was expected) and nothing is
 stored. Importing a file again stores nothing new (a rating that says the same is
 kept as it is, as on the review page).
+
+A file is at most ``MAX_RATINGS_BYTES`` (refused by its size before it is read) and
+``MAX_RATINGS`` ratings (refused at the row past it, before any is checked); a CSV
+value is at most ``csv.field_size_limit()`` characters (Python's csv refuses longer).
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import csv
 import io
 import json
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,7 +27,7 @@ from sqlalchemy.engine import Engine
 
 from evaluation import bounded_json
 from evaluation.errors import EvalError
-from evaluation.input_files import read_text
+from evaluation.input_files import FileTooLarge, read_text
 from evaluation.labels import config_named
 from evaluation.storage.db import session_scope
 from evaluation.storage.repository import experiment_configs, generations_frame, get_experiment
@@ -33,6 +38,14 @@ STARS = (1, 5)
 #: Below this many rated outputs of one criterion nothing can be estimated from them
 #: (a mean's interval needs two); ``--min-ratings`` may ask for more.
 MIN_RATINGS = 2
+MAX_RATINGS = 100_000
+"""The most ratings one file holds: each is stored as the review page stores one, ~4 ms
+of CPU on a loaded machine (20,000 in 75 s), so 100,000 take minutes; 2,000,000 ran past
+300 s and 1.96 GB before this bound, without a line (newcomers' E3). Import more in
+several files: importing one again stores nothing new."""
+MAX_RATINGS_BYTES = 64 << 20
+"""The largest ratings file read (64 MiB: 100,000 ratings of ~670 bytes, notes included);
+a 200 MB value of one was read to 1.3 GB before csv refused it (newcomers' E2)."""
 
 
 class RatingsFileError(EvalError):
@@ -68,57 +81,106 @@ def _fail(path: Path, line: int | None, field: str | None, expected: str) -> Rat
 def read_rows(path: Path) -> list[tuple[int, dict[str, object]]]:
     """(line number, fields) of every rating in a .csv or .jsonl file."""
     suffix = path.suffix.lower()
+    if suffix not in (".csv", ".jsonl", ".ndjson"):
+        raise _fail(path, None, None, "expected a .csv or .jsonl file")
     try:
         # utf-8-sig: Excel's "CSV UTF-8" starts with a byte-order mark, read as text.
-        text = read_text(path, "utf-8-sig")
+        text = read_text(path, "utf-8-sig", most=MAX_RATINGS_BYTES)
+    except FileTooLarge as exc:
+        raise _fail(
+            path,
+            None,
+            None,
+            f"the ratings file is {exc.size:,} bytes; at most {exc.most:,} (64 MiB, "
+            f"{MAX_RATINGS:,} ratings: import them in several files)",
+        ) from None
+    except OSError as exc:
+        raise _fail(path, None, None, f"cannot read the file: {exc.strerror}") from None
     except UnicodeDecodeError as exc:
         raise _fail(path, None, None, f"expected UTF-8 text ({exc.reason})") from exc
     if suffix == ".csv":
-        reader = csv.DictReader(io.StringIO(text, newline=""))
-        header = reader.fieldnames or []
-        twice = next((name for i, name in enumerate(header) if name in header[:i]), None)
-        if twice is not None:  # DictReader would keep the last column of that name
-            raise _fail(path, 1, None, f"duplicate column {twice!r}")
-        missing = [f for f in REQUIRED if f not in header]
-        if missing:
-            found = ", ".join(header) if header else "nothing"
-            raise _fail(
-                path,
-                1,
-                missing[0],
-                f"expected a header with {', '.join(REQUIRED)} (comma-separated); found {found}",
-            )
-        rows = []
-        before = reader.line_num  # the line before the row read next
-        for row in reader:
-            if None in row:
-                raise _fail(path, reader.line_num, None, f"expected {len(header)} columns")
-            rows.append((reader.line_num, dict(row)))
-            before, last_before = reader.line_num, before
-        if rows and (opened := _unclosed_quote(text, last_before, rows[-1][1])) is not None:
-            line, field = opened
-            raise _fail(
-                path,
-                line,
-                field,
-                "a quoted value opened here is never closed: it runs to the end of the file; "
-                'expected its closing " (a " inside a quoted value is written "")',
-            )
-        return rows
-    if suffix in (".jsonl", ".ndjson"):
-        rows = []
-        for i, raw in enumerate(text.splitlines(), start=1):
-            if not raw.strip():
-                continue
-            try:
-                obj = bounded_json.loads(raw)
-            except json.JSONDecodeError as exc:
-                raise _fail(path, i, None, f"expected a JSON object ({exc.msg})") from exc
-            if not isinstance(obj, dict):
-                raise _fail(path, i, None, "expected a JSON object")
-            rows.append((i, obj))
-        return rows
-    raise _fail(path, None, None, "expected a .csv or .jsonl file")
+        # lines of the text, not a StringIO of it: that held 4 bytes a character
+        reader = csv.DictReader(_lines(text))
+        try:
+            return _csv_rows(path, text, reader)
+        except csv.Error as exc:
+            line = reader.reader.line_num or 1  # the reader's: DictReader's lags a row
+            if "field larger than field limit" in str(exc):
+                expected = (
+                    f"a value of at most {csv.field_size_limit():,} characters "
+                    '(a quoted value may run on: is its closing " missing?)'
+                )
+                raise _fail(path, line, None, expected) from None
+            raise _fail(path, line, None, f"expected CSV ({exc})") from None
+    rows = []
+    for i, raw in enumerate(text.splitlines(), start=1):
+        if not raw.strip():
+            continue
+        if len(rows) == MAX_RATINGS:
+            raise _too_many(path, i)
+        try:
+            obj = bounded_json.loads(raw)
+        except json.JSONDecodeError as exc:
+            raise _fail(path, i, None, f"expected a JSON object ({exc.msg})") from exc
+        if not isinstance(obj, dict):
+            raise _fail(path, i, None, "expected a JSON object")
+        rows.append((i, obj))
+    return rows
+
+
+def _lines(text: str) -> Iterator[str]:
+    """The lines of ``text``, each with its ``\\n``, one at a time."""
+    start = 0
+    while start < len(text):
+        end = text.find("\n", start) + 1 or len(text)
+        yield text[start:end]
+        start = end
+
+
+def _too_many(path: Path, line: int) -> RatingsFileError:
+    return _fail(
+        path,
+        line,
+        None,
+        f"more than {MAX_RATINGS:,} ratings in one file; at most {MAX_RATINGS:,} "
+        "(import them in several files)",
+    )
+
+
+def _csv_rows(path: Path, text: str, reader: csv.DictReader) -> list[tuple[int, dict]]:
+    """The rows of a CSV ratings file (read_rows)."""
+    header = reader.fieldnames or []
+    twice = next((name for i, name in enumerate(header) if name in header[:i]), None)
+    if twice is not None:  # DictReader would keep the last column of that name
+        raise _fail(path, 1, None, f"duplicate column {twice!r}")
+    missing = [f for f in REQUIRED if f not in header]
+    if missing:
+        found = ", ".join(header) if header else "nothing"
+        raise _fail(
+            path,
+            1,
+            missing[0],
+            f"expected a header with {', '.join(REQUIRED)} (comma-separated); found {found}",
+        )
+    rows = []
+    before = reader.line_num  # the line before the row read next
+    for row in reader:
+        if len(rows) == MAX_RATINGS:
+            raise _too_many(path, reader.line_num)
+        if None in row:
+            raise _fail(path, reader.line_num, None, f"expected {len(header)} columns")
+        rows.append((reader.line_num, dict(row)))
+        before, last_before = reader.line_num, before
+    if rows and (opened := _unclosed_quote(text, last_before, rows[-1][1])) is not None:
+        line, field = opened
+        raise _fail(
+            path,
+            line,
+            field,
+            "a quoted value opened here is never closed: it runs to the end of the file; "
+            'expected its closing " (a " inside a quoted value is written "")',
+        )
+    return rows
 
 
 def _unclosed_quote(text: str, before: int, last: dict[str, object]) -> tuple[int, str] | None:

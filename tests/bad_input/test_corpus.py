@@ -28,6 +28,7 @@ import pytest
 import yaml
 from sqlalchemy import create_engine, func, inspect, select, table
 
+from evaluation.calibration._import import MAX_RATINGS, MAX_RATINGS_BYTES
 from evaluation.metrics import _user
 from evaluation.spec._load import MAX_SPEC_BYTES
 from evaluation.storage.db import make_engine, session_scope
@@ -1707,6 +1708,35 @@ def _deep_ratings(w: World) -> list[str]:
     return ["import-ratings", "demo", str(path)]
 
 
+def _sparse_ratings(w: World) -> list[str]:
+    """A ratings file one byte past the bound, written sparse: refused by its size, none
+    of it read (a 200 MB value was read to 1.3 GB, then exit 1: newcomers' E2)."""
+    path = w.root / "ratings.csv"
+    with path.open("wb") as ratings:
+        ratings.truncate(MAX_RATINGS_BYTES + 1)
+    return ["import-ratings", "demo", str(path)]
+
+
+def _many_ratings(w: World) -> list[str]:
+    """One rating more than a file holds (2,000,000 ran past 300 s at 2 GB: E3)."""
+    path = w.root / "ratings.csv"
+    rows = "".join(f"c000,m:1b t=0,r{i},accuracy,4\n" for i in range(MAX_RATINGS + 1))
+    path.write_text("case,config,rater,criterion,stars\n" + rows)
+    return ["import-ratings", "demo", str(path)]
+
+
+def _long_value_ratings(w: World) -> list[str]:
+    """A value past csv's most (it was `evalflow failed: Error: field larger than field
+    limit (131072) (not a problem with your input ...)`, exit 1: E2)."""
+    path = w.root / "ratings.csv"
+    long = '"' + "x" * 200_000 + '"'
+    path.write_text(
+        "case,config,rater,criterion,stars\nc000,m:1b t=0,ana,accuracy,5\n"
+        f"{long},m:1b t=0,ana,accuracy,4\n"
+    )
+    return ["import-ratings", "demo", str(path)]
+
+
 def ratings_file(text: str) -> Callable[[World], list[str]]:
     """`import-ratings demo` of a ratings.csv holding ``text``."""
 
@@ -2059,6 +2089,16 @@ OPTION_CASES = [
         _shown(lambda w: _deep_ratings(w),
                "`import-ratings demo …/ratings.jsonl`, a line holding 5000 nested lists"),
         ("{root}/ratings.jsonl:1:", "expected a JSON object (nested deeper than 64 levels)")),
+    Bad("opt-import-ratings-file-too-large", "cli",
+        _shown(_sparse_ratings, "`import-ratings demo …/ratings.csv` of 64 MiB + 1 byte (sparse)"),
+        ("{root}/ratings.csv: the ratings file is 67,108,865 bytes; at most 67,108,864",)),
+    Bad("opt-import-ratings-too-many", "cli",
+        _shown(_many_ratings, "`import-ratings demo …/ratings.csv` of 100,001 ratings"),
+        ("{root}/ratings.csv:100002:", "more than 100,000 ratings in one file")),
+    Bad("opt-import-ratings-value-too-long", "cli",
+        _shown(_long_value_ratings,
+               "`import-ratings demo …/ratings.csv`, line 3's case a quoted value of 200,000 x"),
+        ("{root}/ratings.csv:3:", "a value of at most 131,072 characters")),
     opt("opt-import-ratings-not-csv", "import-ratings", "demo", "SPEC",
         expect="spec.yaml: expected a .csv or .jsonl file"),
     opt("opt-import-ratings-min-ratings-zero", "import-ratings", "demo", "FILE",
