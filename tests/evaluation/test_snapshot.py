@@ -138,3 +138,26 @@ def test_a_snapshot_finds_run_notes_and_is_checked_under_its_own_path(tmp_path, 
     (check,) = ready["checks"]
     assert check["detail"] == f"{url}: reachable (sqlite)", check
     snapshot.dispose()
+
+
+def test_a_rollback_journal_database_reads_through_a_read_only_url(tmp_path):
+    """A results database in rollback-journal mode (a copy made with the sqlite3 shell's
+    .backup, an older tool) named with ``mode=ro``, as a read-only command opens it:
+    every connection switched to WAL first, which a read-only connection may not, so
+    `evalflow show` failed with "attempt to write a readonly database ... drop mode=ro
+    from the URL to write to it" (last stops' R3)."""
+    path = tmp_path / "evalflow.db"
+    make_engine(f"sqlite:///{path}").dispose()  # this version's tables, then closed
+    with sqlite3.connect(path) as connection:
+        connection.execute("PRAGMA journal_mode=DELETE")
+        connection.execute("CREATE TABLE notes (text TEXT)")
+        connection.execute("INSERT INTO notes VALUES ('kept')")
+    connection.close()
+    engine = make_engine(f"sqlite:///file:{quote(str(path))}?mode=ro&uri=true", reads_only=True)
+    with engine.connect() as connection:
+        assert connection.execute(text("SELECT text FROM notes")).scalar_one() == "kept"
+    engine.dispose()
+    with sqlite3.connect(path) as connection:
+        assert connection.execute("PRAGMA journal_mode").fetchone() == ("delete",)
+    connection.close()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["evalflow.db"]
