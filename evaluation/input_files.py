@@ -41,6 +41,14 @@ class NotARegularFile(OSError):
         self.kind = kind
 
 
+MAX_WRITTEN_BYTES = 1 << 20
+"""The largest YAML file a person writes that evalflow reads (1 MiB, as a sweep spec): a
+suite's sidecar, a judge's rubric (the bundled ones are under 2 KB)."""
+MAX_DATA_BYTES = 512 << 20
+"""The largest JSONL data file read whole (512 MiB, ~4 times its size in memory): a
+suite's cases, its documents file, a rag corpus."""
+
+
 class FileTooLarge(OSError):
     """A file to read larger than its reader reads (``most`` bytes)."""
 

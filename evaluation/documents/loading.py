@@ -28,7 +28,7 @@ from typing import Any
 from evaluation import bounded_json
 from evaluation.documents.annual_reports import annual_report
 from evaluation.errors import SuiteError
-from evaluation.input_files import read_text
+from evaluation.input_files import MAX_DATA_BYTES, read_text
 from evaluation.suites import Case
 
 GENERATORS = ("annual-reports",)
@@ -98,7 +98,8 @@ def _generated(value: Mapping[str, Any], sidecar: Path) -> dict[str, str]:
 def read_documents(path: Path) -> dict[str, str]:
     """id -> text of a documents JSONL file."""
     try:
-        lines = read_text(path).split("\n")  # a named pipe is refused, not waited on
+        # a named pipe is refused, not waited on; a file past the most, before it is read
+        lines = read_text(path, most=MAX_DATA_BYTES).split("\n")
     except OSError as exc:
         raise SuiteError(f"cannot read the documents file: {exc.strerror}", path=str(path)) from exc
     documents: dict[str, str] = {}
@@ -175,7 +176,7 @@ def _listing(documents: Mapping[str, str]) -> str:
 def _case_lines(jsonl: Path) -> dict[str, int]:
     """Case id -> its line (the suite already loaded, so every line parses)."""
     lines: dict[str, int] = {}
-    for line, raw in enumerate(read_text(jsonl, "utf-8-sig").split("\n"), 1):
+    for line, raw in enumerate(read_text(jsonl, "utf-8-sig", most=MAX_DATA_BYTES).split("\n"), 1):
         if raw.strip():
             lines.setdefault(str(json.loads(raw).get("id")), line)
     return lines

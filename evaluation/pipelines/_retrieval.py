@@ -8,7 +8,7 @@ from functools import cache
 
 from evaluation import bounded_json
 from evaluation.errors import SpecError
-from evaluation.input_files import read_text
+from evaluation.input_files import MAX_DATA_BYTES, read_text
 from evaluation.pipelines._chunking import Unit, chunk_text
 
 DOCUMENT = "<document>"  # SpecError's field for a whole file (evaluation.spec._fields)
@@ -40,9 +40,11 @@ def load_corpus(path: str) -> tuple[tuple[str, str], ...]:
     try:
         # split at "\n" only: splitlines() also splits at U+2028 and other characters
         # that JSON strings may hold raw
-        lines = read_text(path, "utf-8-sig").split("\n")
+        lines = read_text(path, "utf-8-sig", most=MAX_DATA_BYTES).split("\n")
     except UnicodeDecodeError as exc:
         raise SpecError(f"not UTF-8 text ({exc.reason})", field=DOCUMENT, path=path) from exc
+    except OSError as exc:  # a file past the most, or one that went (exit 1 before)
+        raise SpecError(f"cannot read it: {exc.strerror}", field=DOCUMENT, path=path) from exc
     for number, line in enumerate(lines, 1):
         if not line.strip():
             continue

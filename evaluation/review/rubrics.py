@@ -9,7 +9,7 @@ import yaml
 
 from evaluation import safe_yaml
 from evaluation.errors import SpecError
-from evaluation.input_files import read_text
+from evaluation.input_files import MAX_WRITTEN_BYTES, read_text
 from evaluation.review.judge import Rubric
 
 
@@ -17,7 +17,7 @@ def load_rubric(path: str | Path) -> Rubric:
     """The rubric in ``path``; SpecError naming the file and the criterion otherwise."""
     where = str(path)
     try:
-        raw = safe_yaml.load(read_text(path, "utf-8-sig"))
+        raw = safe_yaml.load(read_text(path, "utf-8-sig", most=MAX_WRITTEN_BYTES))
     except OSError as exc:
         message = f"cannot read the rubric: {exc.strerror}"
         raise SpecError(message, field="<document>", path=where) from exc

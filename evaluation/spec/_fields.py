@@ -21,7 +21,7 @@ import yaml
 
 from evaluation import safe_yaml
 from evaluation.errors import SpecError
-from evaluation.input_files import read_text
+from evaluation.input_files import MAX_WRITTEN_BYTES, read_text
 from evaluation.storable_text import unstorable
 
 DOCUMENT = "<document>"  # the field named when the whole file is wrong
@@ -214,7 +214,10 @@ class FieldReader:
     def _read_marks(self) -> dict[str, tuple[Mark, Mark]]:
         if self._marks is None:
             try:
-                text = read_text(self.path, "utf-8-sig") if self.path else ""
+                # at most a spec's most: a file that grew since it was read has no marks
+                text = (
+                    read_text(self.path, "utf-8-sig", most=MAX_WRITTEN_BYTES) if self.path else ""
+                )
                 self._marks, self._aliases = marks_and_aliases(text)
             except (OSError, UnicodeDecodeError):
                 self._marks = {}

@@ -17,7 +17,13 @@ import yaml
 
 from evaluation import bounded_json, safe_yaml
 from evaluation.errors import InputWarning, SuiteError
-from evaluation.input_files import read_bytes, read_text, special_file
+from evaluation.input_files import (
+    MAX_DATA_BYTES,
+    MAX_WRITTEN_BYTES,
+    read_bytes,
+    read_text,
+    special_file,
+)
 from evaluation.storable_text import unstorable
 from evaluation.suites import _code_tests as code_tests
 from evaluation.suites._model import (
@@ -36,7 +42,7 @@ class ForgeableTestWarning(InputWarning):
 
 
 MAX_SHOWN = 10  # problems listed in full when a file has many
-MAX_SUITE_BYTES = 512 << 20
+MAX_SUITE_BYTES = MAX_DATA_BYTES
 """The largest cases file read (512 MiB): it is read whole, as it is stored, ~4 times its
 size in memory (a 300 MB case: 1.2 GB); refused before it is read (newcomer S8)."""
 MAX_CASES = 1_000_000
@@ -183,7 +189,7 @@ class _Problems:
 
 def _load_sidecar(path: Path) -> dict[str, Any]:
     try:
-        raw = safe_yaml.load(read_text(path, encoding="utf-8-sig"))
+        raw = safe_yaml.load(read_text(path, encoding="utf-8-sig", most=MAX_WRITTEN_BYTES))
     except OSError as exc:
         raise SuiteError(f"cannot read the file: {exc.strerror}", path=str(path)) from exc
     except UnicodeDecodeError as exc:

@@ -26,6 +26,7 @@ import yaml
 import tests.bad_input.test_corpus as corpus
 from evaluation import safe_yaml
 from evaluation.errors import EvalError
+from evaluation.input_files import MAX_DATA_BYTES, MAX_WRITTEN_BYTES
 from evaluation.metrics import get_metric
 from evaluation.pipelines._retrieval import load_corpus
 from evaluation.settings import ollama_url, port_number
@@ -76,6 +77,30 @@ def rubric(text: str | bytes) -> Any:
         return ["judge", "demo", "--model", "j:1b", "--url", "127.0.0.1:9", "--rubric", str(path)]
 
     return argv
+
+
+def _sparse(path: Path, size: int) -> Path:
+    """``path`` a file of ``size`` bytes, none written (refused by its size, none read)."""
+    with path.open("wb") as file:
+        file.truncate(size)
+    return path
+
+
+def _big_rubric(w: World) -> list[str]:
+    path = _sparse(w.root / "r.rubric.yaml", MAX_WRITTEN_BYTES + 1)
+    return ["judge", "demo", "--model", "j:1b", "--url", "127.0.0.1:9", "--rubric", str(path)]
+
+
+def _big_documents(w: World) -> list[str]:
+    spec = w.broken_suite(sidecar=corpus.QA_SIDECAR | {"documents": "d.jsonl"})
+    _sparse(w.root / "broken" / "d.jsonl", MAX_DATA_BYTES + 1)
+    return ["run", str(spec)]
+
+
+def _big_corpus(w: World) -> list[str]:
+    _sparse(w.root / "corpus.jsonl", MAX_DATA_BYTES + 1)
+    pipeline = {"name": "rag", "corpus": "corpus.jsonl", "embed_model": "sim-small:1b"}
+    return ["run", str(w.write_spec({"pipeline": pipeline}))]
 
 
 def pipeline_module(source: str, **block: Any) -> Any:
@@ -255,6 +280,19 @@ CASES = [
         {"EVALFLOW_DATABASE_URL": "sqlite:///{root}/empty.sqlite"}),
     Bad("database-empty-file-option", "cli", empty_database("show", "demo", option=True),
         ("--database", "empty.sqlite is an empty file")),
+    # --- every file read has a most, refused by its size before it is read (E2, E3)
+    Bad("rubric-too-large", "cli", _big_rubric,
+        ("r.rubric.yaml", "cannot read the rubric: is 1,048,577 bytes; at most 1,048,576")),
+    Bad("sidecar-too-large", "suite",
+        suite(sidecar="name: tiny\nversion: '1'\ntask_type: qa\ndefault_metrics: [exact_match]\n"
+              + "#" * MAX_WRITTEN_BYTES + "\n"),
+        ("{sidecar}", "cannot read the file: is 1,048,646 bytes; at most 1,048,576 (1 MiB)")),
+    Bad("documents-too-large", "suite", _big_documents,
+        ("broken/d.jsonl", "cannot read the documents file: is 536,870,913 bytes; at most "
+         "536,870,912 (512 MiB)")),
+    Bad("rag-corpus-too-large", "spec", _big_corpus,
+        ("{spec}", F.format("pipeline.corpus"), "corpus.jsonl", "cannot read it: is "
+         "536,870,913 bytes; at most 536,870,912")),
     # --- export into a place the kernel refuses, even to root
     Bad("export-out-unwritable", "cli", cli("export", "demo", "--out", "/proc/evalflow-export"),
         ("--out", "/proc/evalflow-export")),
