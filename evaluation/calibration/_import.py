@@ -113,7 +113,9 @@ def read_rows(path: Path) -> list[tuple[int, dict[str, object]]]:
                 raise _fail(path, line, None, expected) from None
             raise _fail(path, line, None, f"expected CSV ({exc})") from None
     rows = []
-    for i, raw in enumerate(text.splitlines(), start=1):
+    # split("\n"), not splitlines(): a JSON string may hold U+2028 and friends raw (a
+    # note holding one was "expected a JSON object (Unterminated string ...)")
+    for i, raw in enumerate(text.split("\n"), start=1):
         if not raw.strip():
             continue
         if len(rows) == MAX_RATINGS:

@@ -168,3 +168,12 @@ def test_a_csv_with_a_byte_order_mark_is_read(db, tmp_path, capsys) -> None:
     path.write_bytes(("\ufeff" + HEADER + GOOD).encode("utf-8"))
     rc, out, err = run_cli(["--database", db, "import-ratings", "toy-review", str(path)], capsys)
     assert rc == 0 and out.startswith("4 ratings of toy-review by ana (accuracy): 4 stored"), err
+
+
+def test_a_note_holding_a_line_separator_is_read(db, tmp_path, capsys) -> None:
+    """JSON strings may hold U+2028 raw; the file's lines end at "\\n" only."""
+    path = tmp_path / "r.jsonl"
+    rows = [{**ROW, "case": f"c0{i}", "notes": "first\u2028second"} for i in range(3)]
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), "utf-8")
+    rc, out, err = run_cli(["--database", db, "import-ratings", "toy-review", str(path)], capsys)
+    assert rc == 0 and out.startswith("3 ratings of toy-review by ana (accuracy): 3 stored"), err
