@@ -3,10 +3,12 @@ talks to Prefect (``RunControl``, given to the app by flows/: evaluation/ knows 
 Prefect), what the page says of a run it started (``started_words``) and how its writes
 are guarded.
 
-A write is a form POST that must carry the page's CSRF token (a secret made per server
-and compared in constant time), name an allowed host (the app's Host check) and come
-from the page's own origin (``Origin``, else ``Referer``, equal to ``http://HOST``):
-another web page open in the same browser can neither forge nor replay it.
+A write is a form POST that must come from a browser holding the server's key (the
+cookie the link `evalflow view` prints sets: another local user has neither), carry the
+page's CSRF token (a secret made per server and compared in constant time), name an
+allowed host (the app's Host check) and come from the page's own origin (``Origin``,
+else ``Referer``, equal to ``http://HOST``): another web page open in the same browser
+can neither forge nor replay it.
 """
 
 from __future__ import annotations
@@ -174,8 +176,15 @@ class WriteGuard:
     def sealed(self, text: str, signature: str) -> bool:
         return hmac.compare_digest(self.seal(text), signature)
 
-    def check(self, headers: Mapping[str, str], form: Mapping[str, str]) -> None:
-        """``ControlRefused`` (403) unless the request comes from this server's page."""
+    def check(self, headers: Mapping[str, str], form: Mapping[str, str], *, keyed: bool) -> None:
+        """``ControlRefused`` (403) unless the request comes from this server's page, in
+        a browser that holds the server's key (``keyed``: another local user's does not)."""
+        if not keyed:
+            raise ControlRefused(
+                403,
+                "refused: this browser does not hold the server's key: open the link "
+                "`evalflow view` printed when it started, then retry",
+            )
         if (foreign := foreign_origin(headers)) is not None:
             raise ControlRefused(403, foreign)
         if not token_matches(form.get("csrf"), self.token):

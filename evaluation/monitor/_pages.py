@@ -44,6 +44,7 @@ from evaluation.monitor._svg import line_chart, sparkline
 from evaluation.run import format_duration
 from evaluation.storage.db import session_scope
 from evaluation.storage.runs import request_cancel
+from evaluation.view.session_key import keyed, new_key
 from evaluation.wording import PARTIAL_RUN, not_judged_why
 
 POLL_S = 5.0  # how often an open page asks whether anything changed
@@ -61,12 +62,16 @@ def add_monitor(
     *,
     control: RunControl | Callable[[], RunControl | None] | None = None,
     poll_s: float | None = None,
+    key: str | None = None,
 ) -> None:
     """Add the monitor's routes to ``app`` (its templates rendered by ``render`` from
     ``env``, the view's); ``control`` starts and cancels runs (None: the page offers no
     buttons and the writes answer 503), or is a function that makes it (or None), called
     by the first monitor page: the CLI's reads Prefect's settings, which imports Prefect,
-    and the experiments' own pages need none of it."""
+    and the experiments' own pages need none of it. Start and Cancel are offered, and
+    taken, only from a browser holding the server's ``key`` (its cookie, set by the link
+    `evalflow view` prints: ``evaluation.view.session_key``); None: a key of its own."""
+    key = key or new_key()
     made: list[RunControl | None] = []
 
     def the_control() -> RunControl | None:
@@ -87,11 +92,15 @@ def add_monitor(
     }
     page_context = {
         "poll_ms": int((POLL_S if poll_s is None else poll_s) * 1000),
-        "csrf": guard.token,
         "levels": LEVELS,
         "default_deployment": DEFAULT_DEPLOYMENT,
         "stages": STAGES,
     }
+
+    def writer(request: Request) -> dict[str, Any]:
+        """Whether this browser may write (holds the key), and then the form's token."""
+        holds = keyed(request, key)
+        return {"keyed": holds, "csrf": guard.token if holds else ""}
 
     @app.get("/", response_class=HTMLResponse)
     def monitor_home(request: Request) -> HTMLResponse:
@@ -120,6 +129,7 @@ def add_monitor(
             ),
             can_control=the_control() is not None,
             **page_context,
+            **writer(request),
         )
 
     # path parameters read from the request, as the view's pages read theirs (a typed
@@ -160,6 +170,7 @@ def add_monitor(
             baseline_words=baseline_words,  # and name the accepted baseline
             since_of=since_words,  # where each stream's comparison starts, as trends says
             **page_context,
+            **writer(request),
         )
 
     @app.get("/api/live")
@@ -217,6 +228,7 @@ def add_monitor(
             can_cancel=can_cancel,
             can_control=control is not None,
             **page_context,
+            **writer(request),
         )
 
     @app.get("/api/runs/{experiment}")
@@ -240,7 +252,7 @@ def add_monitor(
 
     def _controlled(request: Request, form: dict[str, str]) -> RunControl:
         try:
-            guard.check(request.headers, form)
+            guard.check(request.headers, form, keyed=keyed(request, key))
         except ControlRefused as exc:
             raise HTTPException(exc.status, str(exc)) from exc
         control = the_control()

@@ -7,9 +7,12 @@ Which config wrote which output stays hidden, in the history too, until the sess
 ends (every pair of the queue rated) or, for one rated pair, until the rater asks;
 latency appears only beside the speed criterion. Pages are Jinja2 templates with CSS
 and JavaScript files (no build step). Serve it on a loopback address (``evalflow
-review`` does): there is no login, the rater is fixed per server. Its two writes (a
-rating, a reveal) come from its own page or are refused with 403: the page's origin and
-the token it was served with (``evaluation.view.same_origin``, as the monitor's writes).
+review`` does): there is no login, the rater is fixed per server, and every page needs
+the session's key, set as a cookie by the link the command prints
+(``evaluation.view.session_key``: another local user cannot rate as the rater). Its two
+writes (a rating, a reveal) come from its own page or are refused with 403: the page's
+origin and the token it was served with (``evaluation.view.same_origin``, as the
+monitor's writes).
 """
 
 from __future__ import annotations
@@ -46,6 +49,7 @@ from evaluation.review.store import (
 from evaluation.storage.db import session_scope
 from evaluation.view.links import LOOPBACK_HOSTS as LOOPBACK_HOSTS  # kept here too
 from evaluation.view.same_origin import foreign_origin, new_token, token_matches
+from evaluation.view.session_key import add_session_key, new_key
 
 #: A JSON integer 1-5, as the import and the store take it: not ``true`` (1) nor ``"4"``
 #: (pydantic's lax mode made them stars; newcomers' J2).
@@ -72,12 +76,15 @@ def create_app(
     allowed_hosts: Sequence[str] | None = None,
     fast: bool = False,
     unrated_only: bool = False,
+    key: str | None = None,
 ) -> FastAPI:
     """The review app for ``rater`` on ``experiment``. ``allowed_hosts`` (e.g.
     :data:`LOOPBACK_HOSTS`) rejects requests whose Host header names anything else,
     which stops other web pages from reaching a loopback server by DNS rebinding.
     ``fast`` opens the page in fast mode (the preference alone); ``unrated_only`` draws
-    only cases nobody has rated yet (``prepare_queue``)."""
+    only cases nobody has rated yet (``prepare_queue``). Every page but the static files
+    needs the session's ``key`` (made here unless given; ``app.state.key``): its link,
+    ``?key=KEY``, sets it as a cookie (``evaluation.view.session_key``)."""
     queue = prepare_queue(
         engine,
         experiment,
@@ -90,7 +97,14 @@ def create_app(
     app = FastAPI(
         title=f"evalflow review: {experiment}", docs_url=None, redoc_url=None, openapi_url=None
     )
-    if allowed_hosts:
+    app.state.key = key or new_key()
+    add_session_key(  # the rater's session: nobody without the link reads or writes it
+        app,
+        app.state.key,
+        guarded=lambda path: not path.startswith("/static/"),
+        command="evalflow review",
+    )
+    if allowed_hosts:  # added after: checked first
         app.add_middleware(TrustedHostMiddleware, allowed_hosts=list(allowed_hosts))
     app.mount("/static", StaticFiles(packages=[("evaluation.review", "static")]), name="static")
     app.state.queue = queue

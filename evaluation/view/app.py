@@ -55,6 +55,7 @@ from evaluation.view.queries import (
     generation_page,
     pair_page,
 )
+from evaluation.view.session_key import add_session_key, new_key
 from evaluation.view.stored import estimates_page, flips_page, pair_summary_page, summary_page
 from evaluation.view.summary import REFRESH_S, effects_words
 from evaluation.view.worddiff import word_diff
@@ -110,6 +111,7 @@ def create_app(
     allowed_hosts: Sequence[str] | None = None,
     control: RunControl | Callable[[], RunControl | None] | None = None,
     poll_s: float | None = None,
+    key: str | None = None,
 ) -> FastAPI:
     """The view app over every experiment in ``engine``'s database, with the monitor's
     pages (``evaluation.monitor``: the home page, each run's live page; ``control``
@@ -117,9 +119,13 @@ def create_app(
     how often an open page asks for changes). ``allowed_hosts`` (e.g.
     ``evaluation.view.links.LOOPBACK_HOSTS``) rejects
     requests naming any other host, which stops other web pages reaching a loopback
-    server by DNS rebinding."""
+    server by DNS rebinding. The pages are read by anyone; the monitor's writes need the
+    server's ``key`` (made here unless given; ``app.state.key``), a cookie set by the
+    link ``?key=KEY`` the command prints (``evaluation.view.session_key``)."""
     app = FastAPI(title="evalflow view", docs_url=None, redoc_url=None, openapi_url=None)
     app.add_middleware(PageScorers)  # each experiment's page: its own scorers' declarations
+    app.state.key = key or new_key()
+    add_session_key(app, app.state.key, guarded=lambda path: False, command="evalflow view")
     if allowed_hosts:
         app.add_middleware(TrustedHostMiddleware, allowed_hosts=list(allowed_hosts))
     app.mount("/static", StaticFiles(packages=[("evaluation.view", "static")]), name="static")
@@ -168,7 +174,7 @@ def create_app(
         """Where a browser looks for the icon of a page that names none (not ours)."""
         return RedirectResponse("/static/favicon.svg", status_code=301)
 
-    add_monitor(app, engine, env, render, control=control, poll_s=poll_s)
+    add_monitor(app, engine, env, render, control=control, poll_s=poll_s, key=app.state.key)
 
     # Each page reads its path parameters from the request: a typed argument would be a
     # pydantic field FastAPI makes as the route is added (and imports pydantic.v1 for),

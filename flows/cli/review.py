@@ -44,6 +44,7 @@ def _login_name() -> str:
 
 def cmd_review(args: argparse.Namespace) -> int:
     from evaluation.review.app import LOOPBACK_HOSTS, create_app
+    from evaluation.view.session_key import keyed_link
 
     local = is_loopback(args.host)
     rater = args.rater or _login_name()
@@ -68,14 +69,16 @@ def cmd_review(args: argparse.Namespace) -> int:
     queue = app.state.queue
     if not local:
         print(
-            f"warning: serving on {args.host}: anyone who can reach it can rate as "
-            f"{queue.rater} (there is no login)",
+            f"warning: serving on {args.host}: anyone who has its link can rate as "
+            f"{queue.rater}, and the link and ratings cross the network unencrypted (http)",
             file=sys.stderr,
         )
     shown = f"[{args.host}]" if ":" in args.host else args.host
+    link = keyed_link(f"http://{shown}:{args.port}/", app.state.key)
     print(
         f"Reviewing {len(queue.pair_ids)} blinded pairs of {queue.experiment} as "
-        f"{queue.rater}: open http://{shown}:{args.port}/ (Ctrl+C to stop)"
+        f"{queue.rater}: open {link} (its key lets only whoever has this link rate; "
+        "Ctrl+C to stop)"
     )
     serve(app, sock)
     return 0

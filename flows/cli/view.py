@@ -23,6 +23,7 @@ def cmd_view(args: argparse.Namespace) -> int:
     from evaluation.storage.repository import get_experiment
     from evaluation.view.app import create_app
     from evaluation.view.links import LOOPBACK_HOSTS, home_url, summary_url
+    from evaluation.view.session_key import keyed_link
 
     name, engine = None, None
     if args.experiment is not None:
@@ -64,10 +65,13 @@ def cmd_view(args: argparse.Namespace) -> int:
             f"warning: serving on {args.host}: anyone who can reach it can read every output",
             file=sys.stderr,
         )
+    # the link carries the server's key: the browser that opens it may Start and Cancel
     if name is None:
-        print(f"Monitoring every run: open {home_url(args.host, args.port)} (Ctrl+C to stop)")
+        link = keyed_link(home_url(args.host, args.port), app.state.key)
+        print(f"Monitoring every run: open {link} (Ctrl+C to stop)")
     else:
-        print(f"Browsing {name}: open {summary_url(name, args.host, args.port)} (Ctrl+C to stop)")
+        link = keyed_link(summary_url(name, args.host, args.port), app.state.key)
+        print(f"Browsing {name}: open {link} (Ctrl+C to stop)")
     serve(app, sock)
     return 0
 

@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 from evaluation.storage.db import session_scope
 from evaluation.storage.models import RunLive, RunSummary
 from evaluation.view.app import create_app
-from tests.evaluation.monitor.test_monitor import ORIGIN, Control, _csrf
+from tests.evaluation.monitor.test_monitor import ORIGIN, Control, _csrf, keyed_client
 from tests.support.monitor_db import RUNNING, build_monitor_db
 
 GOOD = {"deployment": "evaluate/on-demand", "spec_path": "s.yaml", "level": "smoke"}
@@ -22,7 +22,7 @@ GOOD = {"deployment": "evaluate/on-demand", "spec_path": "s.yaml", "level": "smo
 def served(tmp_path_factory):
     db = build_monitor_db(f"sqlite:///{tmp_path_factory.mktemp('bad') / 'm.db'}")
     control = Control()
-    client = TestClient(create_app(db.engine, control=control))
+    client = keyed_client(create_app(db.engine, control=control))
     client.get("/")  # the summaries are counted once, before the cases
     return db, client, control
 

@@ -49,6 +49,9 @@ def deployment(prefect_harness):
     return "evaluate/monitor-browser-test", deployment_id
 
 
+KEY = "monitor-browser-test-key"
+
+
 @pytest.fixture(scope="module")
 def served(tmp_path_factory, deployment):
     db = build_monitor_db(f"sqlite:///{tmp_path_factory.mktemp('monitor') / 'm.db'}")
@@ -57,6 +60,7 @@ def served(tmp_path_factory, deployment):
         allowed_hosts=LOOPBACK_HOSTS,
         control=PrefectRunControl(PREFECT_API_URL.value()),
         poll_s=0.2,
+        key=KEY,
     )
     with serving(app) as url:
         yield db, url
@@ -65,7 +69,7 @@ def served(tmp_path_factory, deployment):
 def test_running_progress_updates_in_place_and_series_and_hosts_show(browser, served):
     db, url = served
     page = browser.new_page()
-    page.goto(url + "/")
+    page.goto(f"{url}/?key={KEY}")  # the link evalflow view prints
     row = f'#running-rows tr[data-name="{RUNNING}"] .progress'
     assert page.inner_text(row) == "3/12 (25%)"
     page.evaluate("window.notReloaded = true")
@@ -87,7 +91,7 @@ def test_start_runs_the_deployment_and_refuses_an_unknown_one(browser, served, d
     _, url = served
     name, deployment_id = deployment
     page = browser.new_page()
-    page.goto(url + "/")
+    page.goto(f"{url}/?key={KEY}")  # the link evalflow view prints
     # the field offers a registered evaluate deployment (M10: serve's alone is
     # evaluate/on-demand-served, and the default evaluate/on-demand was refused)
     page.wait_for_selector(f'#deployments option[value="{name}"]', state="attached")
@@ -126,7 +130,7 @@ def test_start_runs_the_deployment_and_refuses_an_unknown_one(browser, served, d
         timeout=WAIT_MS,
     )
     assert page.inner_text("#started") == f"Flow run {runs[0].name} ended Failed: {reason}"
-    page.goto(url + "/")
+    page.goto(f"{url}/?key={KEY}")  # the link evalflow view prints
     page.fill('#start-form input[name="deployment"]', "evaluate/no-such-deployment")
     page.fill('#start-form input[name="spec_path"]', "x.yaml")
     with page.expect_navigation():
@@ -145,13 +149,13 @@ def test_cancel_asks_prefect_then_a_finished_run_moves_to_recent(browser, served
         )
     start_running(db.engine, flow_run_id=str(run.id))
     page = browser.new_page()
-    page.goto(f"{url}/e/{RUNNING}/live")
+    page.goto(f"{url}/e/{RUNNING}/live?key={KEY}")
     with page.expect_navigation():
         page.click("#cancel")
     with SyncPrefectClient(PREFECT_API_URL.value()) as client:
         state = client.read_flow_run(run.id).state
     assert state.type.value in ("CANCELLING", "CANCELLED")
-    page.goto(url + "/")
+    page.goto(f"{url}/?key={KEY}")  # the link evalflow view prints
     with session_scope(db.engine) as session:
         end_run(session, RUNNING, "cancelled", RunProcess.current(), reason="cancelled")
     page.wait_for_selector(

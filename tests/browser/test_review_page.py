@@ -27,7 +27,7 @@ def test_rate_a_pair_reload_and_find_it_stored(browser, database_url):
     identities = [name for c in db.configs for name in (c.label, shown[c.label], c.hash)]
     with serving(app) as url:
         page = browser.new_page()
-        page.goto(url + "/")
+        page.goto(f"{url}/?key={app.state.key}")  # the printed link
         page.wait_for_selector("#pair", state="visible")
         assert page.inner_text("#progress") == "0 of 3 pairs rated"
         body = page.inner_text("body")
@@ -97,7 +97,7 @@ def test_a_session_by_keyboard_alone_reveals_who_wrote_what_at_its_end(browser, 
     labels = set(distinguishing_labels([c.label for c in db.configs]).values())
     with serving(app) as url:
         page = browser.new_page()
-        page.goto(url + "/")
+        page.goto(f"{url}/?key={app.state.key}")  # the printed link
         page.wait_for_selector("#pair", state="visible")
         # the whole conversation: system prompt, the earlier exchange, the question
         assert page.locator("#turns li").count() == 4
@@ -140,7 +140,7 @@ def test_the_review_page_does_not_scroll_sideways_on_a_phone(browser, database_u
     )
     with serving(app) as url:
         page = browser.new_page(viewport={"width": 390, "height": 844})
-        page.goto(url + "/")
+        page.goto(f"{url}/?key={app.state.key}")  # the printed link
         page.wait_for_selector("#pair", state="visible")
         overflow = page.evaluate(
             "Math.max(document.documentElement.scrollWidth, document.body.scrollWidth)"

@@ -74,10 +74,17 @@ def db(tmp_path_factory):
     return build_monitor_db(f"sqlite:///{tmp_path_factory.mktemp('monitor') / 'm.db'}")
 
 
+def keyed_client(app) -> TestClient:
+    """A browser that opened the link `evalflow view` printed: it holds the key."""
+    c = TestClient(app)
+    c.get(f"/?key={app.state.key}", follow_redirects=False)
+    return c
+
+
 @pytest.fixture
 def client(db):
     control = Control()
-    return TestClient(create_app(db.engine, control=control)), control
+    return keyed_client(create_app(db.engine, control=control)), control
 
 
 def _text(html: str) -> str:
@@ -436,7 +443,7 @@ def test_a_crashed_run_is_crashed_in_recent_runs_and_stats_too(tmp_path):
     """One crashed detection (experiment_status) for every section of the home page,
     even when the page was shown (and kept) while the run was alive."""
     crashed = build_monitor_db(f"sqlite:///{tmp_path / 'c.db'}")
-    c = TestClient(create_app(crashed.engine, control=Control()))
+    c = keyed_client(create_app(crashed.engine, control=Control()))
     assert "1 active" in _text(c.get("/").text.split('id="stats"')[1].split("</section>")[0])
     with session_scope(crashed.engine) as session:  # its process is gone (as after kill -9)
         session.exec(
@@ -476,7 +483,7 @@ def test_a_crashed_runs_stored_generations_are_counted_in_recent_runs(tmp_path):
             .where(ExperimentRun.experiment == RUNNING)
             .values(pid_started="gone")
         )
-    c = TestClient(create_app(crashed.engine, control=Control()))
+    c = keyed_client(create_app(crashed.engine, control=Control()))
     recent = c.get("/").text.split('id="recent"')[1].split("</section>")[0]
     cells = re.findall(r"<td[^>]*>(.*?)</td>", recent.split(f'data-name="{RUNNING}"')[1], re.S)
     assert cells[3] == "crashed" and cells[6] == "3", cells[:8]
@@ -507,6 +514,28 @@ def test_start_is_guarded_and_passes_the_parameters(client):
         headers={"Origin": ORIGIN},
     )
     assert missing.status_code == 404 and "is not registered" in missing.text
+
+
+def test_start_and_cancel_need_the_key_the_printed_link_sets(client):
+    """ncedge-E1: any local user could GET the page, read its token and start or cancel
+    runs (the Origin, Host and token checks pass for any local process). A browser
+    without the server's key (the cookie the link `evalflow view` prints sets) is
+    offered no button and served no token, and its writes are refused."""
+    c, control = client
+    token = _csrf(c.get("/").text)
+    other = TestClient(c.app)  # another local user: the pages, not the link
+    page = other.get("/").text
+    assert 'id="start-form"' not in page and 'name="csrf"' not in page
+    assert "open the link <code>evalflow view</code> printed" in page
+    form = {"deployment": "evaluate/on-demand", "spec_path": "s.yaml", "csrf": token}
+    for action, fields in (("start", form), ("cancel", {"experiment": RUNNING, "csrf": token})):
+        refused = other.post(f"/actions/{action}", data=fields, headers={"Origin": ORIGIN})
+        assert refused.status_code == 403 and "does not hold the server" in refused.text
+    assert "Cancel this run" not in other.get(f"/e/{RUNNING}/live").text
+    assert control.started == [] and control.cancelled == []
+    assert other.get("/?key=guessed").status_code == 403
+    other.get(f"/?key={c.app.state.key}", follow_redirects=False)  # the printed link
+    assert 'id="start-form"' in other.get("/").text
 
 
 def test_a_started_run_whose_flow_fails_before_its_claim_is_said_failed(client):

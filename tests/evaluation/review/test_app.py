@@ -53,6 +53,7 @@ def client(review_db, request):
         allowed_hosts=LOOPBACK_HOSTS,
     )
     with serving(app) as url, httpx.Client(base_url=url) as c:
+        c.get(f"/?key={app.state.key}")  # the link `evalflow review` prints: its cookie
         c.headers.update(_from_the_page(c, url))
         yield c
 
@@ -148,6 +149,7 @@ def test_a_pair_shows_the_prompt_the_models_received_with_the_template(tmp_path)
     )
     app = create_app(db.engine, db.experiment, "tpl", per_pair=2, allowed_hosts=LOOPBACK_HOSTS)
     with serving(app) as url, httpx.Client(base_url=url) as c:
+        c.get(f"/?key={app.state.key}")
         pair = c.get("/api/next").json()["pair"]
     n = int(pair["case_id"].removeprefix("c"))
     assert pair["turns"] == [
@@ -170,6 +172,7 @@ def test_a_pair_whose_configs_differ_in_template_shows_the_case_and_says_why(tmp
         session.commit()
     app = create_app(db.engine, db.experiment, "tpl", per_pair=2, allowed_hosts=LOOPBACK_HOSTS)
     with serving(app) as url, httpx.Client(base_url=url) as c:
+        c.get(f"/?key={app.state.key}")
         pair = c.get("/api/next").json()["pair"]
     assert pair["turns"] == [{"role": "user", "content": pair["input"]}]
     assert "different prompt templates" in pair["input_note"]
@@ -295,3 +298,37 @@ def test_the_pages_are_templates_with_their_scripts_and_styles_served_alongside(
     for path in ("static/review.js", "static/review.css", "static/history.js"):
         assert client.get(f"/{path}").status_code == 200
     assert "test_the_pages_are_templates" in client.get("/history").text
+
+
+def test_without_the_link_printed_nobody_reads_or_writes_the_session(review_db):
+    """ncedge-E1: on a shared machine another local user GET the page, read its token
+    from it and rated as the reviewer, and revealed pairs: the Origin, Host and token
+    checks all pass for any local process. Now every page but the static files needs
+    the session's key, a cookie set by the link `evalflow review` prints."""
+    app = create_app(
+        review_db.engine, review_db.experiment, "e1-rater", per_pair=2, allowed_hosts=LOOPBACK_HOSTS
+    )
+    with serving(app) as url, httpx.Client(base_url=url) as other:
+        for path in ("/", "/history", "/api/next", "/api/history", "/api/reveal"):
+            refused = other.get(path)
+            assert refused.status_code == 403, path
+            assert "open that link" in refused.text and "csrf" not in refused.text
+        pair_id = app.state.queue.pair_ids[0]
+        headers = {"Origin": url, "X-CSRF-Token": "read from a page it cannot read"}
+        for write in ("rating", "reveal"):
+            forged = other.post(f"/api/pairs/{pair_id}/{write}", json=_body(), headers=headers)
+            assert forged.status_code == 403
+        assert other.get("/?key=guessed").status_code == 403
+        assert other.get("/static/review.js").status_code == 200
+        # the link sets the cookie and leads to the page without the key in its address
+        opened = other.get(f"/?key={app.state.key}")
+        assert opened.status_code == 303 and opened.headers["location"] == "/"
+        assert "httponly" in opened.headers["set-cookie"].lower()
+        assert "samesite=strict" in opened.headers["set-cookie"].lower()
+        headers = _from_the_page(other, url)
+        assert other.post(f"/api/pairs/{pair_id}/rating", json=_body(), headers=headers).json()[
+            "stored"
+        ] == 1 + 2 * len(BLIND)
+    with Session(review_db.engine) as session:
+        frame = ratings_frame(session, review_db.experiment_id, rater="e1-rater")
+    assert len(frame) == 1 + 2 * len(BLIND)

@@ -243,7 +243,7 @@ def test_status_imports_no_web_framework(database_url, tmp_path):
     assert (answer["heavy"], answer["web"]) == ([], [])
 
 
-MONITOR_PROBE = VIEW_PROBE.replace("/e/toy-review/summary", "/").replace(
+MONITOR_PROBE = VIEW_PROBE.replace('"/e/toy-review/summary"', '"/?key=" + app.state.key').replace(
     "'id=\"estimates\"' in page.text", "'id=\"start-form\"' in page.text"
 )
 
