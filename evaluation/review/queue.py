@@ -155,7 +155,8 @@ def pair_view(
 
 def revealed_pairs(session: Session, queue: ReviewQueue) -> list[dict[str, Any]]:
     """Who wrote what in every pair the rater rated, in queue order, with the config
-    their preference points at (None for a tie): the end of a session's reveal."""
+    their preference points at (None for a tie) and their stars (speed, rated once
+    revealed, among them): the end of a session's reveal, where speed is rated."""
     rated = rated_pair_ids(session, queue.rater, queue.pair_ids)
     out = []
     for pair_id in queue.pair_ids:
@@ -173,6 +174,7 @@ def revealed_pairs(session: Session, queue: ReviewQueue) -> list[dict[str, Any]]
                 "B": who["B"],
                 "preference": preference,
                 "preferred": who[preference].get("label") if preference in who else None,
+                "stars": view["rating"]["stars"],  # speed among them once rated
             }
         )
     return out

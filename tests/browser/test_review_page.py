@@ -122,14 +122,29 @@ def test_a_session_by_keyboard_alone_reveals_who_wrote_what_at_its_end(browser, 
         assert rows.count() == 2
         text = page.inner_text("#reveal")
         assert any(label in text for label in labels) and "tie" in text
+        # J3: at the session's end every pair is revealed, and its speed may be rated:
+        # the table had no way to it (no stars, rows not links)
+        page.uncheck("#fast")
+        assert page.inner_text("#reveal tbody tr:first-child .rate-speed") == "rate speed"
+        page.click("#reveal tbody tr:first-child .rate-speed")
+        page.wait_for_selector("#pair", state="visible")
+        assert page.is_enabled('input[name="A-speed"][value="3"]')
+        assert page.inner_text("#latency-A").startswith("latency")
+        page.keyboard.press("3")  # the keys start at speed: A, then B
+        page.keyboard.press("5")
+        page.keyboard.press("Enter")
+        page.wait_for_selector("#done", state="visible")
+        speed = page.inner_text("#reveal tbody tr:first-child .rate-speed")
+        assert speed == "A 3\u2605, B 5\u2605 (change)"
         page.close()
 
     with Session(db.engine) as session:
         stored = ratings_frame(session, db.experiment_id, rater="kim")
     prefs = stored[stored.criterion == "preference"].sort_values("pair_id")
     assert sorted(prefs.preference) == ["B", "tie"]
-    assert len(stored) == 6 + 2  # blind stars of the first pair only, two preferences
-    assert sorted(stored.stars.dropna().astype(int)) == [2] * 3 + [4] * 3
+    assert len(stored) == 6 + 2 + 2  # blind stars of the first pair only, two preferences
+    assert sorted(stored[stored.criterion == "speed"].stars.astype(int)) == [3, 5]
+    assert sorted(stored.stars.dropna().astype(int)) == [2] * 3 + [3] + [4] * 3 + [5]
 
 
 def test_the_review_page_does_not_scroll_sideways_on_a_phone(browser, database_url):

@@ -142,7 +142,13 @@ function render(pair) {
   $("submit").textContent = pair.rating ? "Update rating" : "Save rating";
   $("next").hidden = !pair.rating;
   $("reveal-pair").hidden = !pair.rating || Boolean(pair.identities);
-  setCursor(0);
+  setCursor(speedDue(pair) ? cells.findIndex(([c]) => AFTER_REVEAL.includes(c)) : 0);
+}
+
+// A rated, revealed pair whose speed is not rated yet: the keys start at speed.
+function speedDue(pair) {
+  return Boolean(pair.identities && pair.rating && AFTER_REVEAL.some(
+    (c) => !(c in (pair.rating.stars.A || {}))));
 }
 
 function reveal(identities) {
@@ -171,12 +177,25 @@ async function showSessionEnd() {
   rows.replaceChildren();
   for (const p of body.pairs) {
     const tr = document.createElement("tr");
+    tr.dataset.pair = p.pair_id;
     const preferred = p.preferred === null ? "tie" : p.preference + ": " + p.preferred;
     for (const text of [p.position, p.case_id, p.A.label, p.B.label, preferred]) {
       const td = document.createElement("td");
       td.textContent = String(text);
       tr.appendChild(td);
     }
+    // Speed is rated once revealed: every pair is now; its link opens the pair to rate it.
+    const speed = document.createElement("td");
+    const rated = AFTER_REVEAL.map((c) => ["A", "B"].map((side) => p.stars[side][c]));
+    const link = document.createElement("a");
+    link.href = "?pair=" + p.pair_id;
+    link.className = "rate-speed";
+    link.textContent = rated.flat().every((v) => v === undefined)
+      ? "rate " + AFTER_REVEAL.join(", ")
+      : rated.map(([a, b]) => "A " + (a ?? "–") + "\u2605, B " + (b ?? "–") + "\u2605").join("; ")
+        + " (change)";
+    speed.appendChild(link);
+    tr.appendChild(speed);
     rows.appendChild(tr);
   }
   $("pair").hidden = true;
