@@ -109,6 +109,7 @@ def test_a_session_by_keyboard_alone_reveals_who_wrote_what_at_its_end(browser, 
             page.keyboard.press("2")
         page.keyboard.press("b")
         page.keyboard.press("Enter")
+        page.keyboard.press("Enter")  # twice (J1's addendum): one save, one move on
         page.wait_for_function(f"location.href !== {first!r}")
         page.wait_for_selector("#progress:has-text('1 of 2')")
         assert not any(name in page.inner_text("body") for name in labels)

@@ -243,22 +243,33 @@ async function save() {
   return body;
 }
 
+// One save at a time: a double click or Enter pressed twice sent two (newcomers' J1); the
+// server keeps one current rating either way, and the page moves on once.
+let saving = false;
+
 async function submit(event) {
   event.preventDefault();
+  if (saving) return;
+  saving = true;
   try {
     await save();
   } catch (error) {
     $("status").textContent = "Not saved: " + error.message;
+  } finally {
+    saving = false;
   }
 }
 
 async function saveAndAdvance() {
-  if (!$("rating").reportValidity()) return;
+  if (saving || !$("rating").reportValidity()) return;
+  saving = true;
   try {
     await save();
     await load(null);
   } catch (error) {
     $("status").textContent = "Not saved: " + error.message;
+  } finally {
+    saving = false;
   }
 }
 
