@@ -77,3 +77,31 @@ def test_a_summary_counted_by_an_older_ranking_is_counted_again(tmp_path):
         shown = board.labels[leader["config"]]
         assert session.get(RunSummary, db.experiment_id).best_config == shown
         assert refresh_summaries(session) == 0  # counted this way now: kept
+
+
+def test_a_read_only_copy_with_summaries_to_count_reads_its_home_page(tmp_path):
+    """Recheck R1: a read-only copy (``mode=ro``, rollback journal, as a teammate gets it)
+    of a database whose run's summary was never stored (a run killed with -9): the home
+    page counted it and stored it, the write was refused, and `/` answered HTTP 500 with
+    the INSERT's traceback. Now nothing is stored and the page reads what is there."""
+    import sqlite3
+    from urllib.parse import quote
+
+    from evaluation.monitor._home import home
+    from evaluation.monitor._summary import refresh_summaries
+    from evaluation.storage.db import make_engine
+    from evaluation.storage.models import RunSummary
+
+    path = tmp_path / "r.db"
+    db = build_review_db(f"sqlite:///{path}", n_cases=4)
+    db.engine.dispose()
+    with sqlite3.connect(path) as connection:
+        connection.execute("PRAGMA journal_mode=DELETE")
+    connection.close()
+    engine = make_engine(f"sqlite:///file:{quote(str(path))}?mode=ro&uri=true", reads_only=True)
+    with session_scope(engine) as session:
+        assert refresh_summaries(session) == 0
+        shown = home(session)
+        assert shown.experiments == 1 and shown.catching_up == 0
+        assert session.get(RunSummary, db.experiment_id) is None
+    engine.dispose()
