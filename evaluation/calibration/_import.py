@@ -330,7 +330,8 @@ def import_ratings(
     min_ratings: int = MIN_RATINGS,
 ) -> ImportResult:
     """Check the whole file, then store every rating in one transaction."""
-    from evaluation.review.store import record_rating, saved_at_once
+    from evaluation.review.store import record_rating
+    from evaluation.storage.db import saved_at_once
 
     ratings = check_ratings(engine, experiment, path, criteria=criteria, min_ratings=min_ratings)
 

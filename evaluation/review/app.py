@@ -44,9 +44,8 @@ from evaluation.review.store import (
     Preference,
     rated_pair_ids,
     record_pair_rating,
-    saved_at_once,
 )
-from evaluation.storage.db import session_scope
+from evaluation.storage.db import saved_at_once, session_scope
 from evaluation.view.links import LOOPBACK_HOSTS as LOOPBACK_HOSTS  # kept here too
 from evaluation.view.same_origin import foreign_origin, new_token, token_matches
 from evaluation.view.session_key import add_session_key, new_key

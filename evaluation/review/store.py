@@ -3,8 +3,8 @@
 A rating is one row per (rater, generation, criterion). Rating the same thing again adds
 a row and marks the earlier one ``superseded_by`` the new one: nothing is overwritten,
 and a rater's history keeps every version. A slot has one current rating, which the
-database keeps (``schema.Rating``'s unique indexes; ``saved_at_once`` tries again a save
-that raced another). The preference of a blinded pair is a rating
+database keeps (``schema.Rating``'s unique indexes; ``storage.db.saved_at_once`` tries
+again a save that raced another). The preference of a blinded pair is a rating
 with criterion "preference" whose slot is (rater, pair) rather than (rater, generation),
 since one generation can appear in several pairs.
 
@@ -13,13 +13,11 @@ The tables are in :mod:`evaluation.review.schema`.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal, TypeVar, get_args
 
 from sqlalchemy import or_, select
-from sqlalchemy.engine import Engine
-from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
 from evaluation.errors import StorageError
@@ -144,28 +142,6 @@ def record_rating(
         old.superseded_by = row.id
         session.add(old)
     return row, len(current)
-
-
-#: How often a save is tried when another save of the same slot committed between its
-#: read and its write (the database refused the second current rating).
-SAVE_TRIES = 3
-
-
-def saved_at_once(engine: Engine, write: Callable[[Session], T]) -> T:
-    """``write(session)`` in one transaction, tried again (up to ``SAVE_TRIES`` times)
-    where the database refused it a second current rating of a slot: another save of
-    the same rating (a double click on Save, two tabs) committed first, and the next try
-    reads it (an identical one is then "unchanged", a different one superseded)."""
-    from evaluation.storage.db import session_scope  # storage.db imports review.schema
-
-    for attempt in range(1, SAVE_TRIES + 1):
-        try:
-            with session_scope(engine) as session:
-                return write(session)
-        except StorageError as exc:
-            if attempt == SAVE_TRIES or not isinstance(exc.__cause__, IntegrityError):
-                raise
-    raise AssertionError("unreachable")
 
 
 def _current_slot(rater: str, generation_id: int, criterion: str, pair_id: int | None):

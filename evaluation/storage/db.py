@@ -8,7 +8,7 @@ import sqlite3
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy import URL, Column, TextClause, event, inspect, make_url
 from sqlalchemy.engine import Engine
@@ -50,6 +50,7 @@ if TYPE_CHECKING:
     from sqlalchemy.engine import Inspector
     from sqlalchemy.engine.interfaces import ReflectedColumn
 
+T = TypeVar("T")
 Tables = Sequence[type[SQLModel]]
 
 EVALUATION_TABLES: Tables = (
@@ -580,6 +581,27 @@ def session_scope(engine: Engine) -> Iterator[Session]:
         except BaseException:
             session.rollback()
             raise
+
+
+#: How often a write is tried when another writer committed the row a unique index
+#: allows once between its read and its write (``saved_at_once``).
+SAVE_TRIES = 3
+
+
+def saved_at_once(engine: Engine, write: Callable[[Session], T]) -> T:
+    """``write(session)`` in one transaction (``session_scope``), tried again (up to
+    ``SAVE_TRIES`` times) where the database refused it for a unique index: another save
+    of the same row committed first (the review's one current rating a slot: a double
+    click on Save, two tabs), and the next try reads it (an identical rating is then
+    "unchanged", a different one supersedes)."""
+    for attempt in range(1, SAVE_TRIES + 1):
+        try:
+            with session_scope(engine) as session:
+                return write(session)
+        except StorageError as exc:
+            if attempt == SAVE_TRIES or not isinstance(exc.__cause__, IntegrityError):
+                raise
+    raise AssertionError("unreachable")
 
 
 READ_ROWS = 10_000  # rows a read makes Python objects of at once (read_frame)

@@ -56,7 +56,13 @@ def _leaves(cls: type) -> set[type]:
 
 
 def test_every_httpx_request_error_is_mapped() -> None:
-    assert _leaves(httpx.RequestError) <= set(EXPECTED)
+    """httpx's errors and the backends' own; not those other code subclasses where it
+    is imported beside them (tasks/' PrefectBusy, of the Prefect API's busy answers)."""
+    raised = {c for c in _leaves(httpx.RequestError) if c.__module__.startswith(_RAISED_BY)}
+    assert raised <= set(EXPECTED)
+
+
+_RAISED_BY = ("httpx", "evaluation.")
 
 
 @pytest.mark.parametrize(("raised", "expected"), list(EXPECTED.items()))

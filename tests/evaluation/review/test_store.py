@@ -17,9 +17,8 @@ from evaluation.review.store import (
     record_pair_rating,
     record_rating,
     save_pairs,
-    saved_at_once,
 )
-from evaluation.storage.db import EVALUATION_TABLES, create_tables
+from evaluation.storage.db import EVALUATION_TABLES, create_tables, saved_at_once
 from evaluation.storage.repository import generations_frame
 
 

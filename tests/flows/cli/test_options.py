@@ -189,7 +189,7 @@ def test_flows_whose_result_says_it_keep_their_info_lines_off_the_terminal(
     shown = (board, "Leaderboard: nc-real")
     monkeypatch.setattr(rescore, "stored_leaderboard", lambda args, name: shown)
     monkeypatch.setattr(compare, "render_comparison_text", lambda *a, **k: "Paired: nc-real")
-    for reader in ("_dropped", "_estimates"):
+    for reader in ("_dropped", "_estimates", "_stopped"):
         monkeypatch.setattr(stats, reader, lambda args: [])
     monkeypatch.setattr(stats, "_calibrated", lambda args: "")
     assert main(argv) == 0
