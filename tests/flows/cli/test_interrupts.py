@@ -300,7 +300,7 @@ def test_a_served_page_keeps_a_sigint_it_started_ignoring(tmp_path):
         )
     try:
         page = view.stdout.readline().split("open ", 1)[1].split()[0]  # said before serving
-        with httpx.Client(timeout=30) as client:
+        with httpx.Client(timeout=30, follow_redirects=True) as client:
             answered = None  # serving (its signal handlers set) once it answers
             while answered is None and view.poll() is None:
                 with contextlib.suppress(httpx.TransportError):
