@@ -22,20 +22,29 @@ Prefect's own retries never see a busy answer. The budget starts at the first bu
 answer, not when the caller began waiting (a slot write queued behind the run's others
 had spent its 120 s in that queue and failed at its first 503).
 
-Not covered: the clients Prefect's engine makes for itself (a flow run's and its task
-runs' states), which take no settings from evalflow; on the embedded server its
-Retry-After shortens their waits the same way. This module imports no Prefect until
-``prefect_client`` is called: a lane worker's ``SlotApi`` sends through ``BusyRetry`` too.
+The client Prefect's engine writes a flow run's states with (created, running,
+completed: ``propose_state``) is one of these too where evalflow starts the flow in its
+own process (``engine_client``: `run`'s flow). No Prefect setting shortens the engine's
+own waits: its settings are the number of tries (PREFECT_CLIENT_MAX_RETRIES), the
+jitter (PREFECT_CLIENT_RETRY_JITTER_FACTOR, around the same mean) and more codes, and 0
+tries fails the flow run at its first busy answer. Not covered: a deployment's run
+started by a Prefect worker or `serve`'s runner (a process of Prefect's own, whose
+engine makes its client), and Prefect's log and event workers (their own threads,
+sending in the background). On the embedded server its Retry-After shortens their waits
+the same way. Task runs' states go as events, not as writes. This module imports no
+Prefect until ``prefect_client`` is called: a lane worker's ``SlotApi`` sends through
+``BusyRetry`` too.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import random
 import ssl
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -251,3 +260,18 @@ def prefect_client(
         auth_string=PREFECT_API_AUTH_STRING.value(),
         httpx_settings=settings,
     )
+
+
+@contextlib.asynccontextmanager
+async def engine_client(**transport: Any) -> AsyncIterator[None]:
+    """While the block runs, the flow runs started in it on this event loop write their
+    states through a ``prefect_client`` (``transport``: its test hooks): Prefect's
+    engine takes the client of the client context it finds (``AsyncClientContext``)
+    rather than making one. The context is made as the engine would make its own, with
+    the client given (``model_construct``: its constructor makes a client of Prefect's
+    settings): Prefect's other lookups in the flow (``get_client()`` of an async task
+    run) find the same client, as they find the engine's, rather than each making one."""
+    from prefect.context import AsyncClientContext
+
+    async with AsyncClientContext.model_construct(client=prefect_client(**transport)):
+        yield

@@ -14,6 +14,7 @@ from tasks.adapters.prefect_client import (
     BUSY_BUDGET_S,
     WAIT_CAP_S,
     PrefectBusy,
+    engine_client,
     prefect_client,
 )
 from tasks.adapters.slot_errors import SlotUnavailable
@@ -178,3 +179,38 @@ def test_a_dropped_connection_is_sent_again_soon_too():
 
     asyncio.run(main())
     assert len(tries) == 2 and clock.slept == [0.05]
+
+
+@pytest.mark.usefixtures("prefect_harness")
+def test_the_engines_own_state_writes_are_sent_again_soon_too():
+    """A flow run's states are written by Prefect's engine through a client it makes
+    itself, and no Prefect setting shortens its waits: under ``engine_client`` (`run`'s
+    flow) it takes evalflow's, so its running state answered busy twice is sent again
+    after 0.05 s and 0.1 s, not 2 s then 4 s (Prefect's own client's, above), and the
+    flow run ends completed. The busy answers come from a stand-in in front of the
+    test's Prefect server."""
+    from prefect import flow
+
+    clock, busy = _Clock(), []
+    server = httpx.AsyncHTTPTransport()
+
+    class _StateWritesBusy(httpx.AsyncBaseTransport):
+        async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+            if request.url.path.endswith("/set_state") and len(busy) < 2:
+                busy.append(request.url.path)
+                return httpx.Response(503, json={"exception_message": "database is locked"})
+            return await server.handle_async_request(request)
+
+    @flow(name="states-sent-soon", persist_result=False)
+    async def states_sent_soon() -> int:
+        return 7
+
+    async def main():
+        async with engine_client(
+            inner=_StateWritesBusy(), sleep=clock.sleep, clock=clock, jitter=lambda: 1.0
+        ):
+            return await states_sent_soon(return_state=True)
+
+    state = asyncio.run(main())
+    assert state.is_completed() and state.result() == 7
+    assert len(busy) == 2 and clock.slept == [0.05, 0.1]
