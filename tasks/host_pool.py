@@ -42,7 +42,7 @@ from tasks.adapters.cancellation import unless_cancelled
 from tasks.adapters.host_limits import size_limits
 from tasks.adapters.host_slots import HostSlots
 from tasks.adapters.prefect_client import prefect_client
-from tasks.adapters.slot_holders import holders_of
+from tasks.adapters.slot_holders import run_holders
 from tasks.adapters.slot_registry import Registry
 from tasks.adapters.spare_slots import PoolSpareSlots
 from tasks.generation import (
@@ -136,10 +136,12 @@ async def generate_all(
         telemetry = RunTelemetry(sampler, pool.backends, local=local)
 
         def whose(host: str) -> list[tuple[str, int]]:
-            """Who else holds ``host``'s slots, as the slot registry lists them."""
+            """Who holds ``host``'s slots, as the slot registry lists them, with the
+            run's own lanes' take under way (``run_holders``)."""
             if registry is None:
                 return []
-            return holders_of(registry.folder, limit_names[host], besides=label)
+            taking = slots.taking(host) if slots is not None else 0
+            return run_holders(registry.folder, limit_names[host], label, taking=taking)
 
         live = LiveRun(
             engine,

@@ -30,7 +30,13 @@ SLOW_WAIT_S = 30.0  # a host's lanes waiting this long for a slot: said, once a 
 _LISTED: list[SlotWaits] = []  # this process's runs' lanes while they generate
 
 Holders = Sequence[tuple[str, int]]
-"""Who holds a host's slots besides the run: (which run, in words; how many slots)."""
+"""Who holds a host's slots: (which run, in words; how many slots), the run's own lanes
+as ``TAKING`` and ``HOLDING``."""
+#: In ``Holders``: the run's own lanes whose take of a slot is written now or waits for
+#: its turn (a run's slot writes go to the Prefect server one at a time), how many.
+TAKING = "(this run's take)"
+#: In ``Holders``: the slots the run itself holds (its lanes', parked, its calls').
+HOLDING = "(this run)"
 
 
 class LaneWatch(Protocol):
@@ -54,14 +60,31 @@ class HostWait:
 
 
 def held_by_words(held_by: Holders, slots: int | None = None) -> str:
-    """e.g. "held by another run: 'nightly' (process 4242 on gpu-box), 8 of its 8";
-    where no run the slot registry lists holds them, says so (another machine's run,
-    or this run's own pipeline calls)."""
-    if not held_by:
-        return "held by no other run listed on this machine: one on another machine?"
+    """e.g. "held by another run: 'nightly' (process 4242 on gpu-box), 8 of its 8"; the
+    run's own first: "this run's own take of 12 slots not answered yet: ...", "held by
+    this run itself, 60 of its 64". Where no other run the slot registry lists holds
+    them, and the run's own lanes do not explain the wait, says so (another machine's
+    run?). It said that too while the lanes waited for their own run's take of the
+    slots, queued behind the run's other slot writes (1,024 lanes: "held by no other
+    run" for 31 s)."""
+    own = {who: n for who, n in held_by if who in (TAKING, HOLDING)}
+    others = [(who, n) for who, n in held_by if who not in own]
     of = f" of its {slots}" if slots else ""
-    runs = "another run" if len(held_by) == 1 else f"{len(held_by)} other runs"
-    return f"held by {runs}: " + ", ".join(f"{who}, {n}{of}" for who, n in held_by)
+    parts = []
+    if taking := own.get(TAKING, 0):
+        parts.append(
+            f"this run's own take of {counted(taking, 'slot')} not answered yet: "
+            "its slot writes go to the Prefect server one at a time"
+        )
+    if holding := own.get(HOLDING, 0):
+        parts.append(f"held by this run itself, {holding}{of}")
+    if others:
+        runs = "another run" if len(others) == 1 else f"{len(others)} other runs"
+        parts.append(f"held by {runs}: " + ", ".join(f"{who}, {n}{of}" for who, n in others))
+    elif not taking and not (slots and holding >= slots):
+        rest = "the rest" if holding else "held"
+        parts.append(f"{rest} by no other run listed on this machine: one on another machine?")
+    return "; ".join(parts)
 
 
 def wait_words(

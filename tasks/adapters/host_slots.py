@@ -42,6 +42,7 @@ import logging
 import os
 import random
 import socket
+import time
 import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping
@@ -79,8 +80,17 @@ RENEW_EVERY_S = 15.0  # for a LEASE_S lease; a longer one at the same quarter of
 RECLAIM_EVERY_S = 2.0  # while a limit is full: how often to look for dead holders
 HANDOFF_S = 1.0  # a parked slot nobody takes within this goes back to the limit
 RESERVE_HOLD_S = 30.0  # slots taken before the lanes start are kept for them this long
+TAKE_SAID_AFTER_S = MAX_POLL_S  # a lane's own take unanswered this long: its wait's cause
 
 logger = logging.getLogger("prefect.evalflow.host_slots")  # Prefect's get_logger's name
+
+
+def _loop_time() -> float:
+    """The event loop's clock (``time.monotonic`` unless a test moves it)."""
+    try:
+        return asyncio.get_running_loop().time()
+    except RuntimeError:
+        return time.monotonic()
 
 
 async def _no_answer() -> None:
@@ -163,6 +173,7 @@ class HostSlots:
         self._expiries: dict[str, asyncio.Task] = {}  # parked lease id -> its timer
         self._background: set[asyncio.Task] = set()
         self._lanes_waiting: dict[str, int] = defaultdict(int)  # lanes in ``_acquire``
+        self._taking: dict[str, dict[object, float]] = defaultdict(dict)  # in ``_increment``
         self._parked_signal: dict[str, asyncio.Event] = defaultdict(asyncio.Event)
         self._on_parked: Callable[[str], None] | None = None
         self._closing = False  # close() ran; the record closes once nothing is held
@@ -305,6 +316,14 @@ class HostSlots:
         """How many lanes of this run wait for a slot of ``host`` (spare slots given back
         are parked for them first: ``tasks/adapters/spare_slots.py``)."""
         return self._lanes_waiting[host]
+
+    def taking(self, host: str, lasted_s: float = TAKE_SAID_AFTER_S) -> int:
+        """How many lanes of this run have waited ``lasted_s`` or more for their own
+        run's write taking a slot of ``host`` (queued behind the run's other slot writes,
+        or under way on a busy server): what they wait for, rather than a slot another
+        run holds. A take answered at once (a full limit looked at again) is not one."""
+        now = _loop_time()
+        return sum(now - since >= lasted_s for since in self._taking[host].values())
 
     def on_parked(self, listener: Callable[[str], None]) -> None:
         """Call ``listener(host)`` whenever a slot of ``host`` is parked: the run's
@@ -553,10 +572,15 @@ class HostSlots:
         """Take one slot now; ``_SlotsFull`` when the limit has none free. On the
         embedded server (slots counted), in the write of that limit's take that still
         waits for its turn, if there is one (``_take_counted``)."""
-        if self._by_count:
-            return await self._take_counted(host)
-        (lease,) = await self._take_now(host, 1)
-        return lease
+        take = object()
+        self._taking[host][take] = _loop_time()
+        try:
+            if self._by_count:
+                return await self._take_counted(host)
+            (lease,) = await self._take_now(host, 1)
+            return lease
+        finally:
+            del self._taking[host][take]
 
     async def _take_counted(self, host: str) -> _Lease:
         """One slot of ``host`` by count, taken with those of the other lanes asking

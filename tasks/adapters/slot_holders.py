@@ -35,6 +35,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from evaluation.run._slot_waits import HOLDING, TAKING
+
 SUFFIX = ".holder"
 
 
@@ -140,6 +142,20 @@ def holders_of(folder: Path, limit: str, *, besides: str = "") -> list[tuple[str
         if who != besides and (n := sum(h.limit == limit for h in _parse(text))):
             held[who] += n
     return held.most_common()
+
+
+def run_holders(folder: Path, limit: str, run: str, *, taking: int = 0) -> list[tuple[str, int]]:
+    """Who holds slots of ``limit``, as run ``run`` (its label) waiting for one says it:
+    its own lanes first, those whose take is under way (``taking``: ``TAKING``) and the
+    slots it holds itself (``HOLDING``, its lane workers' too), then the other runs
+    (``holders_of``)."""
+    held = holders_of(folder, limit)
+    own = dict(held).get(run, 0)
+    return [
+        *([(TAKING, taking)] if taking else []),
+        *([(HOLDING, own)] if own else []),
+        *((who, n) for who, n in held if who != run),
+    ]
 
 
 def _who(text: str) -> str:
