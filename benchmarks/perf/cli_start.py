@@ -21,8 +21,8 @@ DIR first on PYTHONPATH, each compiled to bytecode), each run of a verb taken by
 checkout in turn (before and after interleaved, as the load moves), figures per checkout.
 
 ``--sizes 72,5040,100000`` then times the start-up verbs (`--help`, `experiments`,
-`show`, `view`'s first page: from the command's start to the summary page served, and
-`view --export`, which writes a page per generation, up to ``--export-max`` generations)
+`show`, `view`'s first page: from the command's start to the summary page served,
+`monitor`'s home page (`view` without an experiment serves it too), and `view --export`, which writes a page per generation, up to ``--export-max`` generations)
 on experiments of those sizes, filled as a run leaves them (every generation with its
 scores, case run and stage rows; every tenth config a two-call pipeline; aggregates and
 the view's stored pages), and says where `show`'s time goes: its imports by top-level
@@ -209,15 +209,19 @@ def fill_like_a_run(url: str, size: int) -> int:
     return n_configs * n_cases * n_samples
 
 
-def first_page(command: list[str], env: dict[str, str], database: str) -> tuple[float, float]:
+def first_page(
+    command: list[str], env: dict[str, str], database: str, monitor: bool = False
+) -> tuple[float, float]:
     """Wall and CPU time of `evalflow view` from its start to the summary page served
-    (the socket is bound before the app is built: the request waits in its backlog)."""
+    (the socket is bound before the app is built: the request waits in its backlog);
+    ``monitor``: of `evalflow monitor` to its home page."""
     from view_paging import NAME
 
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    args = ["--database", database, "view", NAME, "--port", str(port)]
+    verb = ["monitor"] if monitor else ["view", NAME]
+    args = ["--database", database, *verb, "--port", str(port)]
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     process = subprocess.Popen(
@@ -226,7 +230,7 @@ def first_page(command: list[str], env: dict[str, str], database: str) -> tuple[
     try:
         while True:
             try:
-                url = f"http://127.0.0.1:{port}/e/{NAME}/summary"
+                url = f"http://127.0.0.1:{port}" + ("/" if monitor else f"/e/{NAME}/summary")
                 with urllib.request.urlopen(url, timeout=120) as response:
                     response.read()
                 break
@@ -289,6 +293,7 @@ def sized(options: argparse.Namespace, root: Path) -> None:
             label: functools.partial(_timed_verb, args) for label, args in verbs.items()
         }
         measures["view, first page"] = functools.partial(_first_page, database)
+        measures["monitor, home page"] = functools.partial(_first_page, database, monitor=True)
         if size <= options.export_max:
             out = str(root / f"export-{size}")
             args = ["--database", database, "view", NAME, "--export", out]
@@ -309,8 +314,10 @@ def _timed_verb(args: list[str], command: list[str], env: dict[str, str]) -> tup
     return timed(command, args, env)
 
 
-def _first_page(database: str, command: list[str], env: dict[str, str]) -> tuple[float, float]:
-    return first_page(command, env, database)
+def _first_page(
+    database: str, command: list[str], env: dict[str, str], monitor: bool = False
+) -> tuple[float, float]:
+    return first_page(command, env, database, monitor)
 
 
 def main() -> None:

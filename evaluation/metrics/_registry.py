@@ -21,7 +21,7 @@ from evaluation.metrics import (
     _timing,
 )
 from evaluation.metrics._base import CorpusFn, Metric, PerCaseFn, ScoreType
-from evaluation.metrics._directions import HIGHER_IS_BETTER
+from evaluation.metrics._directions import DESCRIPTIVE, HIGHER_IS_BETTER
 from evaluation.metrics._pass_at_k import parse_k
 from evaluation.metrics._user import entry_point_names, user_metric
 from evaluation.sandbox import SandboxUnavailable
@@ -43,7 +43,6 @@ def _metric(
     *,
     task_types: tuple[str, ...],
     corpus: CorpusFn | None = None,
-    descriptive: bool = False,
     bounds: tuple[float, float] | None = None,
 ) -> Metric:
     return Metric(
@@ -54,7 +53,7 @@ def _metric(
         corpus_level=corpus is not None,
         per_case=per_case,
         corpus=corpus,
-        descriptive=descriptive,
+        descriptive=name in DESCRIPTIVE,
         task_types=task_types,
         bounds=bounds,
     )
@@ -152,7 +151,6 @@ _METRICS = (
         "Words in the output (descriptive; shorter is cheaper).",
         "continuous",
         _text.output_length,
-        descriptive=True,
         bounds=NON_NEGATIVE,
         task_types=ANY_TASK,
     ),

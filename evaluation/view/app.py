@@ -542,23 +542,22 @@ def score_class(metric: str, value: object) -> str:
         return ""
     if math.isnan(value) or not 0 <= value <= 1:
         return ""
-    from evaluation.metrics import get_metric  # the scorers and numpy: not for every page
-
-    try:
-        definition = get_metric(metric)
-    except EvalError:
-        higher = True
-    else:
-        if definition.descriptive:
-            return ""
-        higher = definition.higher_is_better
+    higher = _better_direction(metric)
+    if higher is None:
+        return ""
     good = value if higher else 1 - value
     return "pass" if good >= 1 else "fail" if good <= 0 else "partial"
 
 
 def _better_direction(metric: str) -> bool | None:
     """True where higher is better on ``metric`` (and for an unknown one), False where
-    lower is, None for a descriptive metric (neither)."""
+    lower is, None for a descriptive metric (neither). A built-in metric's is read from
+    its table: the registry imports every scorer and numpy (~0.1 s of the monitor's
+    first page, which colours its scores)."""
+    from evaluation.metrics._directions import DESCRIPTIVE, HIGHER_IS_BETTER
+
+    if metric in HIGHER_IS_BETTER:
+        return None if metric in DESCRIPTIVE else HIGHER_IS_BETTER[metric]
     from evaluation.metrics import get_metric
 
     try:

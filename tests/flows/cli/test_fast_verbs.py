@@ -336,3 +336,20 @@ def probe(database_url: str, cwd, verb: list[str], script: str = PROBE) -> tuple
     answer = json.loads(last)
     assert answer["code"] == 0, out.stderr
     return answer, "\n".join(printed)
+
+
+# The monitor's page, and whether a score of it was coloured (``score_class``).
+COLOURED_PROBE = MONITOR_PROBE.replace(
+    '"pydantic.v1" in sys.modules)',
+    '"pydantic.v1" in sys.modules, \'class="pass"\' in page.text)',
+)
+
+
+def test_monitors_first_page_colours_its_scores_without_numpy(database_url, tmp_path):
+    """The home page colours each score of its table by the metric's better direction:
+    asking the metrics registry for it imported every scorer and numpy (~0.1 s of the
+    page's CPU); a built-in metric's is read from its table, as `show` reads it."""
+    build_review_db(database_url)
+    answer, printed = probe(database_url, tmp_path, ["monitor"], COLOURED_PROBE)
+    assert printed.splitlines()[-1] == "200 True False 1 False True"
+    assert (answer["heavy"], answer["numpy"]) == ([], False)
