@@ -22,12 +22,13 @@ checkout in turn (before and after interleaved, as the load moves), figures per 
 
 ``--sizes 72,5040,100000`` then times the start-up verbs (`--help`, `experiments`,
 `show`, `view`'s first page: from the command's start to the summary page served,
-`monitor`'s home page (`view` without an experiment serves it too), and `view --export`, which writes a page per generation, up to ``--export-max`` generations)
-on experiments of those sizes, filled as a run leaves them (every generation with its
-scores, case run and stage rows; every tenth config a two-call pipeline; aggregates and
-the view's stored pages), and says where `show`'s time goes: its imports by top-level
-package (``-X importtime``). ``--keep DIR`` keeps the filled databases there for the next
-run (100,000 generations take a minute or two to fill).
+`monitor`'s home page: `view` without an experiment serves it too, and `view --export`,
+which writes a page per generation, up to ``--export-max`` generations) on experiments
+of those sizes, filled as a run leaves them (every generation with its scores, case run
+and stage rows; every tenth config a two-call pipeline; aggregates and the view's stored
+pages), and says where `show`'s time goes: its imports by top-level package (``-X
+importtime``). ``--keep DIR`` keeps the filled databases there for the next run (100,000
+generations take a minute or two to fill).
 
 The checkout's modules are compiled to bytecode first (``compileall``), as an installed
 evalflow's are: where ``PYTHONDONTWRITEBYTECODE`` is set, a command would otherwise
