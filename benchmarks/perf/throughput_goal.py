@@ -82,8 +82,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
-import psutil
 import yaml
+
+INSTALL = ".venv/bin/pip install -c constraints.txt -e '.[bench]'"
+try:
+    import psutil
+except ModuleNotFoundError:  # the README's install has no psutil: say so in one line
+    sys.exit(f"throughput_goal.py needs psutil, the bench extra: {INSTALL}")
 
 REPO = Path(__file__).resolve().parents[2]
 CODE = [REPO]  # the checkout whose evalflow runs (--evalflow-code: before/after figures)

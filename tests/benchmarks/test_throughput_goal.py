@@ -4,6 +4,8 @@ SIGTERM) still prints the figures of the clients it measured, not nothing."""
 from __future__ import annotations
 
 import signal
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from types import ModuleType
@@ -11,6 +13,7 @@ from types import ModuleType
 import pytest
 
 from tests.benchmarks.conftest import _perf_module
+from tests.conftest import REPO
 
 
 @pytest.fixture(scope="module")
@@ -115,3 +118,19 @@ def test_both_checkouts_are_compiled_before_anything_is_measured(goal, tmp_path,
         assert not (code / ".venv" / "lib" / "__pycache__").exists()
     assert said.startswith("bytecode: compiled first") and "PYTHONDONTWRITEBYTECODE" in said
     assert said.count("(1 .py files)") == 2
+
+
+def test_without_psutil_it_says_the_install_in_one_line(goal):
+    """The README's install has no psutil (newcomers' nctput-1: a traceback); the line
+    names the install docs/throughput.md gives before its commands."""
+    script = REPO / "benchmarks/perf/throughput_goal.py"
+    hide = "import runpy, sys; sys.modules['psutil'] = None; sys.argv[1:] = ['--help']; "
+    ran = subprocess.run(
+        [sys.executable, "-c", hide + f"runpy.run_path({str(script)!r}, run_name='__main__')"],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert (ran.returncode, ran.stdout) == (1, "")
+    assert ran.stderr.splitlines() == [
+        f"throughput_goal.py needs psutil, the bench extra: {goal.INSTALL}"
+    ]
+    assert goal.INSTALL in (REPO / "docs/throughput.md").read_text(encoding="utf-8")
