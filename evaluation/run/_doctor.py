@@ -33,12 +33,17 @@ from evaluation.errors import (
     StorageError,
 )
 from evaluation.printable import printable
+from evaluation.run._llama_cpp_python import (
+    LLAMA_CPP_PYTHON,
+    is_llama_cpp_python,
+    one_at_a_time_warning,
+    seedless_warning,
+)
 from evaluation.run._preflight import (
     accepts_connections,
     listening_hint,
     start_hint,
 )
-from evaluation.run._seeds import LLAMA_CPP_PYTHON, is_llama_cpp_python, seedless_warning
 from evaluation.spec import Config, HostSpec
 from evaluation.wording import TERMINAL_COLUMNS, counted
 
@@ -333,19 +338,22 @@ async def _host(backend: Backend, wanted: list[str]) -> Check:
     return Check(component, "ok", "; ".join(parts), facts)
 
 
-def seed_checks(
+def llama_cpp_python_checks(
     configs: Sequence[Config], hosts: Sequence[HostSpec], checked: Sequence[Check]
 ) -> list[Check]:
-    """A warning per llama-cpp-python host that serves configs at temperature > 0 without
-    a seed (:mod:`evaluation.run._seeds`; `run` logs the same)."""
+    """The warnings per llama-cpp-python host: configs at temperature > 0 without a seed,
+    and more than one slot (:mod:`evaluation.run._llama_cpp_python`; `run` logs the same)."""
     engines = {c.component: c.facts.get("engine") for c in checked}
     out = []
     for host in hosts:
         if engines.get(f"host {host.name}") != LLAMA_CPP_PYTHON:
             continue
-        warning = seedless_warning(configs, host)
-        if warning:
-            out.append(Check(f"seeds {host.name}", "warn", warning))
+        for component, warning in (
+            (f"slots {host.name}", one_at_a_time_warning(host)),
+            (f"seeds {host.name}", seedless_warning(configs, host)),
+        ):
+            if warning:
+                out.append(Check(component, "warn", warning))
     return out
 
 
@@ -412,7 +420,7 @@ async def check_spec(
     try:
         # embedding models too (semantic_similarity)
         hosts = await check_hosts(backends, sweep.required_models, timeout_s=timeout_s, busy=busy)
-        checks += hosts + seed_checks(sweep.configs, sweep.spec.hosts, hosts)
+        checks += hosts + llama_cpp_python_checks(sweep.configs, sweep.spec.hosts, hosts)
     finally:
         await asyncio.gather(*(b.aclose() for b in backends.values()))
     if database is not None:

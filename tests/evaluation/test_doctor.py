@@ -549,15 +549,18 @@ def test_a_keyed_host_says_the_key_is_sent_and_a_refused_or_unset_one_fails(
 
 
 @pytest.mark.parametrize(
-    ("owned_by", "seed", "warned"), [("me", None, True), ("me", 7, False), ("vllm", None, False)]
+    ("owned_by", "seed", "slots", "warned"),
+    [("me", None, 1, "seeds"), ("me", 7, 4, "slots"), ("vllm", None, 4, None)],
 )
-def test_seedless_sampling_on_llama_cpp_pythons_server_is_a_warning(
-    tmp_path, monkeypatch, owned_by, seed, warned
+def test_seedless_sampling_or_slots_on_llama_cpp_pythons_server_is_a_warning(
+    tmp_path, monkeypatch, owned_by, seed, slots, warned
 ):
     """The newcomer's F5: its server draws no fresh randomness for a request without a
     seed (a fixed chain from each model load), so their temperature 0.8 configs gave the
     same outputs in 4 runs. It lists every model as owned by "me". `run`'s host check
-    logs the same warning (newcomer N17: `doctor` warned, `run` said nothing)."""
+    logs the same warning (newcomer N17: `doctor` warned, `run` said nothing).
+    Newcomers' nctput-2: it answers one request at a time, and `slots: 4` on it passed
+    doctor and run silently while every stored latency was its queue (24-84 s)."""
     from evaluation.run._doctor import check_spec
     from evaluation.run._sweep import open_backends, prepare_sweep
     from tasks import hosts
@@ -584,19 +587,21 @@ def test_seedless_sampling_on_llama_cpp_pythons_server_is_a_warning(
 
     with running_standin(config) as server:
         spec = tmp_path / "s.yaml"
-        host = {"name": "local", "url": server.url, "kind": "openai", "slots": 1}
+        host = {"name": "local", "url": server.url, "kind": "openai", "slots": slots}
         suite = str(REPO / "benchmarks/suites/classify-intent.jsonl")
         body = {"name": "s", "suite": suite, "models": ["m:1b"], "grid": grid, "hosts": [host]}
         spec.write_text(yaml.safe_dump(body))
         checks = asyncio.run(check_spec(spec, timeout_s=5.0))
         sweep = prepare_sweep(spec)
         asyncio.run(run_checks())
-    seeds = [c for c in checks if c.component == "seeds local"]
+    engine = [c for c in checks if c.component in ("seeds local", "slots local")]
     assert all(c.status != "fail" for c in checks), checks
-    assert bool(seeds) == warned
+    assert [c.component for c in engine] == ([f"{warned} local"] if warned else [])
+    assert run_warnings == [f"host local: {c.detail}" for c in engine]
     if warned:
-        assert seeds[0].status == "warn"
-        assert seeds[0].detail.startswith("1 config at temperature > 0 without `seed`: ")
-        assert run_warnings == [f"host local: {seeds[0].detail}"]
-    else:
-        assert run_warnings == []
+        assert engine[0].status == "warn"
+        assert engine[0].detail.startswith(
+            "1 config at temperature > 0 without `seed`: "
+            if warned == "seeds"
+            else "slots: 4, but llama-cpp-python's server answers one request at a time: "
+        )

@@ -1,7 +1,11 @@
-"""Sampled configs a llama-cpp-python server repeats: temperature > 0 without a ``seed``.
-Its server draws no fresh randomness for them (a fixed chain of seeds from each model
-load), so a rerun can repeat their outputs exactly (docs/running-for-real.md, Seeds).
-`doctor` and `run` warn in these words."""
+"""What a llama-cpp-python server (``python -m llama_cpp.server``) does that a spec can
+mistake, told by its ``/v1/models``; `doctor` and `run` warn in these words:
+
+- sampled configs it repeats: temperature > 0 without a ``seed``. It draws no fresh
+  randomness for them (a fixed chain of seeds from each model load), so a rerun can
+  repeat their outputs exactly (docs/running-for-real.md, Seeds);
+- ``slots`` above 1: it answers one request at a time, so the others wait in its queue
+  and their stored latencies are the wait (docs/running-for-real.md, Inference engines)."""
 
 from __future__ import annotations
 
@@ -37,4 +41,18 @@ def seedless_warning(configs: Sequence[Config], host: HostSpec) -> str | None:
         "llama-cpp-python's server restarts one fixed chain of seeds at each "
         "model load, so a rerun can repeat their outputs exactly and trends and "
         "gate see no sampling noise (docs/running-for-real.md, Seeds)"
+    )
+
+
+def one_at_a_time_warning(host: HostSpec) -> str | None:
+    """The warning for ``host`` (a llama-cpp-python server) given more than one slot;
+    None at ``slots: 1``. Newcomers' nctput-2: at ``slots: 4`` a stored latency of 24-84
+    s for 6-32 tokens was its queue, time-to-first-token within 3 s of it."""
+    if host.slots <= 1:
+        return None
+    return (
+        f"slots: {host.slots}, but llama-cpp-python's server answers one request at a "
+        "time: the others wait in its queue, and every stored latency (which the selector "
+        "learns from) counts that wait; give it slots: 1 (docs/running-for-real.md, "
+        "Inference engines)"
     )
