@@ -76,6 +76,7 @@ class ProgressArtifact:
         self._shown: tuple[float, str] | None = None  # what the last update sent said
         self._rate = Rate()
         self._rate.add(_clock(), 0)
+        self._restart = False  # the first batch after ``work_starts`` starts the count
         self._mix = mix  # the ETA by the work left of each config
         if mix is not None:
             mix.start(_clock())
@@ -88,14 +89,17 @@ class ProgressArtifact:
 
     def work_starts(self) -> None:
         """The hosts get their first requests now: the rate and the time left are
-        measured from here. Before, they counted the lane workers' start-up (each a
-        new interpreter: 42–82 s under load), so the first stored generation read as a
-        rate of one per start-up and an ETA of hours."""
-        now = _clock()
+        measured from the first generations stored after this. Counted from the run's
+        start, they counted the lane workers' start-up (each a new interpreter: 42–82 s
+        under load): an ETA of hours. Counted from here, they counted the pipeline's
+        filling (newcomers' nctput-4, `--workers 4`, 64 slots: answers 0.5-1.0 s after
+        this, stored 4.7 s after it through the workers and the writer process; the
+        first line read 15.8/s, ETA 6 min, for a phase of 18 s at ~320/s): no rate or ETA
+        until a second batch is stored."""
         self._rate = Rate()
-        self._rate.add(now, self._done - self._lost)
+        self._restart = True
         if self._mix is not None:
-            self._mix.start(now)
+            self._mix.start(_clock())
         self._tell("")  # what it waited on is over
 
     def _tell(self, note: str) -> None:
@@ -138,6 +142,8 @@ class ProgressArtifact:
                 self._mix.stored(
                     now, record.item.config.hash, service, record.host, record.answered_at
                 )
+            if self._restart:
+                self._mix.start(now)
         await self.advance(len(records), sum(not r.ok for r in records))
         if self._live is not None:
             self._live.answered({r.host for r in records})
@@ -166,7 +172,8 @@ class ProgressArtifact:
         self._failed += failed
         done, total = self._done, self._total
         now = _clock()
-        self._rate.add(now, done - self._lost)
+        self._rate.add(now, done - self._lost)  # after ``work_starts``: its first reading
+        self._restart = False
         reading = Reading(
             self._label,
             done,

@@ -98,6 +98,8 @@ class WorkMix:
     _first_answer: dict[tuple[str | None, str], float] = field(default_factory=dict)
 
     def start(self, now: float) -> None:
+        """The pace counts from ``now``; generations stored at ``now`` itself are not in
+        it (their seconds per generation are)."""
         self._started = now
 
     def stored(
@@ -134,7 +136,8 @@ class WorkMix:
         if self._started is None or not self._window:
             return None
         span = min(self.window_s, now - self._started)
-        pace = sum(s for _, s in self._window) / span if span > 0 else 0.0
+        # what was stored at the start itself came before it (``start``: the first batch)
+        pace = sum(s for t, s in self._window if t > self._started) / span if span > 0 else 0.0
         if pace <= 0:
             return None
         return sum(n * self.seconds_per_generation(c) for c, n in left.items()) / pace

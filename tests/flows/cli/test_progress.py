@@ -62,12 +62,9 @@ def test_the_bar_and_the_log_print_the_same_rate(monkeypatch):
     assert "166.7 gen/s" in _drawn(bar)
 
 
-def test_the_rate_counts_from_when_the_hosts_get_work_not_from_the_workers_start_up(
-    monkeypatch,
-):
-    """A newcomer's `run --workers 2`: the tracker was made before the lane workers
-    started (80 s under load), and the first stored generations read as ~0.1/s and an
-    ETA of hours."""
+def _tracked(monkeypatch, total: int, latency_s: float):
+    """A tracker of one config's ``total`` generations on a clock the test moves, what
+    its listeners were told, and a stored record of ``latency_s`` on a slot."""
     from types import SimpleNamespace
 
     from evaluation.run import WorkMix
@@ -75,13 +72,22 @@ def test_the_rate_counts_from_when_the_hosts_get_work_not_from_the_workers_start
     clock = [0.0]
     monkeypatch.setattr(progress, "_clock", lambda: clock[0])
     monkeypatch.setattr(progress, "get_run_logger", lambda: logging.getLogger("test"))
-    seen = []
+    seen: list[progress.Reading] = []
     monkeypatch.setattr(progress, "LISTENERS", [seen.append])
     item = SimpleNamespace(config=SimpleNamespace(hash="a"))
-    result = SimpleNamespace(latency_s=0.5)
+    result = SimpleNamespace(latency_s=latency_s)
     record = SimpleNamespace(item=item, result=result, ok=True, host="h", answered_at=None)
-    mix = WorkMix(remaining={"a": 100}, model_of={"a": "m"})
-    tracker = progress.ProgressArtifact(None, "demo", total=100, mix=mix)
+    mix = WorkMix(remaining={"a": total}, model_of={"a": "m"})
+    return clock, seen, record, progress.ProgressArtifact(None, "demo", total=total, mix=mix)
+
+
+def test_the_rate_counts_from_when_the_hosts_get_work_not_from_the_workers_start_up(
+    monkeypatch,
+):
+    """A newcomer's `run --workers 2`: the tracker was made before the lane workers
+    started (80 s under load), and the first stored generations read as ~0.1/s and an
+    ETA of hours."""
+    clock, seen, record, tracker = _tracked(monkeypatch, 100, 0.5)
     clock[0] = 80.0  # the workers' start-up
     tracker.work_starts()
     for _ in range(4):
@@ -89,6 +95,27 @@ def test_the_rate_counts_from_when_the_hosts_get_work_not_from_the_workers_start
         asyncio.run(tracker.stored([record] * 4))  # 4 slots, 0.5 s each
     assert seen[-1].done == 16 and seen[-1].per_s == pytest.approx(8.0)
     assert seen[-1].eta_s == pytest.approx(84 / 8.0)  # 84 left at 4 slots' pace
+
+
+def test_the_rate_and_eta_count_from_the_first_batch_stored_not_the_pipelines_filling(
+    monkeypatch, caplog
+):
+    """Newcomers' nctput-4 (`--workers 4`, 64 slots): the first answers came 0.5-1.0 s
+    after the workers were up but were stored 4.7 s after, through the workers and the
+    writer process; counted from the workers' readiness the first line read `74/5760
+    (1%), 15.8/s, ETA 6 min` for a phase of 18 s. The first batch says no rate or ETA;
+    the next ones count from it."""
+    clock, seen, record, tracker = _tracked(monkeypatch, 5760, 0.2)
+    tracker.work_starts()
+    clock[0] = 4.7  # the first batch, after the pipeline filled
+    with caplog.at_level(logging.INFO, logger="test"):
+        asyncio.run(tracker.stored([record] * 74))
+    assert (seen[-1].per_s, seen[-1].eta_s) == (None, None)
+    assert caplog.messages == ["demo: 74/5760 generations (1%), ETA unknown yet"]
+    clock[0] = 6.9  # 1,108 more at 64 slots of 0.2 s: 320/s
+    asyncio.run(tracker.stored([record] * 1108))
+    assert seen[-1].per_s == pytest.approx(1108 / 2.2)
+    assert seen[-1].eta_s == pytest.approx((5760 - 1182) * 0.2 / (1108 * 0.2 / 2.2))
 
 
 def test_after_generation_the_bar_says_which_step_is_under_way(monkeypatch):
