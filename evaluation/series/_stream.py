@@ -10,6 +10,7 @@ from math import erfc, exp, sqrt
 import numpy as np
 import pandas as pd
 
+from evaluation.calibration._shown import DIFFERENCE
 from evaluation.series._machine_load import SPEED, set_down
 from evaluation.series._series import SeriesPoint
 from evaluation.series._stream_verdicts import OPERATIONAL, Night, StreamVerdict
@@ -95,6 +96,7 @@ def _stream(
     theta, var, z, path, alarms, out = theta[0], var[0], z[0], path[0], alarms[0], out[0]
     sign = -1.0 if higher else 1.0  # theta is in the worse direction
     nights = []
+    unit = _on_unit_scale(metric, grid)
     shown = [_shown(point, config, metric, measured[t]) for t, point in enumerate(points)]
     drawn = [v for v, _, _ in shown] if weights is not None else _drawn(metric, measured, shown)
     for t, point in enumerate(points):
@@ -109,6 +111,8 @@ def _stream(
             se = abs(theta[t] / z[t]) if judged and z[t] != 0 else sqrt(var[t])
             half = 1.96 * se
             ends = sorted(_change(metric, sign * theta[t] + d) for d in (-half, half))
+            if unit:  # cut to the scale: each end keeps its side of 0, and the states theirs
+                ends = [min(max(end, DIFFERENCE[0]), DIFFERENCE[1]) for end in ends]
             bounds = (ends[0], ends[1])
         nights.append(
             Night(
@@ -165,6 +169,17 @@ def _stream(
         reference=reference,
         carried=_steps(earlier),
     )
+
+
+def _on_unit_scale(metric: str, grid: np.ndarray) -> bool:
+    """Whether the stream's change is a difference of two means on the unit scale (every
+    case's value in [0, 1]: a 0–1 score, a failure), whose interval is shown cut to
+    [-1, 1] as every interval is cut to its scale (``evaluation.calibration._shown``): a
+    t interval on few nights reached past it (ncwatch-4: ``-0.433 [-1.197, +0.330]``)."""
+    if metric in SPEED:
+        return False
+    finite = grid[np.isfinite(grid)]
+    return bool(finite.size) and bool(((finite >= 0) & (finite <= 1)).all())
 
 
 def _steps(prior: np.ndarray | None) -> int:
