@@ -132,8 +132,15 @@ def stream_state(s: StreamVerdict, learning: int) -> str:
     judged, why not (a partial run; learning, with how many more full runs): the page's
     heading said "ok" over trends' "learning (p after 3 more full runs)". A
     learning night that moved is ``learning: moved``: how far is its change, shown beside
-    it on each (the newcomer's F6, stop 71: trends' line said the interval twice)."""
-    return _unjudged(s, learning) if s.last.p is None and s.state == "ok" else s.state
+    it on each (the newcomer's F6, stop 71: trends' line said the interval twice). An
+    earlier alarm not acknowledged follows either: ``partial run: not judged (alarm on
+    b7)`` (newcomers' ncwatch-2: the heading said "ok (alarm on b7)" of a smoke night)."""
+    return s.stated(_unjudged(s, learning)) if _unjudged_ok(s) else s.state
+
+
+def _unjudged_ok(s: StreamVerdict) -> bool:
+    """The stream's last night has no p and nothing beyond "ok" to say of it."""
+    return s.last.p is None and s.status == "ok"
 
 
 def _unjudged(s: StreamVerdict, learning: int) -> str:
@@ -188,7 +195,10 @@ def _stream_line(
         judged = _first_p(s, learning)
     line = sparkline(shown, cut)
     # an unjudged night is not "ok": its judged column says why (a moved one still says so)
-    state = "" if last.p is None and s.state == "ok" else f"  {s.state}"
+    if _unjudged_ok(s):
+        judged, state = stream_state(s, learning), ""
+    else:
+        state = f"  {s.state}"
     value = s.estimated or f"{_value(last.value, s.metric)}{interval}"
     evidence = "/".join(evidence_figures(last.evidence, s.threshold))
     tail = f"change {change}  {judged}  evidence {evidence}{state}"

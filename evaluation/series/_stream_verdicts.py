@@ -186,10 +186,15 @@ class StreamVerdict:
         """``status``, and the last alarm not acknowledged when it is an earlier night's:
         ``ok (alarm on b7)``; on a speed alarm the machine's load explains, why it was set
         down: ``watch (machine load 12.3 vs 1.1 …: its alarm set down)``."""
+        return self.stated(self.status)
+
+    def stated(self, status: str) -> str:
+        """``status`` (``status``, or what stands for an "ok" of a night not judged:
+        ``partial run: not judged``) with what ``state`` adds to it."""
         if self.last.load:
-            return f"{self.status} ({self.last.load}: its alarm set down)"
+            return f"{status} ({self.last.load}: its alarm set down)"
         earlier = self.last_alarm if not self.last.alarm else None
-        return f"{self.status} (alarm on {earlier})" if earlier else self.status
+        return f"{status} (alarm on {earlier})" if earlier else status
 
     def describe(self) -> str:
         """What changed, by how much, since when: the alarm's sentence."""

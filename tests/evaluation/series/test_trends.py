@@ -20,6 +20,7 @@ from evaluation.series import (
     gate_markdown,
     gate_text,
     sparkline,
+    stream_state,
     trends_text,
     watch_markdown,
     watch_payload,
@@ -37,6 +38,7 @@ from evaluation.storage.db import make_engine, session_scope
 from evaluation.storage.repository import get_experiment
 from evaluation.view.app import create_app
 from evaluation.view.links import DEFAULT_PORT, view_url
+from evaluation.wording import PARTIAL_RUN
 from tests.support.results_db import FAILED, add_experiment, make_config, make_suite
 from tests.support.series_db import CHANGING, EDITED, STEADY, SUITE, add_night, add_nights
 
@@ -525,6 +527,12 @@ def test_a_smoke_run_after_an_alarm_hides_no_alarm_and_shows_its_own_figures(eng
     assert {a["view"] for a in watch_payload(watch)["alarms"]} == {view_url(names[10])}
     # the smoke night's own failure share is shown (0 failed), not "–"
     assert stream(watch, STEADY, "failure_rate").last.value == 0.0
+    # newcomers' ncwatch-2: one state, not "partial run: not judged … ok (alarm on …)",
+    # in trends' line and the monitor's heading (``stream_state``) alike
+    state = f"{PARTIAL_RUN} (alarm on {names[10]})"
+    assert stream_state(dropped, watch.settings.learning) == state
+    (line,) = [x for x in text.splitlines() if x.startswith("  exact_match") and state in x]
+    assert line.count(PARTIAL_RUN) == 1 and "ok (alarm" not in text
 
 
 def test_one_run_is_one_run(engine):
