@@ -8,7 +8,8 @@ flow called in-process, as `evalflow run` does, has nobody watching: it would ru
 the end while the UI said Cancelling. So the generate stage watches its own flow run:
 every ``POLL_S`` it reads the state, and on Cancelling (or Cancelled) it cancels the
 generation, which aborts the requests in flight and gives their host slots back. A
-runner's cancel, which also sends the process SIGTERM, ends the same way.
+runner's cancel, which also sends the process SIGTERM, ends the same way, whether its
+SIGTERM comes while the generation runs or once the watch has seen the cancel.
 """
 
 from __future__ import annotations
@@ -62,9 +63,10 @@ async def unless_cancelled(
     running = asyncio.ensure_future(work)
     stop = asyncio.Event()  # set by a runner's SIGTERM (``_runner_cancel_sets``)
     terminated = asyncio.Event()  # ... and this too where it was not a cancel
+    seen = asyncio.Event()  # the cancel, however it was seen: the run ends Cancelled
     stopping = asyncio.ensure_future(stop.wait())
     try:
-        with _runner_cancel_sets(stop, terminated, client, flow_run_id):
+        with _runner_cancel_sets(stop, terminated, seen, client, flow_run_id):
             while True:
                 done, _ = await asyncio.wait(
                     {running, stopping}, timeout=poll_s, return_when=asyncio.FIRST_COMPLETED
@@ -72,6 +74,8 @@ async def unless_cancelled(
                 cancelled = (stop.is_set() and not terminated.is_set()) or await cancel_requested(
                     client, flow_run_id
                 )
+                if cancelled:
+                    seen.set()
                 if running in done and not terminated.is_set():
                     return None if cancelled else running.result()
                 if cancelled or terminated.is_set():
@@ -87,7 +91,11 @@ async def unless_cancelled(
 
 @contextlib.contextmanager
 def _runner_cancel_sets(
-    stop: asyncio.Event, terminated: asyncio.Event, client: PrefectClient, flow_run_id: UUID
+    stop: asyncio.Event,
+    terminated: asyncio.Event,
+    seen: asyncio.Event,
+    client: PrefectClient,
+    flow_run_id: UUID,
 ) -> Iterator[None]:
     """A runner's cancel (``evalflow serve``, a worker) sends the flow's process SIGTERM
     once the flow run is Cancelling; Prefect's handler raised TerminationSignal wherever
@@ -96,7 +104,16 @@ def _runner_cancel_sets(
     a SIGTERM while the flow run is Cancelling (Prefect's control channel says so, or
     the API) sets ``stop`` instead, so the cancel ends as one seen by the watch does:
     one line, the flow run Cancelled. Any other SIGTERM sets ``terminated`` too, and the
-    watch raises Prefect's TerminationSignal in the flow (a crash, as before)."""
+    watch raises Prefect's TerminationSignal in the flow (a crash, as before).
+
+    Once the watch has seen the cancel (``seen``: on the flow run's state, polled, before
+    the runner's SIGTERM came), that SIGTERM is still on its way: Prefect's handler, put
+    back here, raised TerminationSignal while the cancelled run ended (its generations
+    flushed, its experiment marked), and the flow run Crashed, the experiment
+    `interrupted`, with no `NAME cancelled: ...` line (newcomers' ncwatch-1, under
+    `evalflow serve` at load 20-25). So from then on a SIGTERM is taken as that cancel:
+    ignored, until Prefect's flow engine puts the process's own handler back as the flow
+    run ends (``prefect.utilities.engine.capture_sigterm``)."""
     from prefect._internal import control_listener  # Prefect 3.8: the runner's intent
     from prefect.utilities.engine import _prefect_sigterm_handler
 
@@ -130,4 +147,8 @@ def _runner_cancel_sets(
         for task in deciding:
             task.cancel()
         if signal.getsignal(signal.SIGTERM) is on_sigterm:
-            signal.signal(signal.SIGTERM, previous)
+            signal.signal(signal.SIGTERM, _cancel_under_way if seen.is_set() else previous)
+
+
+def _cancel_under_way(_signum: int, _frame: FrameType | None) -> None:
+    """A runner's SIGTERM for a cancel the run has seen and is ending as: nothing to do."""

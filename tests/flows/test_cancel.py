@@ -25,7 +25,7 @@ from flows.evaluate import evaluate
 from tasks.adapters import cancellation
 from tasks.adapters.host_limits import host_limit_name
 from tests.conftest import REPO
-from tests.support.standin_ollama import StandInConfig, running_standin
+from tests.support.standin_ollama import StandInConfig, echo_reply, running_standin
 
 pytestmark = pytest.mark.usefixtures("prefect_harness")
 
@@ -71,6 +71,16 @@ async def cancel_from_the_ui(flow_run_id: str) -> None:
     """What the UI's Cancel button does: propose Cancelling for the flow run."""
     async with get_client() as client:
         await client.set_flow_run_state(flow_run_id, Cancelling(), force=True)
+
+
+def cancel_from_a_reply(database_url: str) -> None:
+    """The UI's Cancel of the run's flow run, from the stand-in's reply thread."""
+    engine = make_engine(database_url, create=False)
+    with session_scope(engine) as session:
+        flow_run_id = session.get(ExperimentRun, "cancel-me").flow_run_id
+    engine.dispose()
+    with get_client(sync_client=True) as client:
+        client.set_flow_run_state(flow_run_id, Cancelling(), force=True)
 
 
 async def flow_run_state(flow_run_id: str) -> str:
@@ -349,7 +359,6 @@ def test_a_runners_cancel_ends_the_run_in_one_line_without_a_traceback(
     from prefect._internal import control_listener
 
     from flows.cli.logs import _STOPPED
-    from tests.support.standin_ollama import echo_reply
 
     asked = []
 
@@ -359,12 +368,7 @@ def test_a_runners_cancel_ends_the_run_in_one_line_without_a_traceback(
             if told == "channel":
                 control_listener._set_intent("cancel")
             else:
-                engine = make_engine(database_url, create=False)
-                with session_scope(engine) as session:
-                    flow_run_id = session.get(ExperimentRun, "cancel-me").flow_run_id
-                engine.dispose()
-                with get_client(sync_client=True) as client:  # as the UI's Cancel does
-                    client.set_flow_run_state(flow_run_id, Cancelling(), force=True)
+                cancel_from_a_reply(database_url)
             os.kill(os.getpid(), signal.SIGTERM)
         return echo_reply(model, messages)
 
@@ -395,3 +399,55 @@ def test_a_runners_cancel_ends_the_run_in_one_line_without_a_traceback(
     # console (flows/cli/logs.py), not "Finished in state Running()" nor asyncio's.
     errors = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
     assert all(any(m in e for m in _STOPPED) for e in errors), errors
+
+
+def test_a_runners_sigterm_after_the_watch_saw_the_cancel_still_ends_it_cancelled(
+    tmp_path, database_url, caplog, monkeypatch
+):
+    """The watch saw the flow run Cancelling on its poll, and the runner's SIGTERM came
+    as the cancelled run ended (ncwatch-1, `evalflow serve` at load 20-25): Prefect's
+    handler, back in place, raised TerminationSignal there; the flow run Crashed, the
+    experiment said `interrupted` and no `NAME cancelled: ...` line was written."""
+    import logging
+    import os
+    import signal
+
+    import flows.evaluate
+
+    asked = []
+
+    def cancelled_from_the_ui(model, messages):
+        asked.append(model)
+        if len(asked) == TOTAL // 4:
+            cancel_from_a_reply(database_url)
+        return echo_reply(model, messages)
+
+    cancel_run = flows.evaluate.cancel_run
+
+    def runner_sigterm_then_cancel_run(engine, experiment_id):
+        os.kill(os.getpid(), signal.SIGTERM)  # the runner's, once the watch has returned
+        return cancel_run(engine, experiment_id)
+
+    monkeypatch.setattr(flows.evaluate, "cancel_run", runner_sigterm_then_cancel_run)
+    # what the flow engine puts back (and re-sends a TerminationSignal to) as it ends
+    outside = signal.signal(signal.SIGTERM, lambda *_: None)
+    config = StandInConfig(
+        models=("llama3.2:3b",), slots=SLOTS, latency_ms=LATENCY_MS, reply=cancelled_from_the_ui
+    )
+    try:
+        with running_standin(config) as server:
+            spec = write_spec(tmp_path / "spec.yaml", server.url)
+            with caplog.at_level(logging.INFO), pytest.raises(CancelledRun):
+                asyncio.run(evaluate(str(spec), database=database_url))
+    finally:
+        signal.signal(signal.SIGTERM, outside)
+    kept = stored(database_url)
+    engine = make_engine(database_url, create=False)
+    with session_scope(engine) as session:
+        run_row = session.get(ExperimentRun, "cancel-me")
+        assert run_row.status == "cancelled"
+        flow_run_id = run_row.flow_run_id
+    engine.dispose()
+    assert asyncio.run(flow_run_state(flow_run_id)) == "CANCELLED"
+    assert f"cancel-me cancelled: {kept} generations kept; rerun to resume" in caplog.text
+    assert "TerminationSignal" not in caplog.text and "termination signal" not in caplog.text
