@@ -122,6 +122,7 @@ class Figures:
     cpu_s: float = 0.0
     peak_rss_mib: float = 0.0
     peaks_mib: dict = field(default_factory=dict)  # per process role: main, server, other
+    at_peak_mib: dict = field(default_factory=dict)  # the same at the tree's peak
     watch: TreeWatch | None = None
     exit_code: int = 0
     host: dict = field(default_factory=dict)
@@ -205,15 +206,21 @@ def bare_processes(url: str, n: int, slots: int, transport: str, procs: int) -> 
 
 
 class TreeWatch:
-    """Samples a process tree's RSS (peak of the sum, and each process role's own peak:
-    ``main`` the command, ``server`` the embedded Prefect server, ``other``) and CPU (sum
-    of each process's last reading) every 0.2 s until stopped; ``trace``: a line per
-    second (seconds, then MiB of main, server, other) written there."""
+    """Samples a process tree's RSS (peak of the sum, each process role's own peak:
+    ``main`` the command, ``server`` the embedded Prefect server, ``workers``, ``writer``,
+    ``other``, and the roles' shares at the tree's peak, ``at_peak``) and CPU (sum of each
+    process's last reading) every 0.2 s until stopped; ``trace``: a line per second
+    (seconds, then MiB of main, server, workers, writer, other) written there as it stops.
+    A process's role is its last known: the record writer is told from the lane workers
+    only once it opens the run's database, after its imports (counted as a worker until
+    then, the writer's ~60 MiB of imports stood in the workers' peak)."""
 
     def __init__(self, pid: int, exclude: set[int], trace: Path | None = None) -> None:
         self.pid, self.exclude = pid, exclude
         self.peak_rss = 0
         self.peaks: dict[str, int] = {}
+        self.at_peak: dict[str, int] = {}
+        self._samples: list[tuple[int, dict[int, int]]] = []  # (second, RSS per process)
         self.cpu: dict[int, float] = {}
         self.roles: dict[int, str] = {}
         self.series: list[tuple[float, float]] = []  # (time.time(), the tree's CPU s)
@@ -245,7 +252,7 @@ class TreeWatch:
         return False
 
     def _run(self) -> None:
-        started, traced = time.monotonic(), -1
+        started = time.monotonic()
         while not self._stop.is_set():
             try:
                 root = psutil.Process(self.pid)
@@ -254,28 +261,20 @@ class TreeWatch:
                 procs = []
             # orphans re-parented to this subreaper (the embedded server after a kill)
             procs += [p for p in psutil.Process().children() if p.pid not in self.exclude]
-            rss, by_role = 0, dict.fromkeys(("main", "server", "workers", "writer", "other"), 0)
+            rss, sample = 0, {}
             for p in {p.pid: p for p in procs}.values():
                 with contextlib.suppress(psutil.Error):
-                    mine = p.memory_info().rss
+                    sample[p.pid] = mine = p.memory_info().rss
                     rss += mine
                     role = self.roles.setdefault(p.pid, self._role(p))
                     if role == "workers" and self._writer(p):
-                        role = self.roles[p.pid] = "writer"
-                    by_role[role] += mine
+                        self.roles[p.pid] = "writer"
                     t = p.cpu_times()
                     self.cpu[p.pid] = t.user + t.system
             self.peak_rss = max(self.peak_rss, rss)
             self.series.append((time.time(), sum(self.cpu.values())))
             self.pid_series.append(dict(self.cpu))
-            for role, mine in by_role.items():
-                self.peaks[role] = max(self.peaks.get(role, 0), mine)
-            second = int(time.monotonic() - started)
-            if self._trace and second > traced:
-                traced = second
-                mib = "\t".join(f"{by_role[r] / 2**20:.0f}" for r in ("main", "server", "other"))
-                self._trace.write(f"{second}\t{mib}\n")
-                self._trace.flush()
+            self._samples.append((int(time.monotonic() - started), sample))
             self._stop.wait(0.2)
 
     def cpu_between(self, start: float, end: float) -> float:
@@ -320,6 +319,19 @@ class TreeWatch:
     def stop(self) -> None:
         self._stop.set()
         self._thread.join()
+        roles, traced, peak = ("main", "server", "workers", "writer", "other"), -1, -1
+        for second, sample in self._samples:
+            by_role = dict.fromkeys(roles, 0)
+            for pid, mine in sample.items():
+                by_role[self.roles.get(pid, "other")] += mine
+            for role, mine in by_role.items():
+                self.peaks[role] = max(self.peaks.get(role, 0), mine)
+            if sum(by_role.values()) > peak:
+                peak, self.at_peak = sum(by_role.values()), by_role
+            if self._trace and second > traced:
+                traced = second
+                mib = "\t".join(f"{by_role[r] / 2**20:.0f}" for r in roles)
+                self._trace.write(f"{second}\t{mib}\n")
         if self._trace:
             self._trace.close()
 
@@ -389,6 +401,7 @@ def run_tree(
     cpu = _children_cpu() - cpu0 - (during.cpu_s if during is not None else 0.0)
     figures = Figures(client, n, wall, max(cpu, sum(watch.cpu.values())), watch.peak_rss / 2**20)
     figures.peaks_mib = {role: rss / 2**20 for role, rss in watch.peaks.items() if rss}
+    figures.at_peak_mib = {role: rss / 2**20 for role, rss in watch.at_peak.items() if rss}
     figures.exit_code = proc.returncode
     figures.load = os.getloadavg()
     figures.watch = watch
@@ -822,6 +835,8 @@ def report(results: list[Figures], slots: int, latency_ms: float) -> None:
         if len(r.peaks_mib) > 1:
             peaks = ", ".join(f"{role} {mib:.0f}" for role, mib in r.peaks_mib.items())
             print(f"  {r.client}: peak MiB per process ({peaks}), RSS trace beside its log")
+            shares = ", ".join(f"{role} {mib:.0f}" for role, mib in r.at_peak_mib.items())
+            print(f"  {r.client}: the tree's peak, {r.peak_rss_mib:.0f} MiB, was {shares}")
         if h.get("requests", r.generations) != r.generations:
             print(f"  {r.client}: the host served {h.get('requests')} requests")
     bars = [r for r in bars if r.host.get("rate")]

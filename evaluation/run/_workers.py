@@ -411,6 +411,14 @@ def _send(worker: _Worker, message: tuple) -> None:
 # --- in the worker process ---------------------------------------------------------------
 
 
+def _without_httpx_command_line() -> None:
+    """httpx imports its command line's libraries (click, rich and pygments: ~5.5 MiB of
+    a worker's memory) whenever they are installed, as Prefect installs them; a worker
+    never runs that command line, so its module is marked missing (httpx then defines a
+    stub ``main`` in its place)."""
+    sys.modules.setdefault("httpx._main", None)
+
+
 def _main(
     conn: Any, cells: Any, lock: Any, stop: Any, environment: dict[str, str], work: bytes
 ) -> None:
@@ -418,6 +426,7 @@ def _main(
     gone (its pipe closed: exit at once, as if killed with it)."""
     ignore_group_signals()  # sent to the group: the run says (blocked until now)
     os.environ.update(environment)
+    _without_httpx_command_line()
     open_runner, plan, seats = pickle.loads(work)  # imports the runner's modules
     fewer_collections()
     asyncio.run(_serve(conn, stop, cells, lock, open_runner, plan, seats))

@@ -169,7 +169,7 @@ def test_a_worker_takes_and_gives_back_its_slots_without_importing_prefect(
     assert held == SLOTS and after == 0  # each worker's share taken, then given back
     assert len(outcome.records) == len(made) == 4 and all(r.result for r in made)
     notes = [note.read_text() for note in tmp_path.glob("modules-*")]
-    assert notes == ["", ""]  # not one Prefect module in either worker
+    assert notes == ["", ""]  # not one Prefect, SQLAlchemy, pandas or click module in either
     assert not list(plan.registry.folder.glob("*.holder"))  # nothing left to a next run
 
 

@@ -18,6 +18,10 @@ from evaluation.backends.base import GenerationResult
 from evaluation.run._generate import ChunkOutcome, slim
 from evaluation.run._work import GenerationRecord
 
+# what a lane worker does without: Prefect's client, the database layer, the scoring
+# tables, and httpx's command line (click, rich, pygments)
+NOT_IN_A_WORKER = frozenset(("prefect", "sqlalchemy", "pandas", "click", "rich", "pygments"))
+
 
 @dataclass(frozen=True)
 class Plan:
@@ -69,8 +73,8 @@ async def open_runner(plan: Plan, seats: Mapping[str, int]) -> AsyncIterator:
 @asynccontextmanager
 async def noting_lanes(plan: tuple, seats: Mapping[str, int]) -> AsyncIterator:
     """``tasks.lane_workers.open_lanes(plan[0], seats)``, and as it closes (its chunks
-    run, its slots given back) the Prefect modules the worker loaded, written to
-    ``plan[1]`` with ``-PID`` after its name."""
+    run, its slots given back) the modules of ``NOT_IN_A_WORKER`` the worker loaded,
+    written to ``plan[1]`` with ``-PID`` after its name."""
     import os
     import sys
 
@@ -80,4 +84,4 @@ async def noting_lanes(plan: tuple, seats: Mapping[str, int]) -> AsyncIterator:
     async with open_lanes(lanes, seats) as run:
         yield run
     mine = note.with_name(f"{note.name}-{os.getpid()}")
-    mine.write_text(" ".join(sorted(m for m in sys.modules if m.split(".")[0] == "prefect")))
+    mine.write_text(" ".join(sorted(m for m in sys.modules if m.split(".")[0] in NOT_IN_A_WORKER)))
