@@ -73,6 +73,9 @@ class GateCase:
     """The baseline's value is the worst its metric's scale has (exact_match 0 on every
     case): the candidate cannot be worse, so this check says nothing. It stays in Holm's
     count (its p moves no other check's down)."""
+    baseline_cases: int = 0
+    """The cases the baseline scored on this check (``n``: those both runs share): fewer
+    shared ones (a smoke candidate's 3 of 36), and ``baseline`` is its figure on those."""
 
 
 STATED_DROP = 0.10  # the gate says when its cases cannot catch a drop this large
@@ -267,6 +270,12 @@ def gate(
         )
         if name not in skip
     ]
+    base_cases = {  # each quality check's cases in the baseline, shared or not
+        (config, metric): n
+        for (config, metric), n in base_scores.groupby(["config", "metric"])["case_id"]
+        .nunique()
+        .items()
+    }
     for config in shared:
         for metric in metrics:
             _require_scores(cand_scores, candidate, config, labels[config], metric.name)
@@ -283,6 +292,7 @@ def gate(
         config, metric, n, base, cand, change, test, p, worse = r
         p_adj = adjusted.get(id(r))
         floor = metric in quality and _at_floor(base, quality[metric])
+        in_baseline = base_cases.get((config, metric), n)
         detectable = (
             _detectable(base, n, alpha / max(len(tested), 1))
             if metric in quality and not floor and _on_a_share_scale(quality[metric])
@@ -304,6 +314,7 @@ def gate(
                 regressed=bool(worse and p_adj is not None and p_adj < alpha),
                 detectable=detectable,
                 at_floor=floor,
+                baseline_cases=in_baseline,
             )
         )
     changes = events_between(point_of(session, runs[baseline]), point_of(session, runs[candidate]))

@@ -633,7 +633,18 @@ def _at_floor(c: GateCase, result: GateResult) -> str:
     """Why a check at its metric's worst value says nothing: "is 0.000 in nc-base, its
     worst value: it cannot drop there"."""
     floor = _value(c.baseline, c.metric)
-    return f"is {floor} in {result.baseline}, its worst value: it cannot drop there"
+    return f"is {floor} {_where(result, [c])}, its worst value: it cannot drop there"
+
+
+def _where(result: GateResult, cases: Sequence[GateCase]) -> str:
+    """Where the baseline's figure of ``cases`` is: "in BASELINE" where they were compared
+    on all its cases, else "on the 3 cases CANDIDATE and BASELINE share" (a smoke
+    candidate against a full baseline: the figure is not the baseline's own, ncwatch-3)."""
+    if all(c.n >= c.baseline_cases for c in cases):
+        return f"in {result.baseline}"
+    sizes = sorted({c.n for c in cases})
+    n = str(sizes[0]) if len(sizes) == 1 else f"{sizes[0]}–{sizes[-1]}"
+    return f"on the {n} cases {result.candidate} and {result.baseline} share"
 
 
 def _failed_lines(result: GateResult) -> list[str]:
@@ -756,10 +767,11 @@ def _floor_notes(result: GateResult) -> list[str]:
     for metric, cases in by_metric.items():
         every = len(cases) == sum(c.metric == metric for c in result.cases)
         which = "every config" if every else ", ".join(c.label for c in cases)
+        where = _where(result, cases)
+        where = f"of {result.baseline}" if where.startswith("in ") else where
         lines.append(
-            f"{metric} is {_value(cases[0].baseline, metric)} for {which} of "
-            f"{result.baseline}: it cannot drop there; {counted(len(cases), 'check')} "
-            "uninformative"
+            f"{metric} is {_value(cases[0].baseline, metric)} for {which} {where}: it cannot "
+            f"drop there; {counted(len(cases), 'check')} uninformative"
         )
     return lines
 
@@ -777,11 +789,10 @@ def _too_small(result: GateResult, stated: float) -> str:
             f"{c.metric} of {c.label} ({c.n} cases) {_drop(c.detectable or 0.0)}" for c in checks
         )
     else:
-        low = min(c.detectable or 0.0 for c in checks)
-        each = (
-            f"the drop its {len(checks)} quality checks catch 4 times in 5 goes from "
-            f"{_drop(low)} to {_drop(worst.detectable or 0.0)}"
-        )
+        low, high = _drop(min(c.detectable or 0.0 for c in checks)), _drop(worst.detectable or 0.0)
+        # one figure where both ends read alike, not "from more than 1 to more than 1"
+        span = f"is {low}" if low == high else f"goes from {low} to {high}"
+        each = f"the drop its {len(checks)} quality checks catch 4 times in 5 {span}"
     return (
         f"note: the suite is too small for this gate to catch a {stated:g} drop: {each}"
         f"{collapse}; {worst.metric} of {worst.label} would need about {need} cases "

@@ -39,7 +39,7 @@ from evaluation.storage.repository import get_experiment
 from evaluation.view.app import create_app
 from evaluation.view.links import DEFAULT_PORT, view_url
 from evaluation.wording import PARTIAL_RUN
-from tests.support.results_db import FAILED, add_experiment, make_config, make_suite
+from tests.support.results_db import FAILED, MISSING, add_experiment, make_config, make_suite
 from tests.support.series_db import CHANGING, EDITED, STEADY, SUITE, add_night, add_nights
 
 
@@ -667,6 +667,45 @@ def test_the_gate_names_a_metric_at_its_floor_uninformative_not_a_drop_to_catch(
             if case.get("name") == "exact_match"
             else []
         )
+
+
+def test_a_floor_on_the_cases_a_smoke_candidate_shares_is_said_on_those_cases(engine):
+    # ncwatch-3: "exact_match is 0.000 for … of wt-n12: it cannot drop there" of a
+    # baseline at 0.56-0.78: the 0.000 was on the 3 cases the smoke candidate shared
+    suite = make_suite(6, name="nc3")
+    config = make_config()
+    shared = [0.0, 0.0, 0.0]
+    with session_scope(engine) as session:
+        for name, tail in (("nc3-full", [1.0, 1.0, 1.0]), ("nc3-cand", [MISSING] * 3)):
+            add_experiment(session, name, suite, {config: {"exact_match": shared + tail}})
+            get_experiment(session, name).status = "completed"
+        result = gate(session, "nc3-cand", "nc3-full")
+    (floor,) = [c for c in result.cases if c.metric == "exact_match"]
+    assert floor.at_floor and (floor.n, floor.baseline_cases) == (3, 6)
+    said = "exact_match is 0.000 for every config on the 3 cases nc3-cand and nc3-full share"
+    assert f"note: {said}: it cannot drop there; 1 check uninformative" in gate_text(result)
+    assert "of nc3-full" not in gate_text(result)
+    beside = [p.get("value") for p in ET.fromstring(gate_junit(result)).iter("property")]
+    assert (
+        "exact_match is 0.000 on the 3 cases nc3-cand and nc3-full share, its worst "
+        "value: it cannot drop there; this check is uninformative"
+    ) in beside
+
+
+def test_the_gates_power_note_beyond_the_range_on_every_check_is_one_figure():
+    """ncwatch-3: "the drop its 13 quality checks catch 4 times in 5 goes from more than 1
+    to more than 1"."""
+    from types import SimpleNamespace
+
+    from evaluation.series._render import _too_small
+
+    checks = [
+        SimpleNamespace(metric="contains", label=f"m t={t}", n=3, detectable=d)
+        for t, d in enumerate((1.2, 1.4, 1.5, 1.7))
+    ]
+    note = _too_small(SimpleNamespace(cases=checks), 0.1)
+    assert "the drop its 4 quality checks catch 4 times in 5 is more than 1 (beyond" in note
+    assert "from more than 1" not in note
 
 
 def test_the_gates_power_note_over_many_checks_gives_their_range():
