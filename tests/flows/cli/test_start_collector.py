@@ -31,8 +31,10 @@ print(json.dumps({"code": code, "collections": after - before, "on": gc.isenable
 
 @pytest.fixture
 def collector() -> Iterator[None]:
-    """The collector as a test found it, and nothing left frozen."""
+    """The collector as a test found it, and nothing frozen before or after (a command
+    run in this process, `console_main`, leaves its heap frozen)."""
     was = gc.isenabled()
+    gc.unfreeze()
     yield
     _collector._paused = False
     gc.unfreeze()
@@ -109,3 +111,19 @@ def test_a_static_export_has_the_collector_back(collector, database_url, tmp_pat
     assert main(["--database", database_url, "view", "toy-review", "--export", str(out)]) == 0
     assert seen == [True]
     assert (out / "summary.html").exists()
+
+
+def test_a_command_leaving_by_system_exit_leaves_its_heap_frozen(collector, monkeypatch):
+    """`serve` stopped by SIGTERM leaves by SystemExit (Prefect's runner's
+    ``sys.exit(0)``), past ``console_main``'s freeze: Python's exit then collected every
+    object still alive, ~0.95 s of CPU and 6-12 s of the stop at load 15-20 (the docs
+    said 5 s in all). That way out freezes them too."""
+    from flows.cli import app
+
+    def stopped_by_sigterm() -> int:
+        raise SystemExit(0)
+
+    monkeypatch.setattr(app, "main", stopped_by_sigterm)
+    with pytest.raises(SystemExit):
+        app.console_main()
+    assert gc.get_freeze_count() > 0
