@@ -30,7 +30,9 @@ record writer, and a lane's chunk runs in a worker process instead:
   resource tracker warned of "leaked semaphore objects").
 - ``kill -9`` of the run: the workers find their pipe closed and exit at once; what
   they had not sent back is not stored, and the rerun asks for exactly that (as for
-  the run's own requests in flight). A worker that dies fails its running chunks
+  the run's own requests in flight). The names of the semaphores they share were
+  unlinked once the workers were ready (``_semaphore_names``), so the resource tracker
+  left behind has none to warn of. A worker that dies fails its running chunks
   (``WorkerDied``: the generate stage tries a chunk once more, on the other workers'
   seats, without what was stored) and its seats are gone.
 """
@@ -62,6 +64,7 @@ from evaluation.run._generate import ChunkOutcome
 from evaluation.run._group_signals import deaf_children, ignore_group_signals
 from evaluation.run._heap import fewer_collections, settled_heap
 from evaluation.run._in_flight import counted_elsewhere, wait_for_cases_in_flight
+from evaluation.run._semaphore_names import SemaphoreNames
 from evaluation.run._slot_waits import LaneWatch
 from evaluation.run._work import GenerationRecord, WorkItem
 from evaluation.run._writer_process import picklable
@@ -165,8 +168,9 @@ class LaneWorkers:
         context = multiprocessing.get_context("spawn")  # a fork would copy the run's threads
         seats = sum(h.slots for h in hosts)
         self._cells = context.RawArray("q", 2 * seats)
-        self._lock = context.Lock()
-        self._stop = context.Event()
+        with SemaphoreNames() as self._names:  # unlinked once the workers are ready
+            self._lock = context.Lock()
+            self._stop = context.Event()
         self._seats = _Seats()
         self._jobs: dict[int, _Job] = {}
         self._ids = itertools.count()
@@ -206,8 +210,10 @@ class LaneWorkers:
         _OPEN.add(self)
 
     async def ready(self) -> None:
-        """Once every worker has opened its backends and slots (raises what failed)."""
+        """Once every worker has opened its backends and slots (raises what failed);
+        the names of the semaphores they share are unlinked then (``_semaphore_names``)."""
         await asyncio.gather(*(w.ready for w in self.workers))
+        self._names.unlink()
 
     def in_flight(self) -> int:
         """Chunks running in workers that have not said they are drained, less those

@@ -156,6 +156,42 @@ def test_the_writer_process_sends_back_what_failed_and_ends_when_closed(tmp_path
     assert not process.is_alive() and process.exitcode == 0
 
 
+KILLED_RUN = """
+import asyncio, os, pathlib, signal, sys
+from evaluation.run._workers import LaneWorkers
+from evaluation.spec import HostSpec
+from tests.support.lane_runner import Plan, open_runner
+
+async def main():
+    host = HostSpec("a", "http://a", slots=1)
+    workers = LaneWorkers(1, [host], open_runner, Plan(pathlib.Path(sys.argv[1])))
+    await workers.ready()
+    os.kill(os.getpid(), signal.SIGKILL)  # as `kill -9` of the run
+
+asyncio.run(main())
+"""
+
+
+def test_a_run_killed_with_9_leaves_its_resource_tracker_no_semaphore_to_warn_of(tmp_path):
+    """`kill -9` of `run --workers 2`: the workers exit as their pipe closes, and the
+    resource tracker the run left printed "resource_tracker: There appear to be 6 leaked
+    semaphore objects to clean up at shutdown" (the workers' shared lock and stop event)
+    on the terminal after the run was gone (one worker's are as many). Their names are
+    unlinked once the workers are ready. The tracker and the worker write to the same
+    stderr: it is read to its end, once every one of them has exited."""
+    done = subprocess.run(
+        [sys.executable, "-c", KILLED_RUN, str(tmp_path / "go")],
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == -signal.SIGKILL, done.stderr
+    assert "leaked semaphore" not in done.stderr, done.stderr
+    assert done.stderr == "", done.stderr
+
+
 STARTING_HELPER = """
 import os, pathlib, sys, time
 
