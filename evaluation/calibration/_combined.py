@@ -35,7 +35,7 @@ WHY_MINIMUM = (
     "the combined interval estimates λ and the spread of the judge's error (judge − people) "
     "from the rated outputs alone, and with few of them it covers less than it says "
     "(benchmarks/perf/judge_calibration.py, 95% asked: 92.4% at 10 ratings, 94.0% at 20, "
-    "93.8–94.2% at 30); agreement's interval then also spans most of [-1, 1]"
+    "93.9–94.2% at 30); agreement's interval then also spans most of [-1, 1]"
 )
 
 
