@@ -39,10 +39,14 @@ STARS = (1, 5)
 #: (a mean's interval needs two); ``--min-ratings`` may ask for more.
 MIN_RATINGS = 2
 MAX_RATINGS = 100_000
-"""The most ratings one file holds: each is stored as the review page stores one, ~4 ms
-of CPU on a loaded machine (20,000 in 75 s), so 100,000 take minutes; 2,000,000 ran past
-300 s and 1.96 GB before this bound, without a line (newcomers' E3). Import more in
+"""The most ratings one file holds: 2,000,000 ran past 300 s and 1.96 GB before this
+bound, without a line (newcomers' E3). An import stores its ratings together
+(``review.store.record_ratings``), ~0.17 ms of CPU a rating with its checks at load 17
+(it was ~1.5 ms, each stored alone: benchmarks/perf/ratings_store.py). Import more in
 several files: importing one again stores nothing new."""
+STORE_AT_ONCE = 2_000
+"""Ratings stored together (``record_ratings``): their rows held at once, not the
+file's (100,000 at once peaked at 866 MiB)."""
 MAX_RATINGS_BYTES = 64 << 20
 """The largest ratings file read (64 MiB: 100,000 ratings of ~670 bytes, notes included);
 a 200 MB value of one was read to 1.3 GB before csv refused it (newcomers' E2)."""
@@ -330,25 +334,22 @@ def import_ratings(
     min_ratings: int = MIN_RATINGS,
 ) -> ImportResult:
     """Check the whole file, then store every rating in one transaction."""
-    from evaluation.review.store import record_rating
+    from evaluation.review.store import GivenRating, record_ratings
     from evaluation.storage.db import saved_at_once
 
     ratings = check_ratings(engine, experiment, path, criteria=criteria, min_ratings=min_ratings)
+    given = [
+        GivenRating(r.rater, r.generation_id, r.criterion, stars=r.stars, notes=r.notes)
+        for r in ratings
+    ]
 
     def store(session) -> tuple[int, int, int]:
         stored = unchanged = superseded = 0
-        for r in ratings:
-            new, replaced = record_rating(
-                session,
-                rater=r.rater,
-                generation_id=r.generation_id,
-                criterion=r.criterion,
-                stars=r.stars,
-                notes=r.notes,
-            )
-            stored += new is not None
-            unchanged += new is None
-            superseded += replaced
+        for start in range(0, len(given), STORE_AT_ONCE):  # the rows of one part at a time
+            done = record_ratings(session, given[start : start + STORE_AT_ONCE])
+            stored += sum(new is not None for new, _ in done)
+            unchanged += sum(new is None for new, _ in done)
+            superseded += sum(replaced for _, replaced in done)
         return stored, unchanged, superseded
 
     # the same rating saved at once by the review page (or another import): tried again

@@ -13,8 +13,9 @@ The tables are in :mod:`evaluation.review.schema`.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections import defaultdict
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, replace
 from typing import Literal, TypeVar, get_args
 
 from sqlalchemy import or_, select
@@ -89,6 +90,32 @@ def save_pairs(
     return out
 
 
+@dataclass(frozen=True)
+class GivenRating:
+    """One rating to store (``record_ratings``): stars for a criterion of
+    ``CRITERIA``, or a preference (criterion ``PREFERENCE``) in pair ``pair_id``."""
+
+    rater: str
+    generation_id: int
+    criterion: str
+    stars: int | None = None
+    preference: str | None = None
+    notes: str = ""
+    pair_id: int | None = None
+
+    @property
+    def slot(self) -> tuple:
+        """What holds one current rating: (rater, generation, criterion) for stars,
+        (rater, pair) for a preference (``schema.Rating``'s unique indexes)."""
+        if self.criterion == PREFERENCE:
+            return (self.rater, PREFERENCE, self.pair_id)
+        return (self.rater, self.generation_id, self.criterion)
+
+
+#: The most ids one query's IN list holds (well below SQLite's 32,766 bound variables).
+IN_LIST = 500
+
+
 def record_rating(
     session: Session,
     *,
@@ -103,54 +130,114 @@ def record_rating(
     """Store one rating; returns (the new row, rows it superseded). When the rater's
     current rating of this slot says the same (even if given in another pair), nothing
     is stored: (None, 0)."""
-    rater = rater.strip()
+    given = GivenRating(rater, generation_id, criterion, stars, preference, notes, pair_id)
+    return record_ratings(session, [given])[0]
+
+
+def record_ratings(
+    session: Session, ratings: Sequence[GivenRating]
+) -> list[tuple[Rating | None, int]]:
+    """Store ``ratings`` (at most one a slot), each as ``record_rating`` stores one:
+    (the new row, rows it superseded), or (None, 0) where the slot's current rating says
+    the same. The generations and the slots' current ratings are read ``IN_LIST`` a
+    query, and the new rows go in in one flush: each rating stored alone cost three
+    statements and a flush (an import ~1.5 ms of CPU a rating at load 17, now ~0.17:
+    benchmarks/perf/ratings_store.py)."""
+    given = [_checked(r) for r in ratings]
+    slots: set[tuple] = set()
+    for r in given:
+        if r.slot in slots:
+            what = f"pair {r.pair_id}" if r.criterion == PREFERENCE else f"output {r.generation_id}"
+            raise ValueError(f"two ratings of one slot: {r.rater!r}'s {r.criterion} of {what}")
+        slots.add(r.slot)
+    _check_generations(session, [r.generation_id for r in given])
+    current = _current_ratings(session, given)
+    out: list[tuple[Rating | None, int]] = []
+    new: list[tuple[Rating, list[Rating]]] = []
+    for r in given:
+        rows = current.get(r.slot, [])
+        if any((c.stars, c.preference, c.notes) == (r.stars, r.preference, r.notes) for c in rows):
+            out.append((None, 0))
+            continue
+        row = Rating(
+            rater=r.rater,
+            generation_id=r.generation_id,
+            criterion=r.criterion,
+            stars=r.stars,
+            preference=r.preference,
+            notes=r.notes,
+            pair_id=r.pair_id,
+        )
+        new.append((row, rows))
+        out.append((row, len(rows)))
+    # a slot's one current rating (a unique index) is set aside before the new row goes
+    # in, then points at it: all in this transaction, so no reader sees the step
+    for _, rows in new:
+        for old in rows:
+            old.superseded_by = old.id
+    session.add_all(row for row, _ in new)
+    session.flush()
+    for row, rows in new:
+        for old in rows:
+            old.superseded_by = row.id
+    return out
+
+
+def _checked(r: GivenRating) -> GivenRating:
+    """``r`` with its rater's name stripped and only the fields of its criterion;
+    ValueError naming what is wrong."""
+    rater = r.rater.strip()
     if not rater:
         raise ValueError("a rating needs a rater name")
-    if criterion == PREFERENCE:
-        if preference not in PREFERENCES:
-            raise ValueError(f"preference must be one of {PREFERENCES}, got {preference!r}")
-        if pair_id is None:
+    if r.criterion == PREFERENCE:
+        if r.preference not in PREFERENCES:
+            raise ValueError(f"preference must be one of {PREFERENCES}, got {r.preference!r}")
+        if r.pair_id is None:
             raise ValueError("a preference belongs to a pair: pair_id is required")
-        stars = None
-    elif criterion in CRITERIA:
-        stars = check_stars(stars, criterion)
-        preference = None
-    else:
-        raise ValueError(f"unknown criterion {criterion!r}; use one of {CRITERIA} or preference")
-    if session.get(Generation, generation_id) is None:
-        raise StorageError(f"no generation with id {generation_id}")
-    current = list(session.exec(_current_slot(rater, generation_id, criterion, pair_id)).scalars())
-    if any((r.stars, r.preference, r.notes) == (stars, preference, notes) for r in current):
-        return None, 0
-    row = Rating(
-        rater=rater,
-        generation_id=generation_id,
-        criterion=criterion,
-        stars=stars,
-        preference=preference,
-        notes=notes,
-        pair_id=pair_id,
-    )
-    # the slot's one current rating (a unique index) is set aside before the new row
-    # goes in, then points at it: all in this transaction, so no reader sees the step
-    for old in current:
-        old.superseded_by = old.id
-        session.add(old)
-    session.add(row)
-    session.flush()
-    for old in current:
-        old.superseded_by = row.id
-        session.add(old)
-    return row, len(current)
+        return replace(r, rater=rater, stars=None)
+    if r.criterion in CRITERIA:
+        return replace(r, rater=rater, stars=check_stars(r.stars, r.criterion), preference=None)
+    raise ValueError(f"unknown criterion {r.criterion!r}; use one of {CRITERIA} or preference")
 
 
-def _current_slot(rater: str, generation_id: int, criterion: str, pair_id: int | None):
-    query = select(Rating).where(
-        Rating.rater == rater, Rating.criterion == criterion, Rating.superseded_by.is_(None)
-    )
-    if criterion == PREFERENCE:
-        return query.where(Rating.pair_id == pair_id)
-    return query.where(Rating.generation_id == generation_id)
+def _parts(ids: Iterable[T]) -> Iterator[list[T]]:
+    """``ids`` sorted, ``IN_LIST`` at a time."""
+    ordered = sorted(ids)
+    for start in range(0, len(ordered), IN_LIST):
+        yield ordered[start : start + IN_LIST]
+
+
+def _check_generations(session: Session, ids: Sequence[int]) -> None:
+    """StorageError naming the first of ``ids`` that is no generation."""
+    found: set[int] = set()
+    for part in _parts(set(ids)):
+        found.update(session.exec(select(Generation.id).where(Generation.id.in_(part))).scalars())
+    missing = next((i for i in ids if i not in found), None)
+    if missing is not None:
+        raise StorageError(f"no generation with id {missing}")
+
+
+def _current_ratings(session: Session, given: Sequence[GivenRating]) -> dict[tuple, list[Rating]]:
+    """The current ratings of the slots of ``given``, by slot: each rater's, of the
+    generations (stars) or pairs (preferences) they rate, a query per ``IN_LIST``."""
+    wanted: dict[tuple[str, bool], set[int]] = defaultdict(set)
+    for r in given:
+        preference = r.criterion == PREFERENCE
+        wanted[r.rater, preference].add(r.pair_id if preference else r.generation_id)
+    slots = {r.slot for r in given}
+    found: dict[tuple, list[Rating]] = defaultdict(list)
+    for (rater, preference), ids in wanted.items():
+        column = Rating.pair_id if preference else Rating.generation_id
+        kind = Rating.criterion == PREFERENCE if preference else Rating.criterion != PREFERENCE
+        for part in _parts(ids):
+            query = select(Rating).where(
+                Rating.rater == rater, kind, Rating.superseded_by.is_(None), column.in_(part)
+            )
+            for row in session.exec(query).scalars():
+                slot = GivenRating(row.rater, row.generation_id, row.criterion, pair_id=row.pair_id)
+                if slot.slot in slots:
+                    found[slot.slot].append(row)
+    return found
 
 
 def record_pair_rating(
@@ -182,32 +269,27 @@ def record_pair_rating(
             f"{', '.join(early)}: speed is rated once the pair is revealed (its latency is "
             "hidden until then, as it names the bigger model)"
         )
-    rows: list[Rating] = []
-    superseded = unchanged = 0
-    entries = [
-        (sides[s], c, stars[s][c], None, "")
+    given = [
+        GivenRating(rater, sides[s], c, stars=stars[s][c], pair_id=pair_id)
         for s in sides
         for c in CRITERIA
         if c in stars.get(s, {})
     ]
-    entries.append((pair.generation_a, PREFERENCE, None, preference, notes))
-    for generation_id, criterion, value, pref, text in entries:
-        row, replaced = record_rating(
-            session,
-            rater=rater,
-            generation_id=generation_id,
-            criterion=criterion,
-            stars=value,
-            preference=pref,
-            notes=text,
-            pair_id=pair_id,
-        )
-        if row is None:
-            unchanged += 1
-        else:
-            rows.append(row)
-            superseded += replaced
-    return RecordedRating(tuple(rows), superseded, unchanged)
+    a = pair.generation_a
+    given.append(GivenRating(rater, a, PREFERENCE, None, preference, notes, pair_id))
+    stored = record_ratings(session, given)
+    rows = tuple(row for row, _ in stored if row is not None)
+    superseded = sum(replaced for _, replaced in stored)
+    return RecordedRating(rows, superseded, len(stored) - len(rows))
+
+
+def _current_slot(rater: str, generation_id: int, criterion: str, pair_id: int | None):
+    query = select(Rating).where(
+        Rating.rater == rater, Rating.criterion == criterion, Rating.superseded_by.is_(None)
+    )
+    if criterion == PREFERENCE:
+        return query.where(Rating.pair_id == pair_id)
+    return query.where(Rating.generation_id == generation_id)
 
 
 def current_pair_rating(session: Session, pair_id: int, rater: str) -> dict | None:
