@@ -254,14 +254,17 @@ def record_pair_rating(
     "B" and every blind criterion (``BLIND``), the preference, and notes (kept on the
     preference row). ``AFTER_REVEAL`` criteria (speed) may be given only once the pair is
     ``revealed``, and are optional then. Empty ``stars`` stores the preference alone
-    (the review page's fast mode); stars given earlier stay as they were."""
+    (the review page's fast mode), and ``AFTER_REVEAL`` stars alone store those with it
+    (a pair rated in fast mode, its speed rated once revealed); stars given earlier stay
+    as they were."""
     pair = session.get(ReviewPair, pair_id)
     if pair is None:
         raise StorageError(f"no review pair with id {pair_id}")
     sides = {"A": pair.generation_a, "B": pair.generation_b}
-    given = any(stars.get(s) for s in sides)
+    # speed alone (AFTER_REVEAL) keeps the blind stars as they are: fast mode's pairs
+    blind_given = any(c in BLIND for s in sides for c in stars.get(s, {}))
     missing = [f"{s}.{c}" for s in sides for c in BLIND if c not in stars.get(s, {})]
-    if given and missing:
+    if blind_given and missing:
         raise ValueError(f"missing stars for {', '.join(missing)}")
     early = [f"{s}.{c}" for s in sides for c in AFTER_REVEAL if c in stars.get(s, {})]
     if early and not revealed:

@@ -137,15 +137,27 @@ def test_a_session_by_keyboard_alone_reveals_who_wrote_what_at_its_end(browser, 
         page.wait_for_selector("#done", state="visible")
         speed = page.inner_text("#reveal tbody tr:first-child .rate-speed")
         assert speed == "A 3\u2605, B 5\u2605 (change)"
+        # the pair rated in fast mode takes its speed alone, in fast mode too (it took
+        # speed only with every blind criterion's stars)
+        page.click("#reveal tbody tr:nth-child(2) .rate-speed")
+        page.wait_for_selector("#pair", state="visible")
+        page.check("#fast")
+        assert page.is_visible("#cell-A-speed") and page.is_hidden("#cell-A-accuracy")
+        page.keyboard.press("4")
+        page.keyboard.press("1")
+        page.keyboard.press("Enter")
+        page.wait_for_selector("#done", state="visible")
+        speed = page.inner_text("#reveal tbody tr:nth-child(2) .rate-speed")
+        assert speed == "A 4\u2605, B 1\u2605 (change)"
         page.close()
 
     with Session(db.engine) as session:
         stored = ratings_frame(session, db.experiment_id, rater="kim")
     prefs = stored[stored.criterion == "preference"].sort_values("pair_id")
     assert sorted(prefs.preference) == ["B", "tie"]
-    assert len(stored) == 6 + 2 + 2  # blind stars of the first pair only, two preferences
-    assert sorted(stored[stored.criterion == "speed"].stars.astype(int)) == [3, 5]
-    assert sorted(stored.stars.dropna().astype(int)) == [2] * 3 + [3] + [4] * 3 + [5]
+    assert len(stored) == 6 + 2 + 4  # blind stars of the first pair only, two preferences
+    assert sorted(stored[stored.criterion == "speed"].stars.astype(int)) == [1, 3, 4, 5]
+    assert sorted(stored.stars.dropna().astype(int)) == [1] + [2] * 3 + [3] + [4] * 4 + [5]
 
 
 def test_the_review_page_does_not_scroll_sideways_on_a_phone(browser, database_url):

@@ -16,6 +16,7 @@ function buildCriteria() {
   const body = $("criteria");
   for (const criterion of CRITERIA) {
     const row = document.createElement("tr");
+    row.className = AFTER_REVEAL.includes(criterion) ? "after-reveal" : "blind";
     const name = document.createElement("th");
     name.textContent = criterion;
     row.appendChild(name);
@@ -58,12 +59,20 @@ function blindNow(criterion) {
   return AFTER_REVEAL.includes(criterion) && !(shown && shown.identities);
 }
 
+// Fast mode asks the preference, and once the pair is revealed its speed (AFTER_REVEAL):
+// a pair rated fast had no way to its speed but with every blind criterion's stars.
+function asked(criterion) {
+  return !fastMode() || AFTER_REVEAL.includes(criterion);
+}
+
 function applyMode() {
   document.body.classList.toggle("fast", fastMode());
+  document.body.classList.toggle("revealed", Boolean(shown && shown.identities));
   for (const [criterion, side] of cells) {
     const deferred = AFTER_REVEAL.includes(criterion);
     for (const input of document.getElementsByName(side + "-" + criterion)) {
-      input.required = !fastMode() && !deferred;
+      // a rated pair keeps its blind stars unless all are given again (the server's rule)
+      input.required = !fastMode() && !deferred && !(shown && shown.rating);
       input.disabled = blindNow(criterion);
     }
   }
@@ -71,7 +80,8 @@ function applyMode() {
 
 function setCursor(index) {
   for (const td of document.querySelectorAll("td.current")) td.classList.remove("current");
-  while (index < cells.length - 1 && blindNow(cells[index][0])) index++;  // skip the deferred
+  const skipped = ([criterion]) => blindNow(criterion) || !asked(criterion);
+  while (index < cells.length - 1 && skipped(cells[index])) index++;  // skip the deferred
   cursor = Math.max(0, Math.min(cells.length - 1, index));
   const [criterion, side] = cells[cursor];
   $("cell-" + side + "-" + criterion).classList.add("current");
@@ -218,13 +228,11 @@ async function load(pairId) {
 async function save() {
   const form = new FormData($("rating"));
   const stars = {};
-  if (!fastMode()) {
-    for (const side of ["A", "B"]) {
-      stars[side] = {};
-      for (const criterion of CRITERIA) {
-        const value = form.get(side + "-" + criterion);
-        if (value !== null) stars[side][criterion] = Number(value);  // speed: once revealed
-      }
+  for (const side of ["A", "B"]) {
+    stars[side] = {};
+    for (const criterion of CRITERIA.filter(asked)) {
+      const value = form.get(side + "-" + criterion);
+      if (value !== null) stars[side][criterion] = Number(value);  // speed: once revealed
     }
   }
   const payload = {stars, preference: form.get("preference"), notes: form.get("notes") || ""};
@@ -291,8 +299,9 @@ function onKey(event) {
     return;
   }
   const key = event.key.toLowerCase();
-  if (key >= "1" && key <= "5" && !fastMode()) {
+  if (key >= "1" && key <= "5") {
     const [criterion, side] = cells[cursor];
+    if (!asked(criterion)) return;  // fast mode, the pair not revealed
     const input = document.querySelector(
       'input[name="' + side + "-" + criterion + '"][value="' + key + '"]');
     if (input.disabled) return;  // speed before the reveal
@@ -314,7 +323,10 @@ function onKey(event) {
 
 buildCriteria();
 applyMode();
-$("fast").addEventListener("change", applyMode);
+$("fast").addEventListener("change", () => {
+  applyMode();
+  setCursor(cursor);
+});
 $("rating").addEventListener("submit", submit);
 $("next").addEventListener("click", () => load(null));
 $("reveal-pair").addEventListener("click", revealPair);

@@ -187,6 +187,23 @@ def test_fast_mode_stores_the_preference_alone(client):
     assert [r["criterion"] for r in rows] == ["preference"]
 
 
+def test_a_pair_rated_in_fast_mode_takes_its_speed_alone_once_revealed(client):
+    """A pair rated in fast mode (the preference alone) took speed stars only with every
+    blind criterion's: 422 "missing stars for A.accuracy, ...". Speed alone is stored
+    now; blind stars are still all or none."""
+    pair_id = client.get("/api/next").json()["pair"]["pair_id"]
+    client.post(f"/api/pairs/{pair_id}/rating", json={"preference": "B"})
+    client.post(f"/api/pairs/{pair_id}/reveal")
+    speed = {"stars": {"A": {"speed": 2}, "B": {"speed": 5}}, "preference": "B"}
+    saved = client.post(f"/api/pairs/{pair_id}/rating", json=speed)
+    assert saved.status_code == 200, saved.text
+    assert saved.json()["stored"] == 2 and saved.json()["unchanged"] == 1
+    assert saved.json()["pair"]["rating"]["stars"] == {"A": {"speed": 2}, "B": {"speed": 5}}
+    some = {"stars": {"A": {"speed": 2, "accuracy": 4}, "B": {"speed": 5}}, "preference": "B"}
+    refused = client.post(f"/api/pairs/{pair_id}/rating", json=some)
+    assert refused.status_code == 422 and "missing stars for A.completeness" in refused.text
+
+
 def test_speed_is_rated_only_once_the_pair_is_revealed(client):
     """Latency (what speed is judged on) is hidden until the reveal: asking for a speed
     rating before it asked the rater to guess, or to judge by the output's length."""
