@@ -4,9 +4,9 @@ stored in one transaction) and the review page's save (``record_pair_rating`` in
 ``storage.db.saved_at_once``, one pair's stars and preference a save).
 
 An experiment of two configs whose cases each have one successful output per config
-(SQLite, a fresh file each round); a ratings file of ``--ratings`` ratings by
-``--raters`` raters on two criteria (accuracy, completeness). Each round times, as CPU of
-this process (``time.process_time``):
+(``tests/support/review_db.py``'s, in a fresh SQLite file each round); a ratings file of
+``--ratings`` ratings by ``--raters`` raters on two criteria (accuracy, completeness).
+Each round times, as CPU of this process (``time.process_time``):
 
 - ``check``: ``check_ratings`` alone (reading and matching the file; no write);
 - ``new``: the first import (every rating new);
@@ -42,72 +42,34 @@ REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
 
 from sqlalchemy.engine import Engine  # noqa: E402
+from sqlmodel import Session  # noqa: E402
 
-from evaluation.backends.base import GenerationResult  # noqa: E402
 from evaluation.calibration._import import check_ratings, import_ratings  # noqa: E402
 from evaluation.review.store import CRITERIA, record_pair_rating, save_pairs  # noqa: E402
-from evaluation.run._work import GenerationRecord, WorkItem  # noqa: E402
-from evaluation.spec import Config, GenerationParams, PromptTemplate  # noqa: E402
-from evaluation.storage.db import make_engine, saved_at_once, session_scope  # noqa: E402
-from evaluation.storage.repository import (  # noqa: E402
-    generations_frame,
-    record_suite,
-    register_experiment,
-    save_generations,
-)
-from evaluation.suites import Case, Suite  # noqa: E402
+from evaluation.storage.db import saved_at_once, session_scope  # noqa: E402
+from evaluation.storage.repository import generations_frame  # noqa: E402
+from tests.support.review_db import build_review_db  # noqa: E402
 
 RATED = ("accuracy", "completeness")
 PHASES = ("check", "new", "again", "changed", "review")
 
 
 def build(url: str, n_cases: int) -> tuple[Engine, int, list[dict]]:
-    """The experiment "bench" (two configs, one output each per case): its engine, its
-    id and its generations (case, config hash, id)."""
-    configs = [
-        Config(model, GenerationParams(temperature=0.0), PromptTemplate("default"))
-        for model in ("sim:a", "sim:b")
-    ]
-    cases = tuple(
-        Case(id=f"c{i:05d}", input=f"question {i}?", references=(f"answer {i}",))
-        for i in range(n_cases)
-    )
-    suite = Suite("sim", "1", "qa", ("exact_match",), cases)
-    engine = make_engine(url)
-    with session_scope(engine) as session:
-        record_suite(session, suite)
-        experiment = register_experiment(
-            session,
-            name="bench",
-            suite=suite,
-            configs=configs,
-            spec={},
-            spec_path="",
-            samples_per_case=1,
-            metrics=["exact_match"],
-            simulated=True,
-        )
-        experiment_id = experiment.id
-    records = [
-        GenerationRecord(
-            WorkItem(config, case, suite.name, 0),
-            "sim",
-            1,
-            GenerationResult(f"answer {case.id}", "stop", 0.02, 0.005, 12, 16),
-        )
-        for case in cases
-        for config in configs
-    ]
-    for start in range(0, len(records), 1000):
-        with session_scope(engine) as session:
-            save_generations(session, experiment_id, records[start : start + 1000])
-    with session_scope(engine) as session:
-        gens = generations_frame(session, experiment_id)
+    """The experiment "bench" (two configs, one output each per case; the tests' review
+    experiment): its engine, its id and its generations (case uid, case, config, id)."""
+    db = build_review_db(url, name="bench", n_cases=n_cases, temperatures=(0.0, 0.7))
+    with Session(db.engine) as session:
+        gens = generations_frame(session, db.experiment_id)
     rows = [
-        {"case": str(g.case_id), "config": str(g.config_hash), "id": int(g.id)}
+        {
+            "uid": f"{db.suite.name}/{g.case_id}",
+            "case": str(g.case_id),
+            "config": str(g.config_hash),
+            "id": int(g.id),
+        }
         for g in gens.itertuples()
     ]
-    return engine, experiment_id, rows
+    return db.engine, db.experiment_id, rows
 
 
 def ratings_file(path: Path, gens: list[dict], raters: int, n: int, shift: int) -> None:
@@ -134,8 +96,8 @@ def review_saves(
     ratings stored and the CPU seconds of the saves."""
     by_case: dict[str, list[int]] = {}
     for g in gens:
-        by_case.setdefault(g["case"], []).append(g["id"])
-    draws = [(f"sim/{case}", *ids) for case, ids in list(by_case.items())[:pairs]]
+        by_case.setdefault(g["uid"], []).append(g["id"])
+    draws = [(uid, *ids) for uid, ids in list(by_case.items())[:pairs]]
     with session_scope(engine) as session:
         pair_ids = [p.id for p in save_pairs(session, experiment_id, draws)]
     blind = [c for c in CRITERIA if c != "speed"]
