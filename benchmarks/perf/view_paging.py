@@ -307,8 +307,16 @@ def _filled(engine: Engine) -> bool:
 
 
 def finish(engine: Engine) -> None:
-    """What a sweep does when its run ends, after the comparison (the view's stored
-    pages); absent before that existed."""
+    """What a sweep does when its run ends: its outputs indexed for search as its
+    generation phase ends (else every search scans every output, as on a run killed
+    mid-phase), then, after the comparison, the view's stored pages; each absent before
+    it existed."""
+    try:
+        from evaluation.storage.text_search import index_new_outputs
+    except ImportError:  # before the index was built after the phase (the trigger did it)
+        pass
+    else:
+        index_new_outputs(engine)
     try:
         from evaluation.view.stored import store_pages
     except ImportError:
