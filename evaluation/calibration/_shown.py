@@ -45,8 +45,13 @@ def shown_interval(
     low, high = float(ci[0]), float(ci[1])
     if high - low <= 1e-12 * max(1.0, abs(low)):
         return None, f"{units}, all the same: no interval"
+    return cut(low, high, bounds), ""
+
+
+def cut(low: float, high: float, bounds: tuple[float, float]) -> tuple[float, float]:
+    """The interval (``low``, ``high``) cut to ``bounds``: each end kept inside them."""
     lo, hi = bounds
-    return (min(max(low, lo), hi), min(max(high, lo), hi)), ""
+    return min(max(low, lo), hi), min(max(high, lo), hi)
 
 
 def interval_words(

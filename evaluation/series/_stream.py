@@ -10,7 +10,7 @@ from math import erfc, exp, sqrt
 import numpy as np
 import pandas as pd
 
-from evaluation.calibration._shown import DIFFERENCE
+from evaluation.calibration._shown import DIFFERENCE, cut
 from evaluation.series._machine_load import SPEED, set_down
 from evaluation.series._series import SeriesPoint
 from evaluation.series._stream_verdicts import OPERATIONAL, Night, StreamVerdict
@@ -111,9 +111,9 @@ def _stream(
             se = abs(theta[t] / z[t]) if judged and z[t] != 0 else sqrt(var[t])
             half = 1.96 * se
             ends = sorted(_change(metric, sign * theta[t] + d) for d in (-half, half))
-            if unit:  # cut to the scale: each end keeps its side of 0, and the states theirs
-                ends = [min(max(end, DIFFERENCE[0]), DIFFERENCE[1]) for end in ends]
             bounds = (ends[0], ends[1])
+            if unit:  # cut to the scale: each end keeps its side of 0, and the states theirs
+                bounds = cut(*bounds, DIFFERENCE)
         nights.append(
             Night(
                 experiment=point.experiment,
