@@ -338,18 +338,23 @@ async def _host(backend: Backend, wanted: list[str]) -> Check:
     return Check(component, "ok", "; ".join(parts), facts)
 
 
-def llama_cpp_python_checks(
-    configs: Sequence[Config], hosts: Sequence[HostSpec], checked: Sequence[Check]
-) -> list[Check]:
-    """The warnings per llama-cpp-python host: configs at temperature > 0 without a seed,
-    and more than one slot (:mod:`evaluation.run._llama_cpp_python`; `run` logs the same)."""
+def llama_cpp_python_hosts(hosts: Sequence[HostSpec], checked: Sequence[Check]) -> list[HostSpec]:
+    """The ``hosts`` whose check found llama-cpp-python's server."""
     engines = {c.component: c.facts.get("engine") for c in checked}
+    return [h for h in hosts if engines.get(f"host {h.name}") == LLAMA_CPP_PYTHON]
+
+
+def llama_cpp_python_checks(
+    configs: Sequence[Config], hosts: Sequence[HostSpec], measured: Sequence[Measured] = ()
+) -> list[Check]:
+    """The warnings per llama-cpp-python host (``llama_cpp_python_hosts``): configs at
+    temperature > 0 without a seed, and more than one slot, with the fewer slots its
+    earlier runs (``measured``) had (:mod:`evaluation.run._llama_cpp_python`; `run`
+    logs the same, without them)."""
     out = []
     for host in hosts:
-        if engines.get(f"host {host.name}") != LLAMA_CPP_PYTHON:
-            continue
         for component, warning in (
-            (f"slots {host.name}", one_at_a_time_warning(host)),
+            (f"slots {host.name}", one_at_a_time_warning(host, fewer_slots_before(host, measured))),
             (f"seeds {host.name}", seedless_warning(configs, host)),
         ):
             if warning:
@@ -420,12 +425,13 @@ async def check_spec(
     try:
         # embedding models too (semantic_similarity)
         hosts = await check_hosts(backends, sweep.required_models, timeout_s=timeout_s, busy=busy)
-        checks += hosts + llama_cpp_python_checks(sweep.configs, sweep.spec.hosts, hosts)
     finally:
         await asyncio.gather(*(b.aclose() for b in backends.values()))
-    if database is not None:
-        checks += slots_checks(sweep.spec.hosts, stored_measurements(database, sweep.spec.hosts))
-    return checks
+    measured = [] if database is None else stored_measurements(database, sweep.spec.hosts)
+    llama = llama_cpp_python_hosts(sweep.spec.hosts, hosts)
+    checks += hosts + llama_cpp_python_checks(sweep.configs, llama, measured)
+    # a llama-cpp-python host's slots line says its earlier runs' slots (one WARN, not two)
+    return checks + slots_checks([h for h in sweep.spec.hosts if h not in llama], measured)
 
 
 def _of_every(sweep: Sweep) -> str:
@@ -441,24 +447,31 @@ def slots_checks(hosts: Sequence[HostSpec], measured: Sequence[Measured]) -> lis
     llama-cpp-python's one-at-a-time server: doctor said healthy, plan 11 min for 42)."""
     out = []
     for host in hosts:
-        then = [
-            m.slots
-            for m in measured
-            if m.host == host.name and m.slots is not None and m.slots < host.slots
-        ]
-        if then:
+        then = fewer_slots_before(host, measured)
+        if then is not None:
             out.append(
                 Check(
                     f"host {host.name}",
                     "warn",
-                    f"slots: {host.slots} in the spec; its earlier runs had {max(then)}: more "
+                    f"slots: {host.slots} in the spec; its earlier runs had {then}: more "
                     "slots help only a server that runs requests in parallel (Ollama's "
                     "OLLAMA_NUM_PARALLEL, llama-server's --parallel, vLLM); llama-cpp-python's "
                     "runs one at a time: give it slots: 1 (plan gives the duration both ways)",
-                    {"slots": host.slots, "slots_measured": max(then)},
+                    {"slots": host.slots, "slots_measured": then},
                 )
             )
     return out
+
+
+def fewer_slots_before(host: HostSpec, measured: Sequence[Measured]) -> int | None:
+    """The most slots ``host``'s earlier runs had where that is fewer than the spec gives
+    it; None where none had fewer."""
+    then = [
+        m.slots
+        for m in measured
+        if m.host == host.name and m.slots is not None and m.slots < host.slots
+    ]
+    return max(then, default=None)
 
 
 def stored_measurements(url: str, hosts: Sequence[HostSpec]) -> list[Measured]:

@@ -44,14 +44,16 @@ def seedless_warning(configs: Sequence[Config], host: HostSpec) -> str | None:
     )
 
 
-def one_at_a_time_warning(host: HostSpec) -> str | None:
-    """The warning for ``host`` (a llama-cpp-python server) given more than one slot;
-    None at ``slots: 1``. Newcomers' nctput-2: at ``slots: 4`` a stored latency of 24-84
-    s for 6-32 tokens was its queue, time-to-first-token within 3 s of it."""
+def one_at_a_time_warning(host: HostSpec, earlier: int | None = None) -> str | None:
+    """The warning for ``host`` (a llama-cpp-python server) given more than one slot,
+    with the fewer slots its ``earlier`` runs had where known (`doctor`: one line, where
+    it gave two); None at ``slots: 1``. Newcomers' nctput-2: at ``slots: 4`` a stored
+    latency of 24-84 s for 6-32 tokens was its queue, time-to-first-token within 3 s of it."""
     if host.slots <= 1:
         return None
+    then = "" if earlier is None else f" (its earlier runs had {earlier})"
     return (
-        f"slots: {host.slots}, but llama-cpp-python's server answers one request at a "
+        f"slots: {host.slots}{then}, but llama-cpp-python's server answers one request at a "
         "time: the others wait in its queue, and every stored latency (which the selector "
         "learns from) counts that wait; give it slots: 1 (docs/running-for-real.md, "
         "Inference engines)"

@@ -428,6 +428,33 @@ def test_more_slots_than_the_earlier_runs_had_is_a_warning():
     assert slots_checks([HostSpec("local", "http://x", slots=1)], earlier) == []
 
 
+def test_slots_on_llama_cpp_python_after_one_slot_runs_is_one_warning(tmp_path, monkeypatch):
+    """recheck-1: `slots: 4` on llama-cpp-python's server whose earlier runs had 1 gave
+    two WARNs of one cause (its one-request-at-a-time line, and the earlier runs' one):
+    now its slots line says both facts and the host has no second slots warning."""
+    from datetime import datetime
+
+    from evaluation.run import _doctor
+    from evaluation.storage.throughput import Measured
+
+    earlier = [Measured("local", "m:1b", "c1", 10, 31.0, 13.0, 1, "nc", datetime(2026, 11, 26))]
+    monkeypatch.setattr(_doctor, "stored_measurements", lambda url, hosts: earlier)
+    config = StandInConfig(models=("m:1b",), openai_only=True, owned_by="me")
+    with running_standin(config) as server:
+        spec = tmp_path / "s.yaml"
+        host = {"name": "local", "url": server.url, "kind": "openai", "slots": 4}
+        suite = str(REPO / "benchmarks/suites/classify-intent.jsonl")
+        body = {"name": "s", "suite": suite, "models": ["m:1b"], "hosts": [host]}
+        spec.write_text(yaml.safe_dump(body))
+        checks = asyncio.run(_doctor.check_spec(spec, timeout_s=5.0, database="sqlite://"))
+    warned = [c for c in checks if c.status == "warn"]
+    assert [c.component for c in warned] == ["slots local"], checks
+    assert warned[0].detail.startswith(
+        "slots: 4 (its earlier runs had 1), but llama-cpp-python's server answers one "
+        "request at a time: "
+    )
+
+
 def _claim_running(database_url: str, name: str, hosts: list[dict]) -> None:
     """A run of this process recorded as using ``hosts`` (as `evalflow run` does)."""
     from sqlmodel import Session
