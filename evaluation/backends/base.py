@@ -14,23 +14,40 @@ if TYPE_CHECKING:  # annotations: storage reads DECODE_WALL_FACTOR without the s
 
 DoneReason = Literal["stop", "length", "load", "unload", "error", ""]
 
-# A server's decode speed is taken only up to this many times the request's own wall
-# rate (output tokens / latency): decoding takes part of a request's time, never less
-# than a thousandth of it in practice (a prompt of thousands of tokens on a CPU and a
-# one-token answer come to a few hundred). A llama.cpp server once said 6 tokens took
-# 0.12 ms of a 5.6 s request: 50,262 tokens/s, 47,000 times the wall rate.
+# A server's decode speed is taken only up to this many times its request's own wall
+# rate (output tokens / the request's decode window, ``decode_window``): decoding takes
+# part of that window, never less than a thousandth of it in practice. A llama.cpp
+# server once said 6 tokens took 0.12 ms of a 5.6 s request: 50,262 tokens/s, 47,000
+# times the wall rate. The window starts at the first token where the client saw one
+# before the end (a stream): the time to it (queueing, the prompt) is no decoding, and a
+# request that waited 0.27 s for it and decoded 12 tokens in 0.25 ms of the ~1 ms left
+# is possible (a tiny model on a loaded machine, a busy server's queue).
 DECODE_WALL_FACTOR = 1000
 
 
-def possible_decode_rate(tokens_per_s: Any, eval_count: Any, latency_s: Any) -> Any:
+def decode_window(latency_s: float, ttft_s: float | None) -> float:
+    """The part of a request's ``latency_s`` its decoding can have taken: from the first
+    token to the end where the client saw one before the end (``0 < ttft_s <
+    latency_s``: a stream), else the whole request. In plain Python: the record writer
+    judges every generation it stores by it (``GenerationResult.tokens_per_s``)."""
+    if ttft_s is not None and 0 < ttft_s < latency_s:
+        return latency_s - ttft_s
+    return latency_s
+
+
+def possible_decode_rate(tokens_per_s: Any, eval_count: Any, latency_s: Any, ttft_s: Any) -> Any:
     """Whether a decode speed can be true of its request (elementwise on arrays):
-    ``tokens_per_s ≤ DECODE_WALL_FACTOR · eval_count / latency_s``; true where the
+    ``tokens_per_s · decode_window ≤ DECODE_WALL_FACTOR · eval_count``; true where the
     latency was not measured. Readers of stored generations drop the others, so a
-    value stored before this rule is ignored as a new one is never stored."""
+    value stored before this rule is ignored as a new one is never stored. The window
+    is never longer than the request, so no speed the latency alone allowed is dropped."""
     import numpy as np  # on first use: a reader of stored results may need none
 
+    ttft = np.asarray(ttft_s, dtype=float)  # None: not measured, NaN
     with np.errstate(invalid="ignore"):
-        beyond = np.greater(np.multiply(tokens_per_s, latency_s), DECODE_WALL_FACTOR * eval_count)
+        streamed = np.greater(ttft, 0) & np.less(ttft, latency_s)
+        window = np.where(streamed, np.subtract(latency_s, ttft), latency_s)
+        beyond = np.greater(np.multiply(tokens_per_s, window), DECODE_WALL_FACTOR * eval_count)
         return np.logical_not(np.greater(latency_s, 0) & beyond)
 
 
@@ -106,7 +123,7 @@ class GenerationResult:
     @property
     def tokens_per_s(self) -> float | None:
         """The server's decode speed: eval_count / eval_duration; None when not reported,
-        or when impossible for the request's own latency (``possible_decode_rate``)."""
+        or when impossible for the request's decode window (``possible_decode_rate``)."""
         if self.eval_duration_ns <= 0 or self.eval_count <= 0:
             return None
         rate = self.eval_count / self.eval_duration_ns * 1e9
@@ -117,7 +134,7 @@ class GenerationResult:
         if (
             latency is not None
             and latency > 0
-            and rate * latency > DECODE_WALL_FACTOR * self.eval_count
+            and rate * decode_window(latency, self.ttft_s) > DECODE_WALL_FACTOR * self.eval_count
         ):
             return None
         return rate

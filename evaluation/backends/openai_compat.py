@@ -10,8 +10,8 @@ Counters come from ``usage`` (``stream_options.include_usage``); durations are 0
 the server adds llama.cpp's ``timings`` object. A server that sends no ``usage`` at all
 (llama-cpp-python's server) streams one delta per generated token, so the output's
 token count is its number of content deltas and its decode time is estimated here, as
-that count times the mean gap between deltas; the prompt's count is None (not reported),
-never a 0 that would read as an empty prompt.
+that count times the mean gap from the first delta to the stream's end; the prompt's
+count is None (not reported), never a 0 that would read as an empty prompt.
 
 A prompt that does not fit the server's context window (error code
 ``context_length_exceeded``) is ``PromptTooLong``: that generation fails, unretried.
@@ -144,9 +144,10 @@ class OpenAICompatBackend(HttpBackend):
                 for choice in chunk.get("choices") or []:
                     content = (choice.get("delta") or {}).get("content") or ""
                     if content:
-                        deltas.tick()
+                        now = time.perf_counter()
+                        deltas.tick(now)
                         if ttft is None:
-                            ttft = time.perf_counter() - start
+                            ttft = now - start
                         parts.append(content)
                     finish = choice.get("finish_reason") or finish
         if latency is None and not events and not _event_stream(response):
@@ -157,7 +158,7 @@ class OpenAICompatBackend(HttpBackend):
         eval_ns = _ms_to_ns(timings.get("predicted_ms"))
         if not usage:
             eval_count = deltas.count
-            eval_ns = eval_ns or deltas.decode_ns()
+            eval_ns = eval_ns or deltas.decode_ns(start + latency)
         return GenerationResult(
             text="".join(parts),
             done_reason=_done_reason(finish),
@@ -235,19 +236,22 @@ class _DeltaClock:
 
     def __init__(self) -> None:
         self.count = 0
-        self._first = self._last = 0.0
+        self._first = 0.0
 
-    def tick(self) -> None:
-        self._last = time.perf_counter()
+    def tick(self, now: float) -> None:
         if self.count == 0:
-            self._first = self._last
+            self._first = now
         self.count += 1
 
-    def decode_ns(self) -> int:
-        """``count`` x the mean gap between deltas; 0 with fewer than two deltas."""
+    def decode_ns(self, end: float) -> int:
+        """``count`` x the mean gap from the first delta to ``end``, the stream's end (its
+        n - 1 gaps and the tail after the last); 0 with fewer than two deltas. Timed to
+        the end, it spans the window its speed is judged by (``base.decode_window``): the
+        client's own figure is never impossible, where deltas read in one burst after a
+        stall (a loaded machine) spanned microseconds of a window of a second."""
         if self.count < 2:
             return 0
-        return round((self._last - self._first) / (self.count - 1) * self.count * 1e9)
+        return round((end - self._first) / (self.count - 1) * self.count * 1e9)
 
 
 def _content_type(response: httpx.Response) -> str:

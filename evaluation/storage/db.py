@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from sqlalchemy import URL, Column, TextClause, event, inspect, make_url
+from sqlalchemy import URL, Column, TextClause, event, inspect, make_url, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import (
     ArgumentError,
@@ -22,6 +22,7 @@ from sqlalchemy.exc import (
 )
 from sqlalchemy.pool import StaticPool
 from sqlalchemy.schema import CreateIndex
+from sqlalchemy.sql.expression import Executable
 from sqlmodel import Session, SQLModel, create_engine
 
 from evaluation.errors import DatabaseBusy, StorageError
@@ -418,9 +419,10 @@ def _create_tables(engine: Engine, tables: Tables) -> None:
 def _create_missing_indexes(engine: Engine, tables: Tables) -> None:
     """The indexes of existing tables that an older evalflow did not create (CREATE
     TABLE makes a new table's own; the view's queries need e.g. generations by case),
-    after settling the rows a unique one would refuse (``SETTLE_BEFORE_INDEX``). A
+    after settling the rows a unique one would refuse (``SETTLE_BEFORE_INDEX``), and
+    the older ones this version replaced dropped (``models.RETIRED_INDEXES``). A
     database that refuses the write (read-only: a teammate's shared copy) is read
-    without them."""
+    without them (and with the retired ones, unused)."""
     inspector = inspect(engine)
     present = set(inspector.get_table_names())
     for table in (model.__table__ for model in tables):
@@ -429,16 +431,26 @@ def _create_missing_indexes(engine: Engine, tables: Tables) -> None:
         have = {i["name"] for i in inspector.get_indexes(table.name)}
         missing = [index for index in table.indexes if index.name not in have]
         for index in missing:  # IF NOT EXISTS: sweeps starting together both see it missing
-            try:
-                with engine.begin() as connection:
-                    if settle := review_schema.SETTLE_BEFORE_INDEX.get(str(index.name)):
-                        connection.exec_driver_sql(settle)  # rows the unique index refuses
-                    connection.execute(CreateIndex(index, if_not_exists=True))
-            except (ProgrammingError, IntegrityError):  # PostgreSQL's race: a duplicate name
-                pass
-            except DBAPIError as exc:  # a read-only database is read without it
-                if not refused_write(exc):
-                    raise
+            settle = review_schema.SETTLE_BEFORE_INDEX.get(str(index.name))
+            _index_change(engine, CreateIndex(index, if_not_exists=True), settle)
+        for name in results_schema.RETIRED_INDEXES.get(table.name, ()):
+            if name in have:
+                _index_change(engine, text(f"DROP INDEX IF EXISTS {name}"))
+
+
+def _index_change(engine: Engine, statement: Executable, settle: str | None = None) -> None:
+    """Create or drop one index (after ``settle``: the rows a unique one refuses); lost
+    to another process's same change, or refused by a read-only database: left."""
+    try:
+        with engine.begin() as connection:
+            if settle:
+                connection.exec_driver_sql(settle)
+            connection.execute(statement)
+    except (ProgrammingError, IntegrityError):  # PostgreSQL's race: a duplicate name
+        pass
+    except DBAPIError as exc:  # a read-only database is read without it
+        if not refused_write(exc):
+            raise
 
 
 def refresh_planner_facts(engine: Engine) -> None:

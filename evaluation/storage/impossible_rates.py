@@ -2,9 +2,10 @@
 existing databases to "not reported".
 
 A decode speed above ``DECODE_WALL_FACTOR`` times its request's own wall rate (output
-tokens / latency) is not stored any more (``backends.base.possible_decode_rate``: a
-llama.cpp server said 6 tokens took 0.12 ms of a 5.6 s request, 50,262 tokens/s), and
-readers of stored generations read an older such value as null. A run's stored
+tokens / its decode window: from the first streamed token to the end, else the whole
+request) is not stored any more (``backends.base.possible_decode_rate``: a llama.cpp
+server said 6 tokens took 0.12 ms of a 5.6 s request, 50,262 tokens/s), and readers of
+stored generations read an older such value as null. A run's stored
 ``tokens_per_s`` aggregate, its configs' mean over the generations, was computed before
 and kept it (nc-r3: 8,388.2/s where its cases ran at ~13/s), which ``show``, the
 report's history and export read. Such generations' ``tokens_per_s`` (and its scores)
@@ -27,17 +28,23 @@ def impossible_rate(table: str = "") -> str:
     """``possible_decode_rate``'s rule in SQL, negated, on the columns of ``table`` (an
     alias, or none): one spelling for the index, this upgrade and the readers."""
     col = f"{table}." if table else ""
+    window = (
+        f"CASE WHEN {col}ttft_s > 0 AND {col}ttft_s < {col}latency_s "
+        f"THEN {col}latency_s - {col}ttft_s ELSE {col}latency_s END"
+    )
     return (
-        f"{col}latency_s > 0 AND {col}tokens_per_s * {col}latency_s > "
+        f"{col}latency_s > 0 AND {col}tokens_per_s * ({window}) > "
         f"{DECODE_WALL_FACTOR} * {col}eval_count"
     )
 
 
 IMPOSSIBLE_RATE = impossible_rate()
 """``possible_decode_rate``'s rule in SQL, its negation: the condition of the partial
-index ``ix_generation_impossible_rate`` (``models.Generation``), which holds no row once
+index ``ix_generation_impossible_decode`` (``models.Generation``), which holds no row once
 this upgrade ran, so that finding none costs an empty index's lookup on every open, not
-a scan of every generation (50 ms at 100,000 generations, load 13)."""
+a scan of every generation (50 ms at 100,000 generations, load 13). An older database's
+``ix_generation_impossible_rate`` (the rule on the whole request's latency) is dropped
+as it is opened (``models.RETIRED_INDEXES``): no query's condition matches it."""
 _IMPOSSIBLE_ROWS = text(
     f"SELECT id, experiment_id, config_hash FROM generations WHERE {IMPOSSIBLE_RATE}"
 )

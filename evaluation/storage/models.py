@@ -226,7 +226,7 @@ class Generation(Table, table=True):
         Index("ix_generation_truncated", "experiment_id", "truncated"),
         # empty but for decode speeds stored before they were checked (storage.impossible_rates)
         Index(
-            "ix_generation_impossible_rate",
+            "ix_generation_impossible_decode",
             "id",
             sqlite_where=text(IMPOSSIBLE_RATE),
             postgresql_where=text(IMPOSSIBLE_RATE),
@@ -652,3 +652,9 @@ READ_WITHOUT: tuple[type[SQLModel], ...] = (ScorerDeclarationRow, ExperimentScor
 """Tables of ``TABLES`` a database that may not be written can lack (an older
 evalflow's, shared read-only): it is read without them, their readers falling back to
 what was done before them, not refused as lacking them (``storage.db.create_tables``)."""
+
+RETIRED_INDEXES: dict[str, tuple[str, ...]] = {"generations": ("ix_generation_impossible_rate",)}
+"""Indexes an older evalflow made, by table, that this one replaced under another name
+(their partial condition changed: a query spelled by this version's rule matches only
+its own index's), dropped where present as a database is opened for writing
+(``storage.db.create_tables``); a read-only database keeps them, unused."""

@@ -504,12 +504,12 @@ def generations_frame(
     frame = read_frame(session, query, {"e": experiment_id, "c": config})
     rate = frame["tokens_per_s"]
     frame["tokens_per_s"] = rate.where(
-        possible_decode_rate(rate, frame["eval_count"], frame["latency_s"])
+        possible_decode_rate(rate, frame["eval_count"], frame["latency_s"], frame["ttft_s"])
     )
     return frame
 
 
-# A stored decode speed as read: null where impossible for its request's latency
+# A stored decode speed as read: null where impossible for its request's decode window
 # (``backends.base.possible_decode_rate``, which new results pass before they are stored).
 TOKENS_PER_S = f"CASE WHEN {impossible_rate('g')} THEN NULL ELSE g.tokens_per_s END AS tokens_per_s"
 

@@ -34,7 +34,7 @@ from evaluation.storage.unmeasured import (
     OVERHEAD_CANDIDATE,
     forget_overhead_latencies,
 )
-from tests.support.databases import sqlite_or_postgres
+from tests.support.databases import query_plan, sqlite_or_postgres
 from tests.support.results_db import make_config, make_suite
 
 OLD, LAID, REAL = make_config("old:1b"), make_config("laid:1b"), make_config("real:1b")
@@ -106,18 +106,8 @@ def test_overhead_latencies_of_older_simulated_pipelines_become_not_measured(url
 
 
 def _plan(url: str) -> str:
-    """How the database plans the upgrade's search (PostgreSQL told to avoid a scan
-    where it can: on a few rows it would scan either way)."""
-    engine = make_engine(url, create=False)
-    with engine.connect() as connection:
-        if url.startswith("sqlite"):
-            rows = connection.execute(text(f"EXPLAIN QUERY PLAN {_OVERHEAD_ROWS.text}"))
-            plan = " | ".join(row[3] for row in rows)
-        else:
-            connection.execute(text("SET enable_seqscan = off"))
-            plan = " | ".join(connection.execute(text(f"EXPLAIN {_OVERHEAD_ROWS.text}")).scalars())
-    engine.dispose()
-    return plan
+    """How the database plans the upgrade's search."""
+    return query_plan(url, _OVERHEAD_ROWS.text)
 
 
 def test_finding_none_is_a_lookup_in_a_partial_index(url):

@@ -203,7 +203,11 @@ def test_evaluate_flow_runs_a_sweep_on_the_real_engine(
         assert 0 < row.eval_count <= 12
         assert row.ttft_s is not None and row.latency_s is not None
         if row.eval_count >= 2:
-            assert row.tokens_per_s is not None and row.tokens_per_s > 0
+            # the engine's speed as the client timed its deltas, from the first to the
+            # stream's end: the window it is judged by, so reported whatever the machine's
+            # load (CI: a 0.27 s wait for the first token, 12 deltas read in one burst)
+            window = row.latency_s - row.ttft_s
+            assert row.tokens_per_s == pytest.approx((row.eval_count - 1) / window, rel=1e-3)
 
 
 async def test_max_tokens_trimmed_to_the_context_is_flagged_as_a_context_cut(

@@ -94,3 +94,22 @@ def _open_at_once(url: str, barrier: object, errors: object) -> None:
         make_engine(url).dispose()
     except Exception as exc:  # reported to the test
         errors.put(f"{type(exc).__name__}: {exc}")  # type: ignore[attr-defined]
+
+
+def query_plan(url: str, query: str) -> str:
+    """How the database at ``url`` plans ``query``, one line (PostgreSQL told to avoid a
+    scan where it can: on a few rows it would scan either way)."""
+    from sqlalchemy import text
+
+    from evaluation.storage.db import make_engine
+
+    engine = make_engine(url, create=False)
+    with engine.connect() as connection:
+        if url.startswith("sqlite"):
+            rows = connection.execute(text(f"EXPLAIN QUERY PLAN {query}"))
+            plan = " | ".join(row[3] for row in rows)
+        else:
+            connection.execute(text("SET enable_seqscan = off"))
+            plan = " | ".join(connection.execute(text(f"EXPLAIN {query}")).scalars())
+    engine.dispose()
+    return plan

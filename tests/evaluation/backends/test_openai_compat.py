@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from types import SimpleNamespace
 
 import httpx
 import pytest
@@ -233,6 +234,24 @@ async def test_without_usage_each_delta_is_a_token_timed_by_the_client() -> None
     assert (result.prompt_eval_count, result.eval_count) == (None, 3)
     assert result.eval_duration_ns > 0
     assert result.tokens_per_s is not None
+
+
+async def test_deltas_read_in_one_burst_after_a_stall_keep_the_clients_speed(monkeypatch) -> None:
+    """CI's tiny model on a loaded machine: the 12 deltas were read in one burst
+    (microseconds apart) after a 0.27 s wait, and the stream's end came later (here
+    0.5 s: the client or the server stalled). Timed between the deltas, 12 tokens in
+    0.1 ms were impossible for the window they came in and dropped; timed from the first
+    delta to the stream's end, the client's own figure spans that window: kept."""
+    from evaluation.backends import openai_compat
+
+    burst = [0.27 + 1e-5 * i for i in range(12)]
+    clock = iter([0.0, *burst, 0.77])  # the request sent, each content delta, [DONE]
+    monkeypatch.setattr(openai_compat, "time", SimpleNamespace(perf_counter=lambda: next(clock)))
+    body = _sse(*[_delta("t") for _ in burst], _delta("", "length"), b"[DONE]")
+    result = await _mock(body).generate(request())
+    assert (result.ttft_s, result.latency_s, result.eval_count) == (0.27, 0.77, 12)
+    assert result.eval_duration_ns == round(0.5 / 11 * 12 * 1e9)
+    assert result.tokens_per_s == pytest.approx(22.0)
 
 
 async def test_usage_without_timings_keeps_durations_unknown() -> None:
