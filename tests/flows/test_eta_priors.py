@@ -1,7 +1,7 @@
 """The ETA of a run weighs each config's work left by what earlier runs measured of it on
 the run's hosts (``tasks.host_pool.measured_mix``): a real host by its real generations,
 a simulated host by its simulated ones (their stored latency is the simulated one, which
-the run's pace counts too)."""
+the run's pace counts too); none where every host answers at once (time scale 0)."""
 
 from __future__ import annotations
 
@@ -9,8 +9,10 @@ import pytest
 
 from evaluation.run._work import WorkItem
 from evaluation.spec import HostSpec
-from tasks.host_pool import measured_mix
+from tasks.host_pool import HostPool, measured_mix
 from tests.support.results_db import add_experiment, make_config, make_suite
+
+POOL = HostPool({}, {}, None)  # each simulated host sleeps as its url's ?time_scale= says
 
 
 def _earlier_simulated_run(url: str):
@@ -39,7 +41,8 @@ def test_a_simulated_hosts_earlier_runs_weigh_the_work_left(database_url):
     work are left: 9 s. Without the earlier run's figures the large model counted at this
     run's mean (0.1 s), and the ETA said 4 s, as remaining count ÷ rate does."""
     engine, pending, small, large = _earlier_simulated_run(database_url)
-    mix = measured_mix(engine, pending, [HostSpec("h", "simulated://local", 4, "simulated")])
+    host = HostSpec("h", "simulated://local?time_scale=1", 4, "simulated")
+    mix = measured_mix(engine, pending, [host], POOL)
     assert mix.prior_s == {small.hash: pytest.approx(0.1), large.hash: pytest.approx(0.3)}
     mix.start(0.0)
     for _ in range(4):
@@ -49,5 +52,49 @@ def test_a_simulated_hosts_earlier_runs_weigh_the_work_left(database_url):
 
 def test_simulated_generations_say_nothing_of_a_real_host(database_url):
     engine, pending, _, _ = _earlier_simulated_run(database_url)
-    mix = measured_mix(engine, pending, [HostSpec("h", "http://h:11434", 4)])
+    mix = measured_mix(engine, pending, [HostSpec("h", "http://h:11434", 4)], POOL)
     assert mix.prior_s == {}
+
+
+@pytest.mark.parametrize(
+    ("url", "run_scale", "weighed"),
+    [
+        ("simulated://local", None, False),
+        ("simulated://local?time_scale=1", 0.0, False),  # `run --time-scale 0`: the default
+        ("simulated://local", 1.0, True),  # `run --time-scale 1`
+        ("simulated://local?time_scale=0.5", None, True),
+    ],
+)
+def test_a_simulated_host_that_answers_at_once_gives_the_rates_eta(
+    database_url, monkeypatch, url, run_scale, weighed
+):
+    """recheck-2 (nctput-4's mid-run ETA ~2.5x long): a simulated host at time scale 0
+    sleeps none of its simulated latency, so every generation takes about the same time
+    (the run's CPU) whatever its model's simulated latency says. Weighed by it, a run
+    whose larger model came last read `ETA 20 s` with 8 s left (0.32 s left against the
+    0.19 s of the last minute). Here: 10 small-model generations a second, then 10 large
+    ones left, at the same rate: 1 s left. The earlier run's 0.1 / 0.3 s made it 3 s."""
+    import asyncio
+    import logging
+
+    from tasks import progress
+
+    engine, pending, small, _ = _earlier_simulated_run(database_url)
+    clock = [0.0]
+    monkeypatch.setattr(progress, "_clock", lambda: clock[0])
+    monkeypatch.setattr(progress, "get_run_logger", lambda: logging.getLogger("test"))
+    host = HostSpec("h", url, 4, "simulated")
+    mix = measured_mix(engine, pending, [host], HostPool({}, {}, run_scale))
+    assert (mix is not None) == weighed
+    tracker = progress.ProgressArtifact(None, "demo", total=len(pending), mix=mix)
+    tracker.work_starts()
+    for i, case in enumerate(pending[:10]):
+        clock[0] = 0.1 * i
+        item = WorkItem(small, case.case, case.suite_name)
+        result = type("Result", (), {"latency_s": 0.1})()
+        record = type("Record", (), {"item": item, "result": result, "ok": True})()
+        record.host, record.answered_at = "h", clock[0]
+        asyncio.run(tracker.stored([record]))
+    assert tracker.description().endswith(
+        "10/20 generations (50%), 10.0/s, ETA " + ("3 s" if weighed else "1 s")
+    )
