@@ -184,13 +184,19 @@ def embedded_prefect(
 
 @contextmanager
 def prefect_api() -> Iterator[EmbeddedServer | None]:
-    """A Prefect API for a command that runs a flow: the configured one (yields None),
-    else the embedded server, ready. Without it Prefect would start its own ephemeral
-    server, which logs to the terminal and outlives a killed command."""
+    """A Prefect API for a command that runs a flow of plain functions (`compare
+    --publish`, `rescore`, `retrain`): the configured one (yields None), else the
+    embedded server, ready. Without it Prefect would start its own ephemeral server,
+    which logs to the terminal and outlives a killed command. The flow's states are
+    written through evalflow's client (``engine_client``): a busy server's answer sent
+    again within a tenth of a second, not Prefect's 2 s, then 4 s."""
+    from tasks.adapters.prefect_client import engine_client
+
     with embedded_prefect() as server:
         if server is not None:
             server.wait_ready()
-        yield server
+        with engine_client(sync=True):
+            yield server
 
 
 @contextmanager

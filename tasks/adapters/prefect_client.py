@@ -24,7 +24,8 @@ had spent its 120 s in that queue and failed at its first 503).
 
 The client Prefect's engine writes a flow run's states with (created, running,
 completed: ``propose_state``) is one of these too where evalflow starts the flow in its
-own process (``engine_client``: `run`'s flow). No Prefect setting shortens the engine's
+own process (``engine_client``: `run`'s flow; `compare --publish`'s, `rescore`'s and
+`retrain`'s, which Prefect's sync engine runs). No Prefect setting shortens the engine's
 own waits: its settings are the number of tries (PREFECT_CLIENT_MAX_RETRIES), the
 jitter (PREFECT_CLIENT_RETRY_JITTER_FACTOR, around the same mean) and more codes, and 0
 tries fails the flow run at its first busy answer. Not covered: a deployment's run
@@ -39,12 +40,11 @@ Prefect until ``prefect_client`` is called: a lane worker's ``SlotApi`` sends th
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import random
 import ssl
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -262,16 +262,17 @@ def prefect_client(
     )
 
 
-@contextlib.asynccontextmanager
-async def engine_client(**transport: Any) -> AsyncIterator[None]:
-    """While the block runs, the flow runs started in it on this event loop write their
-    states through a ``prefect_client`` (``transport``: its test hooks): Prefect's
-    engine takes the client of the client context it finds (``AsyncClientContext``)
-    rather than making one. The context is made as the engine would make its own, with
-    the client given (``model_construct``: its constructor makes a client of Prefect's
-    settings): Prefect's other lookups in the flow (``get_client()`` of an async task
-    run) find the same client, as they find the engine's, rather than each making one."""
-    from prefect.context import AsyncClientContext
+def engine_client(*, sync: bool = False, **transport: Any) -> Any:
+    """A client context to enter around flow runs (``async with``; ``sync``: ``with``,
+    for flows of plain functions): while it is entered, the flow runs started in it write
+    their states through a ``prefect_client`` (``transport``: its test hooks): Prefect's
+    engine takes the client of the client context it finds (``AsyncClientContext``, the
+    sync engine ``SyncClientContext``) rather than making one. The context is made as the
+    engine would make its own, with the client given (``model_construct``: its
+    constructor makes a client of Prefect's settings): Prefect's other lookups in the flow
+    (``get_client()`` of a task run) find the same client, as they find the engine's,
+    rather than each making one."""
+    from prefect.context import AsyncClientContext, SyncClientContext
 
-    async with AsyncClientContext.model_construct(client=prefect_client(**transport)):
-        yield
+    kind = SyncClientContext if sync else AsyncClientContext
+    return kind.model_construct(client=prefect_client(sync=sync, **transport))

@@ -214,3 +214,48 @@ def test_the_engines_own_state_writes_are_sent_again_soon_too():
     state = asyncio.run(main())
     assert state.is_completed() and state.result() == 7
     assert len(busy) == 2 and clock.slept == [0.05, 0.1]
+
+
+@pytest.mark.usefixtures("prefect_harness")
+def test_a_sync_flows_state_writes_are_sent_again_soon_too():
+    """`compare --publish`, `rescore` and `retrain` run flows of plain functions, whose
+    states Prefect's sync engine writes through a client of its own (2 s, then 4 s, on
+    a busy answer): under ``engine_client(sync=True)`` (``prefect_api``, which those
+    commands enter) it takes evalflow's, so its running state answered busy twice is sent
+    again after 0.05 s and 0.1 s, and the flow run ends completed."""
+    from prefect import flow
+
+    clock, busy = _Clock(), []
+    server = httpx.HTTPTransport()
+
+    class _StateWritesBusy(httpx.BaseTransport):
+        def handle_request(self, request: httpx.Request) -> httpx.Response:
+            if request.url.path.endswith("/set_state") and len(busy) < 2:
+                busy.append(request.url.path)
+                return httpx.Response(503, json={"exception_message": "database is locked"})
+            return server.handle_request(request)
+
+    @flow(name="sync-states-sent-soon", persist_result=False)
+    def states_sent_soon() -> int:
+        return 7
+
+    hooks = {"sleep": clock.sleep_sync, "clock": clock, "jitter": lambda: 1.0}
+    with engine_client(sync=True, inner=_StateWritesBusy(), **hooks):
+        state = states_sent_soon(return_state=True)
+    assert state.is_completed() and state.result() == 7
+    assert len(busy) == 2 and clock.slept == [0.05, 0.1]
+
+
+@pytest.mark.usefixtures("prefect_harness")
+def test_the_commands_that_run_a_sync_flow_hold_evalflows_client_while_it_runs():
+    """``prefect_api``, which `compare --publish`, `rescore` and `retrain` enter around
+    their flow, holds the sync client context (evalflow's client) and leaves it after."""
+    from prefect.context import SyncClientContext
+
+    from flows.run_control import prefect_api
+
+    assert SyncClientContext.get() is None
+    with prefect_api():
+        client = SyncClientContext.get().client
+        assert type(client._client._transport).__name__ == "SyncBusyRetry"
+    assert SyncClientContext.get() is None
