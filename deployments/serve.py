@@ -24,9 +24,10 @@ the same name as the other kind is refused, not overwritten.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -271,8 +272,11 @@ class CancelledCallbackNoise(logging.Filter):
         return not isinstance(error, asyncio.CancelledError)
 
 
-#: How long stopping `serve` waits for the server to pause the schedules.
+#: How long stopping `serve` waits for the server's next answer (a pause, a read, a crash
+#: mark landed) before it gives up: a server gone or hung ends the stop this soon.
 PAUSE_TIMEOUT_S = 5.0
+#: How long stopping `serve` goes on in all while the server keeps answering, slowly.
+PAUSE_CAP_S = 20.0
 #: The states of a flow run that this process's runner took and did not see end.
 LEFT_STATES = ("PENDING", "RUNNING", "CANCELLING")
 LEFT_RUNNING = (
@@ -293,42 +297,55 @@ def pause_schedules(
     """Pause ``deployments`` on the server as serving stops (SIGTERM, Ctrl-C), so runs do
     not pile up unserved; then, with ``serving_since``, end Crashed the flow runs this
     process's runner took since then and did not see end (``end_left_runs``), each named
-    in a line as it is marked. All within ``PAUSE_TIMEOUT_S``: a deployment not paused by
-    then (a server stopped with `serve`, as in a shutdown, or busy) is named in one line,
-    and so is a flow run found and not marked.
+    in a line as it is marked. While the server answers: once it has not for
+    ``PAUSE_TIMEOUT_S`` (a server stopped with `serve`, as in a shutdown, or busy), or
+    after ``PAUSE_CAP_S`` in all, a deployment not paused is named in one line, and so is
+    a flow run found and not marked, or the runs not looked for.
 
     A busy server on SQLite answers a write 503 at once ("database is locked"), and
     Prefect's client sends it again 2 s later, then 4 s: the pauses, one after the other
     behind the crash marks, left the last deployment (the weekly) active, and the lines
     of the runs already marked were lost with the timeout. So the client is evalflow's
     (``prefect_client``: a busy answer sent again after 0.05 s, 0.1 s, ...), the pauses
-    go first, at once, and each step's outcome is kept as it lands."""
+    go first, at once, and each step's outcome is kept as it lands. The stop was bounded
+    at 5 s in all: a loaded server answering each of its ~11 requests in 0.3-1 s ran
+    past it, and the nightly it had found was left Running (``_while_answering``)."""
     names = [_full_name(deployment) for deployment in deployments]
     ids: dict[str, Any] = {}
     paused: set[str] = set()
     left: dict[Any, str] = {}  # flow run id -> its name, until marked Crashed
+    looked: list[bool] = []  # [True] once the flow runs to end were read
     busy: list[str] = []  # the busy answers seen
+    answered: list[float] = []  # when the server answered, by the loop's clock
 
     async def pause(client, name: str) -> None:
         ids[name] = (await client.read_deployment_by_name(name)).id
         await client.pause_deployment(ids[name])
         paused.add(name)
 
+    async def heard(_response) -> None:  # httpx's response hook: busy answers never reach it
+        answered.append(asyncio.get_running_loop().time())
+
     async def stop() -> None:
-        async with prefect_client(on_busy=busy.append) as client:  # bounded below
+        hooks = {"event_hooks": {"response": [heard]}}
+        async with prefect_client(on_busy=busy.append, httpx_settings=hooks) as client:
             outcomes = await asyncio.gather(
                 *(pause(client, name) for name in names), return_exceptions=True
             )
             if serving_since is not None and ids:
-                await end_left_runs(client, list(ids.values()), serving_since, warn, left=left)
+                await end_left_runs(
+                    client, list(ids.values()), serving_since, warn, left=left, looked=looked
+                )
             for outcome in outcomes:
                 if isinstance(outcome, Exception):
                     raise outcome
 
     try:
-        asyncio.run(asyncio.wait_for(stop(), PAUSE_TIMEOUT_S))
+        asyncio.run(_while_answering(stop(), answered, PAUSE_TIMEOUT_S, PAUSE_CAP_S))
     except Exception as exc:  # the server gone, not answering, busy, or a deployment deleted
-        if not isinstance(exc, TimeoutError):
+        if isinstance(exc, _StopTooLong):
+            why = f"the Prefect server still answering after {PAUSE_CAP_S:g} s"
+        elif not isinstance(exc, TimeoutError):
             why = f"{type(exc).__name__} from the Prefect server"
         elif busy:
             why = f"the Prefect server answered busy ({busy[-1]}) for {PAUSE_TIMEOUT_S:g} s"
@@ -349,6 +366,36 @@ def pause_schedules(
                 f"flow run {name!r}: could not mark it Crashed ({why}): it reads "
                 "Running or Pending on the Prefect server until set Crashed in the UI"
             )
+        if serving_since is not None and paused and not looked:
+            warn(
+                f"could not look for the flow runs serve took ({why}): one that ran, or was "
+                "due, reads Running or Pending on the Prefect server until set Crashed in the UI"
+            )
+
+
+class _StopTooLong(TimeoutError):
+    """The server kept answering, too slowly for serve's stop to end in ``PAUSE_CAP_S``."""
+
+
+async def _while_answering(
+    work: Coroutine[Any, Any, None], answered: list[float], quiet_s: float, cap_s: float
+) -> None:
+    """Await ``work`` while the server answers: ``TimeoutError`` once ``quiet_s`` passed
+    since its last answer (``answered``: when each came, by the loop's clock) or since the
+    start, ``_StopTooLong`` after ``cap_s`` in all; ``work`` is then cancelled."""
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+    task = asyncio.ensure_future(work)
+    while not task.done():
+        quiet_until = max([start, *answered[-1:]]) + quiet_s
+        deadline = min(quiet_until, start + cap_s)
+        if loop.time() >= deadline:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+            raise _StopTooLong if deadline < quiet_until else TimeoutError
+        await asyncio.wait({task}, timeout=deadline - loop.time())
+    task.result()
 
 
 async def end_left_runs(
@@ -358,6 +405,7 @@ async def end_left_runs(
     warn: Callable[[str], None],
     *,
     left: dict[Any, str],
+    looked: list[bool],
 ) -> None:
     """End Crashed the flow runs of ``deployment_ids`` that entered a state of
     ``LEFT_STATES`` since ``since`` (taken by this process's runner: a served deployment
@@ -366,7 +414,7 @@ async def end_left_runs(
     evaluate subflow read Running on the server for ever; a SIGTERM as a night fell due:
     Pending "Submitting" for ever, the restarted serve never ran it). A line to ``warn``
     for each as it is marked, naming it and what became of it; ``left`` holds the names
-    of those found and not marked yet."""
+    of those found and not marked yet, ``looked`` a True once they were read."""
     from prefect.client.schemas.filters import (
         FlowRunFilter,
         FlowRunFilterDeploymentId,
@@ -386,9 +434,10 @@ async def end_left_runs(
         )
     )
     runs = [r for r in runs if r.state is not None and r.state.timestamp >= since]
+    left.update((run.id, run.name) for run in runs)
+    looked.append(True)
     if not runs:
         return
-    left.update((run.id, run.name) for run in runs)
     subflows = await client.read_flow_runs(
         flow_run_filter=FlowRunFilter(
             parent_flow_run_id=FlowRunFilterParentFlowRunId(any_=[r.id for r in runs]),

@@ -1,4 +1,5 @@
-"""Fixtures shared by the flow tests that start real `evalflow run` processes."""
+"""Fixtures shared by the flow tests: those that start real `evalflow run` processes, and
+those that stop `serve` on the shared test server."""
 
 from __future__ import annotations
 
@@ -44,3 +45,19 @@ def started() -> Iterator[list[subprocess.Popen]]:
     yield processes
     for process in processes:
         kill_all([process.pid, *children(process.pid)])
+
+
+#: How long `serve`'s stop waits on the shared test server (``unhurried_stop``).
+UNHURRIED_S = 600.0
+
+
+@pytest.fixture
+def unhurried_stop(monkeypatch) -> None:
+    """`serve`'s stop given all the time it needs (``PAUSE_TIMEOUT_S``, ``PAUSE_CAP_S``):
+    on the test server, shared by the session and loaded with the machine, its answers
+    came past 5 s and a test of what the stop marks failed on how long it took. How long
+    it waits is tested on the loop's clock (test_deployments)."""
+    import deployments.serve as module
+
+    monkeypatch.setattr(module, "PAUSE_TIMEOUT_S", UNHURRIED_S)
+    monkeypatch.setattr(module, "PAUSE_CAP_S", UNHURRIED_S)

@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import asyncio
 import re
+import selectors
+import uuid
+from types import SimpleNamespace
 
 import pytest
 import yaml
@@ -21,6 +24,7 @@ from evaluation.errors import EvalError
 from flows.cli import main
 from flows.evaluate import evaluate
 from tests.conftest import REPO
+from tests.flows.conftest import UNHURRIED_S
 
 DEMO = REPO / "benchmarks/sweeps/demo-simulated.yaml"
 
@@ -251,14 +255,15 @@ def test_deploy_and_serve_coexist_and_refuse_to_rewrite_the_other_kind(capsys):
         asyncio.run(check_server(served))
 
 
-@pytest.mark.usefixtures("prefect_harness")
+@pytest.mark.usefixtures("prefect_harness", "unhurried_stop")
 def test_stopping_serve_ends_crashed_the_flow_runs_it_took_and_names_them():
     """Newcomers' M4 and M5: Ctrl-C on serve mid-nightly left the nightly and its evaluate
     subflow Running on the server for ever (their process ended with serve, without a
     word); a SIGTERM as a night fell due left that run Pending for ever. As serving stops,
     each flow run of its deployments that entered such a state since it began is ended
     Crashed, with its subflows, and named; an older one (another serve's, before) and an
-    ended one are left as they are."""
+    ended one are left as they are. (How long the stop waits: on the loop's clock,
+    test_serves_stop_waits_for_a_server_while_it_answers.)"""
     from datetime import UTC, datetime
 
     from prefect import flow, task
@@ -314,6 +319,7 @@ def test_stopping_serve_ends_crashed_the_flow_runs_it_took_and_names_them():
             return states, paused
 
     states, paused = asyncio.run(read())
+    assert not [line for line in warned if "could not" in line]  # else the reason is here
     assert {k: s.type.value for k, s in states.items()} == {
         "older": "RUNNING",
         "nightly": "CRASHED",
@@ -334,18 +340,20 @@ def test_stopping_serve_ends_crashed_the_flow_runs_it_took_and_names_them():
     )
 
 
-@pytest.mark.usefixtures("prefect_harness")
+@pytest.mark.usefixtures("prefect_harness", "unhurried_stop")
 def test_a_busy_servers_answers_are_sent_again_soon_enough_to_pause_every_deployment(
     monkeypatch,
 ):
     """Newcomers' W5: a Prefect server on SQLite under load answers a write 503 at once
     ("database is locked"), and Prefect's client sent it again 2 s later, then 4 s: the
     5 s of stopping `serve` ran out with a deployment left active. Every pause answered
-    busy twice is now paused, with no line."""
+    busy twice is now paused, with no line; the waits are counted, not timed."""
     import httpx
     from prefect.client.orchestration import get_client
 
     import deployments.serve as module
+    from tasks.adapters import prefect_client
+    from tasks.adapters.prefect_client import busy_waits
 
     served = build_deployments(nightly_spec=DEMO)
     ids = {f"{d.flow_name}/{d.name}": d.apply() for d in served}
@@ -366,7 +374,15 @@ def test_a_busy_servers_answers_are_sent_again_soon_enough_to_pause_every_deploy
                 return httpx.Response(503, json={"exception_message": "Service Unavailable"})
         return await handle(self, request)
 
+    waits: list[float] = []
+
+    def noted(jitter=None):
+        for wait in busy_waits(jitter):
+            waits.append(wait)
+            yield wait
+
     monkeypatch.setattr(httpx.AsyncHTTPTransport, "handle_async_request", busy_twice)
+    monkeypatch.setattr(prefect_client, "busy_waits", noted)
     warned: list[str] = []
     module.pause_schedules(served, warned.append)
     monkeypatch.undo()
@@ -379,9 +395,11 @@ def test_a_busy_servers_answers_are_sent_again_soon_enough_to_pause_every_deploy
     assert asyncio.run(read()) == [True, True, True]
     # each answered busy twice, sent again (more on a harness busy with the others)
     assert len(answered) == 3 and min(answered.values()) >= 3
+    # by evalflow's client, 0.05 s then 0.1 s later (Prefect's: 2 s, then 4 s)
+    assert len(waits) >= 6 and max(waits) <= prefect_client.WAIT_CAP_S
 
 
-@pytest.mark.usefixtures("prefect_harness")
+@pytest.mark.usefixtures("prefect_harness", "unhurried_stop")
 def test_a_deployment_left_active_by_a_busy_server_is_named_and_the_crash_lines_kept(
     monkeypatch,
 ):
@@ -443,15 +461,187 @@ def test_a_deployment_left_active_by_a_busy_server_is_named_and_the_crash_lines_
         f"flow run {nightly.name!r} ran: marked Crashed on the Prefect server "
         "(evalflow status names the command that resumes its experiment)"
     )
-    # "no answer ... within 5 s", or "answered busy (503) for 5 s" where the harness,
+    # "no answer ... within N s", or "answered busy (503) for N s" where the harness,
     # its SQLite written by the other pauses at once, answered one of them busy
     assert re.fullmatch(
         r"could not pause retrain-selector/weekly-served \((no answer from the Prefect "
-        r"server within|the Prefect server answered busy \(503\) for) 5 s\): it stays "
-        r"active on the server, whose runs then wait there, late, until `evalflow serve` "
+        rf"server within|the Prefect server answered busy \(503\) for) {UNHURRIED_S:g} s\): "
+        r"it stays active on the server, whose runs then wait there, late, until `evalflow serve` "
         r"runs again; pause it in the UI unless those runs should happen then",
         warned[1],
     )
+
+
+class _InstantLoop(asyncio.SelectorEventLoop):
+    """An event loop whose clock jumps to its next timer instead of waiting for it: a
+    sleep of 5 s takes none, and the loop's clock says when each thing happened."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+        super().__init__(_Jumping(self))
+
+    def time(self) -> float:
+        return self.now
+
+
+class _Jumping(selectors.DefaultSelector):
+    """A selector that moves its loop's clock by the time it was asked to wait."""
+
+    def __init__(self, loop: _InstantLoop) -> None:
+        super().__init__()
+        self._loop = loop
+
+    def select(self, timeout: float | None = None):
+        ready = super().select(0)
+        if not ready and timeout:
+            self._loop.now += timeout
+        return ready
+
+
+class _SlowServer:
+    """The Prefect client of serve's stop (``prefect_client``), its server answering each
+    call ``answer_s`` after it is sent (on the loop's clock) and never those in
+    ``silent``; an answer goes through the response hooks as httpx's would. Its runs: a
+    nightly Running with a Running subflow, a nightly due (Pending)."""
+
+    def __init__(self, answer_s: float, silent: tuple[str, ...] = ()) -> None:
+        from prefect.states import Pending, Running
+
+        self.answer_s, self.silent = answer_s, silent
+        self.paused: list[uuid.UUID] = []
+        self.crashed: dict[str, str] = {}
+        self.hooks: list = []
+        self.runs = {
+            name: SimpleNamespace(id=uuid.uuid4(), name=name, state=state)
+            for name, state in (("nightly", Running()), ("due", Pending()), ("child", Running()))
+        }
+
+    def __call__(self, *, on_busy=None, httpx_settings=None) -> _SlowServer:
+        self.hooks = (httpx_settings or {}).get("event_hooks", {}).get("response", [])
+        return self
+
+    async def __aenter__(self) -> _SlowServer:
+        return self
+
+    async def __aexit__(self, *_) -> None:
+        return None
+
+    async def _answer(self, call: str, answer=None):
+        if call in self.silent:
+            await asyncio.Event().wait()
+        await asyncio.sleep(self.answer_s)
+        for hook in self.hooks:
+            await hook(None)
+        return answer
+
+    async def read_deployment_by_name(self, name: str):
+        return await self._answer("read_deployment_by_name", SimpleNamespace(id=uuid.uuid4()))
+
+    async def pause_deployment(self, deployment_id: uuid.UUID) -> None:
+        await self._answer("pause_deployment")
+        self.paused.append(deployment_id)
+
+    async def read_flow_runs(self, *, flow_run_filter):
+        kind = "deployment_id" if flow_run_filter.deployment_id else "parent_flow_run_id"
+        ours = ["nightly", "due"] if kind == "deployment_id" else ["child"]
+        return await self._answer("read_flow_runs", [self.runs[name] for name in ours])
+
+    async def set_flow_run_state(self, flow_run_id: uuid.UUID, state, force: bool) -> None:
+        await self._answer("set_flow_run_state")
+        (name,) = (name for name, run in self.runs.items() if run.id == flow_run_id)
+        self.crashed[name] = state.message
+
+
+def _stop_on_the_loops_clock(monkeypatch, server: _SlowServer) -> tuple[list[str], float]:
+    """serve's stop against ``server``: its lines, and when it ended by the loop's clock."""
+    from datetime import UTC, datetime, timedelta
+
+    import deployments.serve as module
+
+    loops: list[_InstantLoop] = []
+
+    def instant() -> _InstantLoop:
+        loops.append(_InstantLoop())
+        return loops[-1]
+
+    def run(main):
+        with asyncio.Runner(loop_factory=instant) as runner:
+            return runner.run(main)
+
+    monkeypatch.setattr(module, "prefect_client", server)
+    monkeypatch.setattr(asyncio, "run", run)
+    warned: list[str] = []
+    since = datetime.now(UTC) - timedelta(minutes=1)
+    module.pause_schedules(build_deployments(nightly_spec=DEMO), warned.append, serving_since=since)
+    monkeypatch.undo()
+    return warned, loops[0].now
+
+
+def test_serves_stop_waits_for_a_server_while_it_answers(monkeypatch):
+    """CI (2 cores, loaded): serve's stop, bounded at 5 s in all, ran past it on a server
+    answering its 11 requests slowly, and the nightly and its subflow it had found stayed
+    Running. The stop now gives up 5 s after the server's last answer (or 20 s in all):
+    on a server answering each call 2 s after it was sent, everything is paused and
+    marked, at 10 s. On the loop's clock: nothing timed."""
+    import deployments.serve as module
+
+    server = _SlowServer(answer_s=2.0)
+    warned, ended = _stop_on_the_loops_clock(monkeypatch, server)
+    assert server.crashed == {
+        "child": module.LEFT_RUNNING,
+        "nightly": module.LEFT_RUNNING,
+        "due": module.LEFT_PENDING,
+    }
+    assert len(server.paused) == 3
+    assert sorted(warned) == [
+        "flow run 'due' did not run (serve stopped as it took it): marked Crashed on the "
+        "Prefect server",
+        "flow run 'nightly' ran: marked Crashed on the Prefect server (evalflow status "
+        "names the command that resumes its experiment)",
+    ]
+    # read the deployments at 2 s, paused at 4, runs read at 6, subflows at 8, marked at 10
+    assert ended == pytest.approx(10.0)
+
+
+NOT_MARKED = (
+    "flow run {name!r}: could not mark it Crashed ({why}): it reads Running or Pending on "
+    "the Prefect server until set Crashed in the UI"
+)
+
+
+@pytest.mark.parametrize(
+    ("answer_s", "silent", "ended_at", "said"),
+    [
+        # silent once the runs were found: 5 s after its last answer (the subflows, at 4)
+        (1.0, ("set_flow_run_state",), 9.0, "marks:no answer from the Prefect server within 5 s"),
+        # answering, too slowly: the marks (due at 22.5 s) cut at 20 s in all
+        (4.5, (), 20.0, "marks:the Prefect server still answering after 20 s"),
+        # silent once the deployments were paused (at 2 s): the runs never read are said
+        (
+            1.0,
+            ("read_flow_runs",),
+            7.0,
+            "could not look for the flow runs serve took (no answer from the Prefect server "
+            "within 5 s): one that ran, or was due, reads Running or Pending on the Prefect "
+            "server until set Crashed in the UI",
+        ),
+    ],
+)
+def test_serves_stop_gives_up_on_a_server_gone_quiet_or_too_slow_and_says_what_it_left(
+    monkeypatch, answer_s, silent, ended_at, said
+):
+    """On the loop's clock, as above. Before, a stop cut before it had read the runs said
+    nothing of them, though one that ran stayed Running."""
+    server = _SlowServer(answer_s=answer_s, silent=silent)
+    warned, ended = _stop_on_the_loops_clock(monkeypatch, server)
+    assert len(server.paused) == 3 and server.crashed == {}
+    if said.startswith("marks:"):
+        why = said.removeprefix("marks:")
+        said_of = [NOT_MARKED.format(name=name, why=why) for name in ("due", "nightly")]
+        assert sorted(warned) == said_of
+    else:
+        assert warned == [said]
+    assert ended == pytest.approx(ended_at)
 
 
 @pytest.mark.parametrize(("signum", "code"), [(15, 0), (1, 129)])

@@ -79,7 +79,7 @@ def _named_apart():
     return served
 
 
-@pytest.mark.usefixtures("prefect_harness")
+@pytest.mark.usefixtures("prefect_harness", "unhurried_stop")
 def test_the_next_serve_hands_over_a_night_a_stopped_serve_left_unrun():
     """Newcomers' M5: a SIGTERM to `serve` as the nightly fell due left it Crashed
     (serve's stop: "did not run"), and the next `serve` never ran that night: a hole in
