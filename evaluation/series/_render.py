@@ -134,13 +134,18 @@ def stream_state(s: StreamVerdict, learning: int) -> str:
     learning night that moved is ``learning: moved``: how far is its change, shown beside
     it on each (the newcomer's F6, stop 71: trends' line said the interval twice). An
     earlier alarm not acknowledged follows either: ``partial run: not judged (alarm on
-    b7)`` (newcomers' ncwatch-2: the heading said "ok (alarm on b7)" of a smoke night)."""
-    return s.stated(_unjudged(s, learning)) if _unjudged_ok(s) else s.state
+    b7)`` (newcomers' ncwatch-2: the heading said "ok (alarm on b7)" of a smoke night),
+    and so does the evidence of the night judged before it at half h or more: ``partial
+    run: not judged (watch)`` (recheck-3: the heading said "watch" alone)."""
+    if not _unjudged_quiet(s):
+        return s.state
+    return s.stated(_unjudged(s, learning), also="" if s.status == "ok" else s.status)
 
 
-def _unjudged_ok(s: StreamVerdict) -> bool:
-    """The stream's last night has no p and nothing beyond "ok" to say of it."""
-    return s.last.p is None and s.status == "ok"
+def _unjudged_quiet(s: StreamVerdict) -> bool:
+    """The stream's last night has no p and nothing to say of it beyond "ok", or beyond
+    "watch" of the evidence before it."""
+    return s.last.p is None and s.status in ("ok", "watch")
 
 
 def _unjudged(s: StreamVerdict, learning: int) -> str:
@@ -195,7 +200,7 @@ def _stream_line(
         judged = _first_p(s, learning)
     line = sparkline(shown, cut)
     # an unjudged night is not "ok": its judged column says why (a moved one still says so)
-    if _unjudged_ok(s):
+    if _unjudged_quiet(s):
         judged, state = stream_state(s, learning), ""
     else:
         state = f"  {s.state}"

@@ -188,13 +188,15 @@ class StreamVerdict:
         down: ``watch (machine load 12.3 vs 1.1 …: its alarm set down)``."""
         return self.stated(self.status)
 
-    def stated(self, status: str) -> str:
+    def stated(self, status: str, also: str = "") -> str:
         """``status`` (``status``, or what stands for an "ok" of a night not judged:
-        ``partial run: not judged``) with what ``state`` adds to it."""
+        ``partial run: not judged``) with what ``state`` adds to it, after ``also``
+        (``partial run: not judged (watch; alarm on b7)``)."""
         if self.last.load:
             return f"{status} ({self.last.load}: its alarm set down)"
         earlier = self.last_alarm if not self.last.alarm else None
-        return f"{status} (alarm on {earlier})" if earlier else status
+        said = [w for w in (also, f"alarm on {earlier}" if earlier else "") if w]
+        return f"{status} ({'; '.join(said)})" if said else status
 
     def describe(self) -> str:
         """What changed, by how much, since when: the alarm's sentence."""

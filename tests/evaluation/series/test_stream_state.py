@@ -9,11 +9,13 @@ from dataclasses import replace
 
 from fastapi.testclient import TestClient
 
-from evaluation.series import trends_text, watch_series
+from evaluation.series import stream_state, trends_text, watch_series
+from evaluation.series._render import _stream_line
 from evaluation.series._stream_verdicts import Night, StreamVerdict
 from evaluation.storage.baselines import accept_baseline
 from evaluation.storage.db import make_engine, session_scope
 from evaluation.view.app import create_app
+from evaluation.wording import PARTIAL_RUN
 from tests.support.series_db import add_nights
 
 
@@ -108,3 +110,21 @@ def test_a_judged_drop_beyond_noise_below_the_watch_reads_down_as_a_rise_reads_u
         "watch"  # half the threshold reached: the watch says it
     )
     assert stream("exact_match", True, reference, replace(dropped, p=None)).status == "ok"
+
+
+def test_a_partial_night_after_evidence_at_half_h_reads_one_state_in_trends_and_the_heading():
+    """recheck-3: a smoke night whose stream's evidence (its last judged night's) reached
+    half the threshold read "partial run: not judged … watch" in trends but "watch" alone
+    in the monitor's heading; one state on both, as for an earlier alarm (ncwatch-2)."""
+    alarmed = Night("fk-n06", 0.40, change=-0.3, p=1e-6, evidence=4.1, alarm=True, judged=True)
+    judged = Night("fk-n07", 0.62, change=-0.1, p=0.01, evidence=2.0, judged=True)
+    smoke = Night("fk-n08", 0.70, evidence=2.0, partial=True)
+    stream = StreamVerdict("c", "t=0.7", "exact_match", True, (judged, smoke), 3.52, "fk-n00")
+    assert stream.status == "watch"
+    assert stream_state(stream, 3) == f"{PARTIAL_RUN} (watch)"
+    line = _stream_line(stream, 3)
+    assert line.count(PARTIAL_RUN) == 1 and line.endswith(
+        f"{PARTIAL_RUN} (watch)  evidence 2.00/3.52"
+    )
+    after = replace(stream, nights=(alarmed, judged, smoke))
+    assert stream_state(after, 3) == f"{PARTIAL_RUN} (watch; alarm on fk-n06)"
