@@ -18,7 +18,10 @@ rate per comparison of night t with night 0), ``drop`` (one config's accuracy 5 
 lower from night 20 on: nights to catch it; ``drop10``: 10 points, not run by default),
 ``latency`` (one config's latencies 2× from night 20 on), ``repeat`` (one config's
 accuracy 30 points lower on night 20 only, and again on night 25: is the second
-caught as the first was? Its columns are of night 25; not run by default); model events
+caught as the first was? Its columns are of night 25; not run by default),
+``collapse`` (the same on night 2, a learning night, and again on night 5, judged:
+does the first blind the watch to the second? Its columns are of night 5; not run by
+default); model events
 (not run by default): ``upgrade`` (no change; every config's server upgraded on nights
 25, 50 and 75, the same weights: the stream goes on across it), ``requant`` (no change;
 every config's model a new digest on those nights, the same quality: the watch restarts,
@@ -68,7 +71,8 @@ from evaluation.series._watch import (
 CONFIGS, METRICS, CASES = 10, 3, 150
 CHANGE_NIGHT = 20
 DROPS = {"drop": 0.05, "drop10": 0.10}  # points of accuracy lost by TARGET
-REPEAT = (0.30, 5)  # ``repeat``: TARGET 30 points lower on night 20 only, and 5 nights later
+COLLAPSE = 0.30  # TARGET's accuracy lost on two nights only, the nights of REPEATS
+REPEATS = {"repeat": (CHANGE_NIGHT, CHANGE_NIGHT + 5), "collapse": (2, 5)}  # 2: learning
 EARLY = {"early1": (1,), "early2": (2,), "early3": (3,), "earlyeq": (2,)}
 EVENTS = {
     "upgrade": (25, 50, 75),
@@ -103,8 +107,8 @@ def simulate(
         quality[:, TARGET, CHANGE_NIGHT:] -= DROPS[scenario]
     if scenario in WORSE:
         quality[:, TARGET, EVENTS[scenario][0] :] -= WORSE[scenario]
-    if scenario == "repeat":  # one bad night, back to normal, the same bad night again
-        quality[:, TARGET, [CHANGE_NIGHT, CHANGE_NIGHT + REPEAT[1]]] -= REPEAT[0]
+    if scenario in REPEATS:  # one bad night, back to normal, the same bad night again
+        quality[:, TARGET, list(REPEATS[scenario])] -= COLLAPSE
     difficulty = rng.standard_normal((reps, 1, 1, CASES))
     latent = np.sqrt(rho) * difficulty + np.sqrt(1 - rho) * rng.standard_normal(shape)
     accuracy = (latent < stats.norm.ppf(quality)).astype(float)
@@ -300,6 +304,7 @@ def run(
         for scenario in scenarios:
             n = nights if scenario in ("null", "upgrade", "requant") else CHANGE_NIGHT + 20
             change = EVENTS[scenario][0] if scenario in EARLY else CHANGE_NIGHT
+            change = REPEATS[scenario][0] if scenario in REPEATS else change
             restarts = tuple(e for e in EVENTS.get(scenario, ()) if e < n)
             if scenario in SAME_WEIGHTS and not restart_events:
                 restarts = ()  # the stream goes on across the same weights
@@ -341,14 +346,14 @@ def _row(
         "worse": (TARGET, 0),
         "worse25": (TARGET, 0),
         "latency": (TARGET, 2),
-        "repeat": (TARGET, 0),
+        **{name: (TARGET, 0) for name in REPEATS},
         **{name: (TARGET, 0) for name in EARLY if name in WORSE},
     }.get(scenario)
     false = alarms.copy()
     if target is not None:
         false[:, target[0], target[1], change:] = False
-    # the repeat's figures are of its second bad night: caught there, as the first was?
-    start = change + REPEAT[1] if scenario == "repeat" else change
+    # a repeat's figures are of its second bad night: caught there, as the first was?
+    start = REPEATS[scenario][1] if scenario in REPEATS else change
     watched = nights - 1  # night 0 is the baseline
     any_false = np.mean(false.any(axis=(1, 2, 3)))
     per_rep = false.sum(axis=(1, 2, 3)) / watched * 100
@@ -371,7 +376,7 @@ def _row(
     )
 
 
-SCENARIOS = ("null", *DROPS, "latency", "repeat", *EVENTS)
+SCENARIOS = ("null", *DROPS, "latency", *REPEATS, *EVENTS)
 
 
 def names_of(known) -> Callable[[str], list[str]]:
