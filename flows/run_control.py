@@ -189,14 +189,20 @@ def prefect_api() -> Iterator[EmbeddedServer | None]:
     embedded server, ready. Without it Prefect would start its own ephemeral server,
     which logs to the terminal and outlives a killed command. The flow's states are
     written through evalflow's client (``engine_client``): a busy server's answer sent
-    again within a tenth of a second, not Prefect's 2 s, then 4 s."""
-    from tasks.adapters.prefect_client import engine_client
+    again within a tenth of a second, not Prefect's 2 s, then 4 s; a server busy for the
+    whole budget (120 s) is ``TryLater`` (exit 75), as it is for `run`."""
+    from tasks.adapters.prefect_client import busy_as_try_later, engine_client
 
     with embedded_prefect() as server:
         if server is not None:
             server.wait_ready()
-        with engine_client(sync=True):
-            yield server
+        try:
+            with engine_client(sync=True):
+                yield server
+        except Exception as exc:
+            if (later := busy_as_try_later(exc)) is None:
+                raise
+            raise later from exc
 
 
 @contextmanager

@@ -266,8 +266,8 @@ def _version() -> str:
 EXIT_CODES = (
     "exit codes: 0 done; 1 failed (some of the work failed, or evalflow did: -v shows "
     "why); 2 refused: bad input, or a host that cannot be reached as configured (fix the "
-    "command, spec or URL); 75 refused for now: a host is busy, not down, the "
-    "experiment is running elsewhere, or the results database stayed locked by another "
+    "command, spec or URL); 75 refused for now: a host or the Prefect API is busy, not "
+    "down, the experiment is running elsewhere, or the results database stayed locked by another "
     "process's write (run the same command later); 130 / 143 / 129 "
     "stopped by Ctrl-C / SIGTERM / SIGHUP (docs/bad-input.md#exit-codes)"
 )

@@ -50,6 +50,8 @@ from typing import Any
 
 import httpx
 
+from evaluation.errors import TryLater
+
 #: The answers of a busy server, as Prefect's client retries them (2 s later, then 4 s).
 BUSY_CODES = frozenset({408, 429, 502, 503})
 #: A connection the server dropped under load: Prefect's client sends these again too.
@@ -68,6 +70,22 @@ BUSY_BUDGET_S = 120.0
 
 class PrefectBusy(httpx.TransportError):
     """The Prefect API answered busy (or dropped the connection) for the whole budget."""
+
+
+def busy_as_try_later(exc: BaseException) -> TryLater | None:
+    """``exc`` as a refusal for now (exit 75, as `run`'s busy Prefect API), where it is a
+    ``PrefectBusy`` or was raised from one: Prefect's client says a busy answer to its
+    version check as "RuntimeError: Failed to reach API at URL". Else None."""
+    seen: set[int] = set()
+    cause: BaseException | None = exc
+    while cause is not None and id(cause) not in seen:
+        if isinstance(cause, PrefectBusy):
+            url = cause.request.url
+            server = httpx.URL(scheme=url.scheme, host=url.host, port=url.port)
+            return TryLater(f"{cause} (at {server}); run the same command again when it answers")
+        seen.add(id(cause))
+        cause = cause.__cause__
+    return None
 
 
 def _jitter() -> float:

@@ -6,14 +6,17 @@ with the sleeps and the clock injected: no time passes."""
 from __future__ import annotations
 
 import asyncio
+import re
 
 import httpx
 import pytest
 
+from evaluation.errors import TryLater
 from tasks.adapters.prefect_client import (
     BUSY_BUDGET_S,
     WAIT_CAP_S,
     PrefectBusy,
+    busy_as_try_later,
     engine_client,
     prefect_client,
 )
@@ -259,3 +262,65 @@ def test_the_commands_that_run_a_sync_flow_hold_evalflows_client_while_it_runs()
         client = SyncClientContext.get().client
         assert type(client._client._transport).__name__ == "SyncBusyRetry"
     assert SyncClientContext.get() is None
+
+
+def test_a_busy_answer_a_prefect_client_raised_from_is_try_later():
+    """Prefect's client says a version check answered busy for the whole budget as
+    "RuntimeError: Failed to reach API at URL", raised from the ``PrefectBusy``: it is a
+    refusal for now (exit 75) all the same; any other error is not."""
+    request = httpx.Request("GET", "http://user:secret@prefect.invalid:4200/api/admin/version")
+    busy = PrefectBusy("the Prefect API stayed busy for 120 s: GET /api/admin/version: 503")
+    busy.request = request
+    try:
+        try:
+            raise busy
+        except PrefectBusy as exc:
+            raise RuntimeError("Failed to reach API at http://prefect.invalid:4200/api/") from exc
+    except RuntimeError as exc:
+        later = busy_as_try_later(exc)
+    assert isinstance(later, TryLater)
+    assert str(later) == (
+        "the Prefect API stayed busy for 120 s: GET /api/admin/version: 503 (at "
+        "http://prefect.invalid:4200); run the same command again when it answers"
+    )
+    assert busy_as_try_later(RuntimeError("Failed to reach API")) is None
+
+
+@pytest.mark.usefixtures("prefect_harness")
+@pytest.mark.parametrize("argv", [["rescore", "busy"], ["compare", "busy", "--publish"]])
+def test_a_command_running_a_sync_flow_on_an_api_busy_for_the_whole_budget_tries_later(
+    argv, database_url, monkeypatch, capsys
+):
+    """`compare --publish`, `rescore` and `retrain` (``prefect_api``) on a Prefect API
+    that answers busy for the whole budget (120 s, on the test's clock): one line, exit
+    75 (try later), as `run`'s refusal of a busy API; it was exit 1, "evalflow failed:
+    RuntimeError: Failed to reach API at URL" (Prefect's version check) or "PrefectBusy"."""
+    import functools
+
+    import tasks.adapters.prefect_client as module
+    from evaluation.storage.db import make_engine, session_scope
+    from flows.cli import main
+    from tests.support.results_db import add_experiment, make_config, make_suite
+
+    engine = make_engine(database_url)
+    with session_scope(engine) as session:
+        scores = {make_config(temperature=t): {"exact_match": [1.0, 0.0, 1.0]} for t in (0, 1)}
+        add_experiment(session, "busy", make_suite(3), scores)
+    engine.dispose()
+    clock, sent = _Clock(), []
+
+    def busy(request: httpx.Request) -> httpx.Response:
+        sent.append(request.url.path)
+        return httpx.Response(503, json={"exception_message": "database is locked"})
+
+    hooks = {"sleep": clock.sleep_sync, "clock": clock, "jitter": lambda: 1.0}
+    busy_client = functools.partial(module.engine_client, inner=httpx.MockTransport(busy), **hooks)
+    monkeypatch.setattr(module, "engine_client", busy_client)
+    assert main(["--database", database_url, *argv]) == 75
+    err = capsys.readouterr().err
+    assert re.fullmatch(
+        r"error: the Prefect API stayed busy for 120 s: (GET|POST) /api/\S+: 503 \(at "
+        r"http://[\w.]+:\d+\); run the same command again when it answers\n",
+        err,
+    ), err
+    assert BUSY_BUDGET_S - WAIT_CAP_S <= sum(clock.slept) <= BUSY_BUDGET_S

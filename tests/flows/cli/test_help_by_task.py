@@ -133,7 +133,7 @@ def test_the_help_of_evalflow_run_and_judge_lists_the_exit_codes():
         assert "exit codes: 0 done; 1 failed" in words
         assert "2 refused: bad input, or a host that cannot be reached as configured" in words
         assert (
-            "75 refused for now: a host is busy, not down, the experiment is running "
-            "elsewhere, or the results database stayed locked by another process's write "
-            "(run the same command later)" in words
+            "75 refused for now: a host or the Prefect API is busy, not down, the experiment "
+            "is running elsewhere, or the results database stayed locked by another "
+            "process's write (run the same command later)" in words
         )
