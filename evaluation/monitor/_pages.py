@@ -211,11 +211,13 @@ def add_monitor(
     def run_page(request: Request) -> HTMLResponse:
         with session_scope(engine) as session:
             facts = _run_facts(session, request.path_params["experiment"])
-            board = None
+            board = unscored = None
             if facts["status"] not in ("running", "starting"):
                 from evaluation.view.stored import summary_page
 
                 board = summary_page(session, facts["name"])
+                if board.primary is None:  # nothing scored: what `show` says, no ranking
+                    unscored = _no_results(session, facts["name"])
         flow_run_id = (facts["live"] or {}).get("flow_run_id")
         # only a run on the server this page controls (not one on a temporary server)
         control = the_control()
@@ -224,6 +226,7 @@ def add_monitor(
             "run.html",
             run=facts,
             board=board,
+            no_results=unscored,
             experiment=None,
             can_cancel=can_cancel,
             can_control=control is not None,
@@ -319,6 +322,17 @@ def _run_facts(session, experiment: str) -> dict[str, Any]:
         return _facts.run_facts(session, experiment)
     except StorageError as exc:
         raise HTTPException(404, str(exc)) from exc
+
+
+def _no_results(session, experiment: str) -> str:
+    """What `show` and the summary page say of a run that ended with nothing scored
+    (``no_results_line``): its generations, none scored, its status, how to resume."""
+    from evaluation.storage.no_results import no_results_line
+    from evaluation.storage.repository import get_experiment
+    from evaluation.storage.runs import experiment_status
+
+    row = get_experiment(session, experiment)
+    return no_results_line(session, row, experiment_status(session, row))
 
 
 def _json(request: Request, payload: Any) -> Response:

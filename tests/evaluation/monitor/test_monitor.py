@@ -490,6 +490,52 @@ def test_a_crashed_runs_stored_generations_are_counted_in_recent_runs(tmp_path):
     assert c.get(f"/api/runs/{RUNNING}").json()["summary"]["generations"] == 3
 
 
+@pytest.mark.parametrize("end", ["interrupted", "crashed"])
+def test_a_run_that_ended_with_nothing_scored_says_so_on_its_page_and_ranks_nothing(tmp_path, end):
+    """Newcomers' ncmon-2: a run stopped (SIGTERM) or killed (-9) mid-generate, nothing
+    scored, read on its live page as a leaderboard #1..#4 of configs with no metric and
+    p95 `–` (363 latencies stored), while `status`, `show` and its summary page said
+    `No results for NAME yet: ... none scored ...; resume with: ...` and ranked nothing.
+    Its page says that line now, and ranks nothing."""
+    from evaluation.backends.base import GenerationResult
+    from evaluation.run._work import GenerationRecord, WorkItem
+    from evaluation.storage.repository import get_experiment, save_generations
+    from tests.support.review_db import make_configs, make_suite
+
+    ended = build_monitor_db(f"sqlite:///{tmp_path / 'e.db'}")
+    suite, configs = make_suite(4), make_configs()
+    with session_scope(ended.engine) as session:
+        experiment = get_experiment(session, RUNNING).id
+        done = [
+            GenerationRecord(
+                WorkItem(config, case, suite.name, 0),
+                "host-a",
+                1,
+                GenerationResult("out", "stop", 0.5, None),
+            )
+            for config in configs
+            for case in suite.cases[:2]
+        ]
+        save_generations(session, experiment, done)
+        if end == "interrupted":
+            end_run(session, RUNNING, "interrupted", RunProcess.current(), reason="a signal")
+        else:  # its process is gone (as after kill -9)
+            session.exec(
+                update(ExperimentRun)
+                .where(ExperimentRun.experiment == RUNNING)
+                .values(pid_started="gone")
+            )
+    c = keyed_client(create_app(ended.engine, control=Control()))
+    page = c.get(f"/e/{RUNNING}/live").text
+    assert 'id="no-results"' in page, _text(page)
+    said = html.unescape(page.split('id="no-results">')[1].split("</p>")[0])
+    assert said.startswith(
+        f"No results for '{RUNNING}' yet: {len(done)} generations stored, none scored "
+        f"(status {end}); resume with: evalflow run"
+    ), said
+    assert 'id="leaderboard"' not in page and "#1" not in page
+
+
 def test_start_is_guarded_and_passes_the_parameters(client):
     c, control = client
     token = _csrf(c.get("/").text)
