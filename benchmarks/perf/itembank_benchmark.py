@@ -250,7 +250,7 @@ def nightly_world(world: str, args: argparse.Namespace, rep: int) -> dict[float,
         truth = np.repeat(p[:, None, :], nights, axis=1)
         truth[0, args.drop_night :] = _shifted(p[0], drop)
         scores = (draws < truth).astype(float)  # configs × nights × cases
-        _, _, z_full = mean_stream_z(scores, higher_is_better=True, window=settings.window)
+        _, _, z_full, _ = mean_stream_z(scores, higher_is_better=True, window=settings.window)
         _, alarms_full = cusum(z_full, settings.k, h)
         out = {"full": {"alarms": alarms_full, "escalated": np.ones_like(alarms_full)}}
         for name, weighted in (("calibrated", True), ("subset mean", False)):
@@ -260,7 +260,9 @@ def nightly_world(world: str, args: argparse.Namespace, rep: int) -> dict[float,
                 inputs = _calibrated_inputs(
                     fit, bank_mean, bank_sd, scores[:, : t + 1][..., subset], weighted
                 )
-                theta, var, z = mean_stream_z(inputs, higher_is_better=True, window=settings.window)
+                theta, var, z, _ = mean_stream_z(
+                    inputs, higher_is_better=True, window=settings.window
+                )
                 path, fired = cusum(z, settings.k, h)
                 with np.errstate(invalid="ignore"):
                     moved = np.isnan(z[:, t]) & (np.abs(theta[:, t]) > 1.96 * np.sqrt(var[:, t]))

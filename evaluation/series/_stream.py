@@ -68,7 +68,7 @@ def _stream(
     grid[0, partial] = np.nan  # not compared with full nights, nor a reference for them
     judged_on[0, partial] = np.nan
 
-    def z_of(excluded: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def z_of(excluded: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         if metric == "latency_p95":
             return p95_stream_z(
                 grid,

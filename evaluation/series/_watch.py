@@ -56,7 +56,7 @@ class WatchError(EvalError):
     """Watch settings that leave the CUSUM no threshold: bad input."""
 
 
-RULES = 12
+RULES = 13
 """The version of the watch's rules: this module's statistics, ``_trends``' choice of
 streams and segments, ``_stream``'s reference nights and ``_accepted``'s baselines (2:
 the same verdicts, each config named by its short label, as `show` names it: a kept
@@ -77,7 +77,9 @@ is judged by the run that first judges the new model's stream, ``_across``; 10: 
 accepted back at the level before an accepted drop goes back to it, the nights of the
 level given up out of the reference, ``_accepted._back``; 11: and their evidence, the
 CUSUM starting afresh after them, as after an alarm; 12: a new model's first run
-judged against the runs up to the last that said the old one, ``_across``).
+judged against the runs up to the last that said the old one, ``_across``; 13: a
+learning night that would have alarmed alone against the other nights' spread leaves
+the later nights' reference and spread, as an alarmed night does, ``_alone``).
 A verdict kept under another version (``_verdict``) is computed again.
 tests/evaluation/series/test_watch_rules.py pins the verdicts on fixed series to this
 version: a change that moves any of them fails it until RULES is raised and the new
@@ -364,10 +366,11 @@ def mean_stream_z(
     floor: float = 0.0,
     excluded: np.ndarray | None = None,
     prior: np.ndarray | None = None,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """For per-case values ``[..., night, case]`` (NaN: missing): each night's change
     against the per-case means of the nights before it (at most ``window``), in the
-    worse direction (θ), its squared standard error, and z. Night 0 opens the
+    worse direction (θ), its squared standard error, z, and each learning night's z
+    against the other nights' spread (:func:`_alone`; NaN elsewhere). Night 0 opens the
     reference and is not judged (NaN). ``excluded`` ``[..., night]``: nights judged
     but kept out of the later nights' reference and spread (an alarm's nights:
     :func:`watch_stream`). A change below the stream's resolution (``RESOLUTION`` of
@@ -386,21 +389,75 @@ def mean_stream_z(
     change = np.where(np.abs(change) < resolution, 0.0, change)
     se2 = np.maximum(se2, resolution**2)
     theta = -change if higher_is_better else change
-    before = _last_held(usable)
-    previous = np.take_along_axis(values, np.maximum(before, 0)[..., None], axis=-2)
-    previous = np.where((before >= 0)[..., None], previous, np.nan)
-    step, step_var = paired_change(values, previous)
-    step = np.where(excluded, np.nan, step)  # a step into an alarm is no day-to-day step
-    if prior is not None:
-        before = _last_held(np.any(~np.isnan(prior), axis=-1))
-        last = np.take_along_axis(prior, np.maximum(before, 0)[..., None], axis=-2)
-        steps_before = paired_change(prior, np.where((before >= 0)[..., None], last, np.nan))
-        step, step_var = _with_prior(steps_before[0], step), _with_prior(steps_before[1], step_var)
-    tau2, steps = between_night_var(step, step_var, min_steps=learning)
-    if prior is not None:
-        tau2, steps = tau2[..., prior.shape[-2] :], steps[..., prior.shape[-2] :]
+    carried = None if prior is None else _steps(prior, paired=True)
+
+    def spread(out: np.ndarray, nights: int, min_steps: int) -> tuple[np.ndarray, np.ndarray]:
+        """τ² and its steps at each of the first ``nights`` nights, ``out`` left out."""
+        step, step_var = _steps(values[..., :nights, :], out[..., :nights], paired=True)
+        if carried is not None:
+            step, step_var = _with_prior(carried[0], step), _with_prior(carried[1], step_var)
+        tau2, steps = between_night_var(step, step_var, min_steps=min_steps)
+        start = 0 if prior is None else prior.shape[-2]
+        return np.maximum(tau2[..., start:], floor * floor), steps[..., start:]
+
+    tau2, steps = spread(excluded, values.shape[-2], learning)
     m = np.nan_to_num(m)
-    return theta, se2, z_scores(theta, se2, np.maximum(tau2, floor * floor), m, steps)
+    z = z_scores(theta, se2, tau2, m, steps)
+    return theta, se2, z, _alone(theta, se2, m, z, excluded, spread)
+
+
+def _steps(
+    values: np.ndarray, out: np.ndarray | None = None, *, paired: bool
+) -> tuple[np.ndarray, np.ndarray]:
+    """Each night's step from the last earlier night with data, ``out`` left out (NaN
+    there; the next night steps over it), and the step's within-night variance:
+    per-case values ``[..., night, case]`` paired on shared cases (``paired``), else one
+    figure a night ``[..., night]`` (variance 0: its whole variance is estimated)."""
+    held = np.any(~np.isnan(values), axis=-1) if paired else ~np.isnan(values)
+    out = np.zeros(held.shape, dtype=bool) if out is None else out
+    before = _last_held(held & ~out)
+    if paired:
+        previous = np.take_along_axis(values, np.maximum(before, 0)[..., None], axis=-2)
+        step, step_var = paired_change(values, np.where((before >= 0)[..., None], previous, np.nan))
+    else:
+        previous = np.take_along_axis(values, np.maximum(before, 0), axis=-1)
+        step = values - np.where(before >= 0, previous, np.nan)
+        step_var = np.zeros_like(step)
+    return np.where(out, np.nan, step), step_var  # a step into a night left out is none
+
+
+def _alone(
+    theta: np.ndarray,
+    se2: np.ndarray,
+    m: np.ndarray,
+    z: np.ndarray,
+    excluded: np.ndarray,
+    spread: Callable[[np.ndarray, int, int], tuple[np.ndarray, np.ndarray]],
+) -> np.ndarray:
+    """Each learning night's z (a change, no spread yet: NaN z) against the other
+    nights' spread, once the stream has learned: the spread that judges the stream's
+    first judged night after it, from the nights before that one, its own steps left
+    out (one fewer); NaN for every other night. :func:`watch_stream` takes one that
+    would have alarmed alone out of the later nights' reference and spread: kept in,
+    its steps into and out of a collapse widened every later night's interval, and the
+    same collapse three nights later read p 0.13 (ncwatch-4). Causal: it rests on the
+    nights before the first judged one, and decides only whether that one is judged."""
+    nights = z.shape[-1]
+    learning = np.isfinite(theta) & np.isnan(z) & ~excluded
+    judged = np.where(np.isfinite(z), np.arange(nights), nights)
+    first = np.minimum.accumulate(judged[..., ::-1], axis=-1)[..., ::-1]  # at or after
+    after = np.concatenate([first[..., 1:], np.full_like(first[..., :1], nights)], -1)
+    learning &= after < nights
+    alone = np.full(z.shape, np.nan)
+    for j in np.flatnonzero(learning.reshape(-1, nights).any(axis=0)):
+        out = excluded.copy()
+        out[..., j] = True
+        at = np.where(learning[..., j], after[..., j], j + 1)[..., None]
+        tau2, steps = spread(out, int(at.max()) + 1, 1)
+        here = np.take_along_axis(tau2, at, -1)[..., 0], np.take_along_axis(steps, at, -1)[..., 0]
+        z_j = z_scores(theta[..., j], se2[..., j], here[0], m[..., j], here[1])
+        alone[..., j] = np.where(learning[..., j], z_j, np.nan)
+    return alone
 
 
 def _with_prior(prior: np.ndarray, steps: np.ndarray) -> np.ndarray:
@@ -437,7 +494,7 @@ def p95_stream_z(
     floor: float = 0.0,
     excluded: np.ndarray | None = None,
     prior: np.ndarray | None = None,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """As :func:`mean_stream_z` for the p95 of latencies ``[..., night, case]``: θ is
     the night's log p95 minus the mean log p95 of the nights before it; higher is
     worse. The p95 of a fixed set of cases varies less between nights than a sample's
@@ -451,24 +508,31 @@ def p95_stream_z(
         * reference_counts(latencies.shape[-2], window)
     )
     theta = point - _window_means(np.where(excluded, np.nan, point), window, axis=-1)
-    before = _last_held(usable)
-    previous = np.take_along_axis(point, np.maximum(before, 0), axis=-1)
-    step = np.where(excluded, np.nan, point - np.where(before >= 0, previous, np.nan))
-    if prior is not None:
-        earlier, _ = log_quantile(prior)
-        last = _last_held(~np.isnan(earlier))
-        held = np.take_along_axis(earlier, np.maximum(last, 0), axis=-1)
-        step = _with_prior(earlier - np.where(last >= 0, held, np.nan), step)
-    night_var, steps = between_night_var(step, np.zeros_like(step), min_steps=learning)
-    if prior is not None:
-        night_var, steps = night_var[..., prior.shape[-2] :], steps[..., prior.shape[-2] :]
-    night_var = np.maximum(night_var, floor * floor)  # case noise and day effects
-    z = z_scores(theta, np.zeros_like(theta), night_var, m, steps)
-    return theta, night_var * (1 + 1 / np.maximum(m, 1)), z
+    carried = None if prior is None else _steps(log_quantile(prior)[0], paired=False)[0]
+
+    def spread(out: np.ndarray, nights: int, min_steps: int) -> tuple[np.ndarray, np.ndarray]:
+        """The nights' variance (case noise and day effects) and its steps at each of
+        the first ``nights`` nights, ``out`` left out."""
+        step, _ = _steps(point[..., :nights], out[..., :nights], paired=False)
+        if carried is not None:
+            step = _with_prior(carried, step)
+        night_var, steps = between_night_var(step, np.zeros_like(step), min_steps=min_steps)
+        start = 0 if prior is None else prior.shape[-2]
+        return np.maximum(night_var[..., start:], floor * floor), steps[..., start:]
+
+    night_var, steps = spread(excluded, latencies.shape[-2], learning)
+    zero = np.zeros_like(theta)
+    z = z_scores(theta, zero, night_var, m, steps)
+    return (
+        theta,
+        night_var * (1 + 1 / np.maximum(m, 1)),
+        z,
+        _alone(theta, zero, m, z, excluded, spread),
+    )
 
 
 def watch_stream(
-    z_of: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray, np.ndarray]],
+    z_of: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]],
     nights: tuple[int, ...],
     k: float,
     h: float,
@@ -483,28 +547,36 @@ def watch_stream(
     with the level before it. Kept in, one collapse would widen every later night's
     error and hide the same collapse a second time; a drop that persists alarms again
     (accepting a run at that level takes it: ``_accepted._from_accepted``). Only the
-    alarmed night leaves, not the nights its evidence built over: on a null series
-    those are ordinary nights a little on the worse side, and taking them out too
-    narrows τ² until false alarms feed more (benchmarks/perf/trends_benchmark.py,
-    drifting world: 1.06 → 1.84 false alarms per 100 nights; the alarmed night alone:
-    1.14). ``changed`` (``[..., night]``, 0: the stream's first config): the nights of
-    a config changed under the stream's label (a template edited), numbered per
-    config. Once one of a config's nights alarms or its evidence reaches
+    alarmed night leaves, not the nights its evidence built over: on a null series those
+    are ordinary nights a little on the worse side, and taking them out too narrows τ²
+    until false alarms feed more (benchmarks/perf/trends_benchmark.py, drifting world:
+    1.06 → 1.84 false alarms per 100 nights; the alarmed night alone: 1.14). A night the
+    stream learned from that would have alarmed alone (its z against the other nights'
+    spread, once the stream has learned, at least h + k: :func:`_alone`) leaves them as
+    an alarmed night does: a collapse there no longer widens the spread that judges its
+    repeat (benchmarks/perf/trends_benchmark.py, ``collapse``); the stream learns one
+    night longer, from the night it would have judged, which is never taken out so: a
+    drop that lasts from a learning night on took out each night after it, and the
+    stream never learned. ``changed`` (``[..., night]``, 0: the stream's first config):
+    the nights of a config changed under the stream's label (a template edited),
+    numbered per config. Once one of a config's nights alarms or its evidence reaches
     ``ESCALATE_SHARE`` of h (the "watch" state), the change is known to have moved the
-    level: all that config's nights leave the reference, so each night after the
-    change is compared with the level before it and a drop that persists reads the
-    same every night (kept in, the edit's first night made the second read weaker and
-    less certain). Causal: an alarm or a moved config changes only the nights after
-    it, so each pass settles the earliest one not yet taken out, per stream.
-    ``left_out`` (``[..., night]``): nights kept out from the start (a level given up:
+    level: all that config's nights leave the reference, so each night after the change
+    is compared with the level before it and a drop that persists reads the same every
+    night (kept in, the edit's first night made the second read weaker and less
+    certain). Causal: an alarm or a moved config changes only the nights after it, so
+    each pass settles the earliest one not yet taken out, per stream. ``left_out``
+    (``[..., night]``): nights kept out from the start (a level given up:
     ``_accepted._back``), whose evidence the CUSUM drops after them, as after an alarm:
     kept, a one-night drop accepted and then given up (evidence 3.4, h 4.25) left 2.7 to
     the run back at the old level, past half of h: beyond noise, its stream restarted."""
     excluded = np.zeros(nights, dtype=bool) if left_out is None else left_out.copy()
+    learned_from = None  # the first pass's learning nights: none learns in another's place
     while True:
-        theta, var, z = z_of(excluded)
+        theta, var, z, alone = z_of(excluded)
+        learned_from = np.isfinite(alone) if learned_from is None else learned_from
         path, alarms = cusum(z, k, h, left_out)
-        fresh = alarms & ~excluded
+        fresh = (alarms | (learned_from & (alone >= h + k))) & ~excluded
         moved = np.zeros(nights, dtype=bool)
         if changed is not None:
             moved = (changed > 0) & ~excluded & (alarms | (path >= ESCALATE_SHARE * h))

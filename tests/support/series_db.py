@@ -53,6 +53,7 @@ def add_nights(
     unsaid: tuple[int, ...] = (),
     drop: float = 0.5,
     quiet: tuple[int, ...] = (),
+    collapsed: tuple[int, ...] = (),
 ) -> list[str]:
     """``nights`` completed runs of ``series`` (exact_match right with probability 0.85
         per case and night; from ``drop_from`` on, CHANGING is right with probability 0.45
@@ -64,7 +65,8 @@ def add_nights(
     server says version 0.7.0, the weights' digest as it was; the nights in ``flapped``
     run the new digest, on which CHANGING drops: a host serving other, worse weights on
     some nights; on the nights in ``unsaid`` the server said no digest, on those in
-    ``quiet`` nothing of its model: no digest, quantisation or server version). Returns the
+    ``quiet`` nothing of its model: no digest, quantisation or server version; on those in
+    ``collapsed`` CHANGING drops as from ``drop_from``, that night only). Returns the
     experiments' names, oldest first."""
     rng = np.random.default_rng(seed)
     ease = rng.uniform(0.6, 1.0, len(SUITE.cases))  # a case's own chance, every night
@@ -74,6 +76,7 @@ def add_nights(
         latency: dict[Config, list[float]] = {}
         for config in configs:
             dropped = (drop_from is not None and night >= drop_from) or night in flapped
+            dropped = dropped or night in collapsed
             p = ease * (drop if config is CHANGING and dropped else 1.0)
             scores[config] = {"exact_match": list((rng.random(len(p)) < p).astype(float))}
             slow = (

@@ -14,6 +14,7 @@ from evaluation.series._watch import (
     mean_stream_z,
     p95_stream_z,
     siegmund_arl,
+    watch_stream,
 )
 
 
@@ -48,7 +49,7 @@ def simulated(rng, nights, cases=150, day_sd=0.0, drop_from=None, drop=0.0):
 def test_nightly_z_is_standard_normal_when_nothing_changes_even_when_days_differ():
     rng = np.random.default_rng(0)
     for day_sd in (0.0, 0.03):
-        _, _, z = mean_stream_z(
+        _, _, z, _ = mean_stream_z(
             simulated(rng, 30, day_sd=day_sd), higher_is_better=True, window=30, learning=3
         )
         assert np.isnan(z[:, :4]).all()  # night 0 opens the reference, 1-3 teach τ
@@ -60,7 +61,7 @@ def test_nightly_z_is_standard_normal_when_nothing_changes_even_when_days_differ
 
 def test_a_drop_gives_evidence_on_the_night_it_starts():
     rng = np.random.default_rng(1)
-    theta, _, z = mean_stream_z(
+    theta, _, z, _ = mean_stream_z(
         simulated(rng, 12, drop_from=10, drop=0.1), higher_is_better=True, window=30
     )
     assert np.mean(theta[:, 10]) == pytest.approx(0.1, abs=0.01)  # worse direction: +
@@ -81,7 +82,7 @@ def test_twice_the_p95_latency_crosses_the_threshold_on_its_first_night():
         0.3 * rng.standard_normal((200, 1, 150)) + 0.15 * rng.standard_normal((200, 25, 150))
     )
     latency[:, 20:] *= 2.0
-    _, _, z = p95_stream_z(latency, window=30, floor=0.05)
+    _, _, z, _ = p95_stream_z(latency, window=30, floor=0.05)
     settings = WatchSettings()
     _, alarms = cusum(z, settings.k, settings.threshold(30))
     assert alarms[:, 20].mean() >= 0.95
@@ -97,12 +98,72 @@ def test_the_nights_before_a_new_model_teach_its_stream_the_spread():
     before = simulated(rng, 6)[:50]
     after = simulated(rng, 4)[:50] * 0  # another level entirely: every case wrong
     after[:, :, ::2] = 1.0
-    _, _, alone = mean_stream_z(after, higher_is_better=True, window=30)
-    theta, _, z = mean_stream_z(after, higher_is_better=True, window=30, prior=before)
-    assert np.isnan(alone[:, :4]).all() and np.isnan(z[:, 0]).all()
+    _, _, afresh, _ = mean_stream_z(after, higher_is_better=True, window=30)
+    theta, _, z, _ = mean_stream_z(after, higher_is_better=True, window=30, prior=before)
+    assert np.isnan(afresh[:, :4]).all() and np.isnan(z[:, 0]).all()
     assert np.isfinite(z[:, 1:]).all() and (theta[:, 1:] == 0).all()  # its own level
     latency = np.exp(0.15 * rng.standard_normal((50, 10, 150)))
-    _, _, alone = p95_stream_z(latency[:, 6:] * 2, window=30, floor=0.05)
-    _, _, z = p95_stream_z(latency[:, 6:] * 2, window=30, floor=0.05, prior=latency[:, :6])
-    assert np.isnan(alone[:, :4]).all() and np.isfinite(z[:, 1:]).all()
+    _, _, afresh, _ = p95_stream_z(latency[:, 6:] * 2, window=30, floor=0.05)
+    _, _, z, _ = p95_stream_z(latency[:, 6:] * 2, window=30, floor=0.05, prior=latency[:, :6])
+    assert np.isnan(afresh[:, :4]).all() and np.isfinite(z[:, 1:]).all()
     assert np.abs(z[:, 1:]).max() < 4  # twice as slow throughout: no change from its first
+
+
+def _watched(values: np.ndarray, streams: int) -> tuple[np.ndarray, ...]:
+    """``watch_stream`` over per-case values ``[..., night, case]`` (higher is better), h
+    set for a series of ``streams`` streams."""
+    settings = WatchSettings()
+    return watch_stream(
+        lambda out: mean_stream_z(values, higher_is_better=True, window=30, excluded=out),
+        values.shape[:-1],
+        settings.k,
+        settings.threshold(streams),
+    )
+
+
+def test_a_collapse_on_a_learning_night_leaves_the_spread_so_its_repeat_alarms():
+    """ncwatch-4: 36 cases, 20 right; 14 of them wrong on the third night (learning) and
+    19 on the sixth. Kept in the spread, the first collapse's steps widened the interval
+    that judged the second: p 0.086, "ok". Judged against the other nights' spread once
+    the stream has learned, it would have alarmed alone (z 4.65 ≥ h + k = 4.27 at the
+    newcomer's 20 streams): it leaves as an alarmed night does."""
+    right = (np.random.default_rng(3).random(36) < 0.55).astype(float)
+    nights = np.tile(right, (6, 1))
+    for night, wrong in ((1, 1), (2, 14), (4, 1), (5, 19)):
+        nights[night, np.flatnonzero(right)[:wrong]] = 0.0
+    *_, alone = mean_stream_z(nights[None], higher_is_better=True, window=30)
+    assert np.isfinite(alone[0]).tolist() == [False, True, True, True, False, False]
+    assert alone[0, 2] == pytest.approx(4.65, abs=0.01)
+    _, _, z, _, alarms, out = _watched(nights[None], streams=20)
+    assert out[0].tolist() == [False, False, True, False, False, True]  # and the alarm
+    assert np.isnan(z[0, 4])  # it learns one night longer: night 4 teaches it
+    assert alarms[0, 5] and z[0, 5] > 6  # p 3e-10
+
+
+def test_nights_that_all_move_by_the_machines_load_still_teach_the_spread():
+    """Tokens/s moved by the machine's load every night (log-sd 0.15; a case's speed
+    precise to 1%): nearly every learning night moves beyond its case noise, so moved
+    nights leaving the spread would leave nothing to learn it from. Against the other
+    nights' spread almost none would have alarmed alone: judged from the fourth night,
+    as before."""
+    rng = np.random.default_rng(5)
+    load = 0.15 * rng.standard_normal((400, 12, 1))
+    speed = np.log(17) + 0.01 * rng.standard_normal((400, 12, 20)) - load
+    theta, se2, *_ = mean_stream_z(speed, higher_is_better=True, window=30)
+    assert (np.abs(theta[:, 1:4]) > 1.96 * np.sqrt(se2[:, 1:4])).mean() > 0.9  # moved
+    _, _, z, _, _, out = _watched(speed, streams=20)
+    assert out[:, 1:4].mean() < 0.01 and np.isfinite(z[:, 4]).mean() > 0.98
+
+
+def test_a_drop_that_lasts_from_a_learning_night_on_leaves_the_stream_judged():
+    """The nights the stream learned from are judged against the others' spread once, at
+    the night it first judges: a drop from its last learning night on takes that night
+    out, and the night after it teaches the stream in its place (judged against the
+    others, each night of the drop would have alarmed alone: taken out in turn, the
+    stream would never learn)."""
+    right = (np.random.default_rng(3).random(36) < 0.55).astype(float)
+    nights = np.tile(right, (10, 1))
+    nights[3:, np.flatnonzero(right)[:14]] = 0.0  # 14 of 20 right answers wrong from night 3
+    _, _, z, _, _, out = _watched(nights[None], streams=20)
+    assert out[0, :5].tolist() == [False, False, False, True, False]
+    assert np.isnan(z[0, 4]) and np.isfinite(z[0, 5:]).all()

@@ -41,18 +41,22 @@ PINNED = {
     # a new model's first run judged against the runs up to the last that said the old
     # one, not a night that said nothing (from 12 on, the pinned series include one)
     12: "e632fff2e930634e",
+    # a learning night that would have alarmed alone leaves the later nights' reference
+    # and spread, as an alarmed night does (from 13 on, the pinned series include one)
+    13: "d7656333ce1ab82e",
 }
 
 
 def _verdicts() -> str:
     """Every stream's nights as the watch judges them (alarm, judged, moved, partial,
-    evidence and z to 2 decimals), its threshold and segment, on ten fixed series: a
+    evidence and z to 2 decimals), its threshold and segment, on eleven fixed series: a
     drop and a slowdown; a drop whose alarmed night was accepted (its stream restarts);
     a partial (smoke) night; a good night accepted before a drop (its level confirmed);
     a drop with a server upgrade over the same weights; a drop with a new digest; a drop
     with a new digest after a run that said none; a drop with a new digest on the third
     run; a drop accepted, then a run back at the level before accepted; a new server
-    version after a night that said nothing."""
+    version after a night that said nothing; a collapse on a learning night, repeated
+    on a judged one."""
     engine = make_engine("sqlite://")
     with session_scope(engine) as session:
         add_nights(session, 14, series="drop", drop_from=8, slow_from=11, seed=4)
@@ -69,6 +73,7 @@ def _verdicts() -> str:
         add_nights(
             session, 10, series="quiet", server_from=9, drop_from=9, unsaid=never, quiet=(8,)
         )
+        add_nights(session, 7, series="collapsed", collapsed=(2, 5), seed=11)
     with session_scope(engine) as session:
         accept_baseline(session, accepted[10])
         accept_baseline(session, confirmed[6])
@@ -87,6 +92,7 @@ def _verdicts() -> str:
             "early",
             "back",
             "quiet",
+            "collapsed",
         ):
             watch = trends.watch_series(session, series)
             for s in watch.streams:
