@@ -26,10 +26,12 @@ other:
 
 Per client: wall time; CPU of its whole process tree (this process is a child
 subreaper, so the embedded server and any orphan are reaped here and counted in
-RUSAGE_CHILDREN; psutil's sampled sum is the floor); peak RSS of the tree (psutil, every
-0.2 s); and from the host's own counters: requests, the most open at once vs slots, the
-mean open over its busy span (first request's start to last one's end) and the share
-of that span with every slot busy, and the rate over the busy span, beside the bare
+RUSAGE_CHILDREN; psutil's sampled sum is the floor); peak memory of the tree: the sum of
+its processes' RSS (psutil, every 0.2 s), of their PSS (every second) and its pages
+each counted once (every 5 s: ``TreeWatch`` says which is the tree's memory); and from
+the host's own counters: requests, the most open at once vs slots, the mean open over
+its busy span (first request's start to last one's end) and the share of that span
+with every slot busy, and the rate over the busy span, beside the bare
 client's from the same run (the machine is shared: compare within a run; the bar is
 bare-wire where it ran, else bare); the tree's CPU over that span per generation
 (``phase ms/gen``: the generation phase, the embedded server included; from the 0.2 s
@@ -123,6 +125,10 @@ class Figures:
     peak_rss_mib: float = 0.0
     peaks_mib: dict = field(default_factory=dict)  # per process role: main, server, other
     at_peak_mib: dict = field(default_factory=dict)  # the same at the tree's peak
+    peak_pss_mib: float = 0.0  # the same three in PSS (see TreeWatch)
+    pss_peaks_mib: dict = field(default_factory=dict)
+    at_pss_peak_mib: dict = field(default_factory=dict)
+    peak_once_mib: float = 0.0  # the tree's pages each counted once (see TreeWatch)
     watch: TreeWatch | None = None
     exit_code: int = 0
     host: dict = field(default_factory=dict)
@@ -209,11 +215,30 @@ class TreeWatch:
     """Samples a process tree's RSS (peak of the sum, each process role's own peak:
     ``main`` the command, ``server`` the embedded Prefect server, ``workers``, ``writer``,
     ``other``, and the roles' shares at the tree's peak, ``at_peak``) and CPU (sum of each
-    process's last reading) every 0.2 s until stopped; ``trace``: a line per second
-    (seconds, then MiB of main, server, workers, writer, other) written there as it stops.
-    A process's role is its last known: the record writer is told from the lane workers
-    only once it opens the run's database, after its imports (counted as a worker until
-    then, the writer's ~60 MiB of imports stood in the workers' peak)."""
+    process's last reading) every 0.2 s until stopped, and the same peaks in PSS every
+    ``PSS_EVERY`` samples; ``trace``: a line per second (seconds, then MiB of main,
+    server, workers, writer, other) written there as it stops. A process's role is its
+    last known: the record writer is told from the lane workers only once it opens the
+    run's database, after its imports (counted as a worker until then, the writer's ~60
+    MiB of imports stood in the workers' peak).
+
+    Why both sums: RSS counts every page a process maps, so a page that several of the
+    tree's processes map (the interpreter, libpython, every extension's code: a spawned
+    process shares no heap with its parent, only files) is counted once per process;
+    with the embedded server, two lane workers and the record writer, ~90 MiB of a
+    580 MiB sum at 100,000 generations (2026-11-29). PSS (proportional set size, from
+    /proc/PID/smaps_rollup) splits each shared page among the processes that map it, so
+    the tree's PSS sum counts each page once, less the shares of processes outside the
+    tree that map it too: on a machine where other Python processes load the same
+    libraries it reads low (by ~17 MiB at 100,000 generations here), and it moves as
+    they come and go. So the tree's memory is its pages each counted once
+    (``pages_once``: what each process holds alone, USS, plus each file's shared pages
+    once), read every ``ONCE_EVERY`` samples from /proc/PID/smaps; the RSS sum is kept
+    beside it (every earlier figure, and the issue's goal, were measured so) and the
+    PSS sum (the kernel's own fair share)."""
+
+    PSS_EVERY = 5  # smaps_rollup walks the process's page tables: once a second
+    ONCE_EVERY = 25  # smaps, every mapping: every 5 s
 
     def __init__(self, pid: int, exclude: set[int], trace: Path | None = None) -> None:
         self.pid, self.exclude = pid, exclude
@@ -221,6 +246,9 @@ class TreeWatch:
         self.peaks: dict[str, int] = {}
         self.at_peak: dict[str, int] = {}
         self._samples: list[tuple[int, dict[int, int]]] = []  # (second, RSS per process)
+        self._pss_samples: list[dict[int, int]] = []  # PSS per process, every PSS_EVERY
+        self.pss = TreePeak()
+        self.peak_once = 0  # bytes: ``pages_once`` of the tree, its highest sample
         self.cpu: dict[int, float] = {}
         self.roles: dict[int, str] = {}
         self.series: list[tuple[float, float]] = []  # (time.time(), the tree's CPU s)
@@ -252,8 +280,10 @@ class TreeWatch:
         return False
 
     def _run(self) -> None:
-        started = time.monotonic()
+        started, ticks = time.monotonic(), 0
         while not self._stop.is_set():
+            pss: dict[int, int] | None = {} if ticks % self.PSS_EVERY == 0 else None
+            ticks += 1
             try:
                 root = psutil.Process(self.pid)
                 procs = [root, *root.children(recursive=True)]
@@ -271,6 +301,12 @@ class TreeWatch:
                         self.roles[p.pid] = "writer"
                     t = p.cpu_times()
                     self.cpu[p.pid] = t.user + t.system
+                    if pss is not None:
+                        pss[p.pid] = p.memory_full_info().pss
+            if pss:
+                self._pss_samples.append(pss)
+            if ticks % self.ONCE_EVERY == 1:
+                self.peak_once = max(self.peak_once, pages_once(procs))
             self.peak_rss = max(self.peak_rss, rss)
             self.series.append((time.time(), sum(self.cpu.values())))
             self.pid_series.append(dict(self.cpu))
@@ -319,21 +355,71 @@ class TreeWatch:
     def stop(self) -> None:
         self._stop.set()
         self._thread.join()
-        roles, traced, peak = ("main", "server", "workers", "writer", "other"), -1, -1
+        rss, traced = TreePeak(), -1
         for second, sample in self._samples:
-            by_role = dict.fromkeys(roles, 0)
-            for pid, mine in sample.items():
-                by_role[self.roles.get(pid, "other")] += mine
-            for role, mine in by_role.items():
-                self.peaks[role] = max(self.peaks.get(role, 0), mine)
-            if sum(by_role.values()) > peak:
-                peak, self.at_peak = sum(by_role.values()), by_role
+            by_role = rss.add(sample, self.roles)
             if self._trace and second > traced:
                 traced = second
-                mib = "\t".join(f"{by_role[r] / 2**20:.0f}" for r in roles)
+                mib = "\t".join(f"{by_role[r] / 2**20:.0f}" for r in TreePeak.ROLES)
                 self._trace.write(f"{second}\t{mib}\n")
+        self.peak_rss, self.peaks, self.at_peak = rss.peak, rss.peaks, rss.at_peak
+        for sample in self._pss_samples:
+            self.pss.add(sample, self.roles)
         if self._trace:
             self._trace.close()
+
+
+def pages_once(procs: list[psutil.Process]) -> int:
+    """Bytes the processes hold, each resident page counted once: each process's own
+    pages (USS) plus the pages it shares of each mapped file, counted once for the
+    file (its most among them: they load the same libraries). Anonymous memory shared
+    between them (a fork's copy-on-write, shared memory) would be left out: evalflow's
+    processes are spawned and share none of note."""
+    private, shared = 0, {}
+    for p in {p.pid: p for p in procs}.values():
+        with contextlib.suppress(psutil.Error, OSError):
+            private += p.memory_full_info().uss
+            for name, resident in _file_shared(p.pid).items():
+                shared[name] = max(shared.get(name, 0), resident)
+    return private + 1024 * sum(shared.values())
+
+
+def _file_shared(pid: int) -> dict[str, int]:
+    """KiB of each mapped file's pages that ``pid`` shares with other processes."""
+    out: dict[str, int] = {}
+    name = None
+    with open(f"/proc/{pid}/smaps") as f:
+        for line in f:
+            key, _, rest = line.partition(" ")
+            if not key.endswith(":"):  # a mapping's first line: range perms ... [path]
+                fields = rest.split()
+                name = fields[4] if len(fields) > 4 and fields[4].startswith("/") else None
+            elif name is not None and key in ("Shared_Clean:", "Shared_Dirty:"):
+                out[name] = out.get(name, 0) + int(rest.split()[0])
+    return out
+
+
+@dataclass
+class TreePeak:
+    """The peak of a process tree's summed memory over its samples: ``peak`` (bytes),
+    each role's own peak (``peaks``) and the roles' shares at the tree's peak."""
+
+    ROLES = ("main", "server", "workers", "writer", "other")
+    peak: int = 0
+    peaks: dict[str, int] = field(default_factory=dict)
+    at_peak: dict[str, int] = field(default_factory=dict)
+
+    def add(self, sample: dict[int, int], roles: dict[int, str]) -> dict[str, int]:
+        """One sample (bytes per process id), each process in its role (else
+        ``other``); returns the sample by role."""
+        by_role = dict.fromkeys(self.ROLES, 0)
+        for pid, mine in sample.items():
+            by_role[roles.get(pid, "other")] += mine
+        for role, mine in by_role.items():
+            self.peaks[role] = max(self.peaks.get(role, 0), mine)
+        if sum(by_role.values()) > self.peak:
+            self.peak, self.at_peak = sum(by_role.values()), by_role
+        return by_role
 
 
 def _children_cpu() -> float:
@@ -402,6 +488,10 @@ def run_tree(
     figures = Figures(client, n, wall, max(cpu, sum(watch.cpu.values())), watch.peak_rss / 2**20)
     figures.peaks_mib = {role: rss / 2**20 for role, rss in watch.peaks.items() if rss}
     figures.at_peak_mib = {role: rss / 2**20 for role, rss in watch.at_peak.items() if rss}
+    figures.peak_pss_mib = watch.pss.peak / 2**20
+    figures.pss_peaks_mib = {role: b / 2**20 for role, b in watch.pss.peaks.items() if b}
+    figures.at_pss_peak_mib = {role: b / 2**20 for role, b in watch.pss.at_peak.items() if b}
+    figures.peak_once_mib = watch.peak_once / 2**20
     figures.exit_code = proc.returncode
     figures.load = os.getloadavg()
     figures.watch = watch
@@ -756,10 +846,14 @@ def _kill_and_resume(
     print(f"\nkill -9 at {kill_at:,} of {n:,} (load {load}):")
     print(f"  killed run: exit {first.exit_code}, {first.wall_s:.0f} s, {at_kill:,} stored,")
     print(f"    {first.cpu_s:.1f} s CPU, peak RSS {first.peak_rss_mib:.0f} MiB", _roles(first))
+    print(f"    peak PSS {first.peak_pss_mib:.0f} MiB", _roles(first, pss=True), end=", ")
+    print(f"pages once {first.peak_once_mib:.0f} MiB")
     print(f"    requests sent {sent_before:,} ({sent_before - at_kill} in flight or unstored)")
     print(f"  resumed run: exit {resumed.exit_code}, {resumed.wall_s:.0f} s wall,")
     print(f"    {resumed.cpu_s:.1f} s CPU, peak RSS {resumed.peak_rss_mib:.0f} MiB", end=" ")
     print(_roles(resumed))
+    print(f"    peak PSS {resumed.peak_pss_mib:.0f} MiB", _roles(resumed, pss=True), end=", ")
+    print(f"pages once {resumed.peak_once_mib:.0f} MiB")
     print(f"    requests sent {host.get('requests', 0):,}, work left {n - at_kill:,}")
     print(f"    redone (sent - left): {host.get('requests', 0) - (n - at_kill)}")
     print(f"  rows {rows:,}, distinct keys {distinct:,} (of {n:,})", end="; ")
@@ -767,9 +861,10 @@ def _kill_and_resume(
     print(f"  database: {'PostgreSQL' if isinstance(db, str) else 'SQLite'}")
 
 
-def _roles(figures: Figures) -> str:
+def _roles(figures: Figures, *, pss: bool = False) -> str:
     """Each process role's own peak, e.g. ``(main 310, server 230)``."""
-    return "(" + ", ".join(f"{r} {m:.0f}" for r, m in figures.peaks_mib.items()) + ")"
+    peaks = figures.pss_peaks_mib if pss else figures.peaks_mib
+    return "(" + ", ".join(f"{r} {m:.0f}" for r, m in peaks.items()) + ")"
 
 
 def _phase_table(r: Figures) -> str:
@@ -801,7 +896,8 @@ def report(results: list[Figures], slots: int, latency_ms: float) -> None:
     print(f"; x bare, vs bare: against {bare.client}" if bare else "")
     head = ("client", "gens", "wall s", "CPU s", "CPU ms/gen", "x bare", "phase ms/gen")
     head += ("rate/s", "vs bare")
-    head += ("max open", "mean open", "full", "peak MiB", "host ms/req", "load 1m")
+    head += ("max open", "mean open", "full", "peak MiB", "PSS", "pages once", "host ms/req")
+    head += ("load 1m",)
     print(" | ".join(head))
     for r in results:
         h = r.host
@@ -822,6 +918,8 @@ def report(results: list[Figures], slots: int, latency_ms: float) -> None:
             f"{h.get('mean_open', 0):.1f}",
             f"{h.get('full_share', 0):.2f}",
             f"{r.peak_rss_mib:.0f}",
+            f"{r.peak_pss_mib:.0f}",
+            f"{r.peak_once_mib:.0f}",
             f"{1000 * h.get('cpu_s', 0) / max(h.get('requests', 0), 1):.3f}",
             f"{r.load[0]:.1f}",
         ]
@@ -837,6 +935,8 @@ def report(results: list[Figures], slots: int, latency_ms: float) -> None:
             print(f"  {r.client}: peak MiB per process ({peaks}), RSS trace beside its log")
             shares = ", ".join(f"{role} {mib:.0f}" for role, mib in r.at_peak_mib.items())
             print(f"  {r.client}: the tree's peak, {r.peak_rss_mib:.0f} MiB, was {shares}")
+            shares = ", ".join(f"{role} {mib:.0f}" for role, mib in r.at_pss_peak_mib.items())
+            print(f"  {r.client}: its peak in PSS, {r.peak_pss_mib:.0f} MiB, was {shares}")
         if h.get("requests", r.generations) != r.generations:
             print(f"  {r.client}: the host served {h.get('requests')} requests")
     bars = [r for r in bars if r.host.get("rate")]

@@ -134,3 +134,53 @@ def test_without_psutil_it_says_the_install_in_one_line(goal):
         f"throughput_goal.py needs psutil, the bench extra: {goal.INSTALL}"
     ]
     assert goal.INSTALL in (REPO / "docs/throughput.md").read_text(encoding="utf-8")
+
+
+def test_the_trees_peak_is_summed_in_rss_and_in_pss(goal, capsys):
+    """Both sums are printed: RSS counts a page the tree's processes share once per
+    process, PSS once (TreeWatch's text); each role's peak and the roles at the peak."""
+    peak = goal.TreePeak()
+    roles = {1: "main", 2: "server", 3: "workers", 4: "workers"}
+    mib = 2**20
+    peak.add({1: 200 * mib, 2: 190 * mib}, roles)
+    by_role = peak.add({1: 150 * mib, 2: 190 * mib, 3: 50 * mib, 4: 50 * mib, 5: mib}, roles)
+    peak.add({1: 300 * mib, 2: 80 * mib}, roles)
+    assert by_role == {
+        "main": 150 * mib,
+        "server": 190 * mib,
+        "workers": 100 * mib,
+        "writer": 0,
+        "other": mib,
+    }
+    assert peak.peak == 441 * mib
+    assert peak.at_peak == by_role
+    assert peak.peaks["main"] == 300 * mib and peak.peaks["workers"] == 100 * mib
+    run = goal.Figures("evalflow:2", 1000, cpu_s=1.0, peak_rss_mib=580.0, peak_pss_mib=490.0)
+    goal.report([run], 64, 20.0)
+    head, row = capsys.readouterr().out.splitlines()[2:4]
+    cells = dict(zip(head.split(" | "), row.split(" | "), strict=True))
+    assert (cells["peak MiB"], cells["PSS"]) == ("580", "490")
+
+
+def test_the_pages_two_processes_share_are_counted_once(goal):
+    """Two idle processes of one interpreter share its libraries' pages: the RSS sum
+    counts them twice, ``pages_once`` once, and never less than what each holds alone."""
+    import psutil
+
+    code = "import sys; print('ready', flush=True); sys.stdin.read()"
+    children = [
+        subprocess.Popen(
+            [sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE
+        )
+        for _ in range(2)
+    ]
+    try:
+        for child in children:
+            assert child.stdout.readline() == b"ready\n"  # started, and idle from here on
+        procs = [psutil.Process(child.pid) for child in children]
+        rss = sum(p.memory_info().rss for p in procs)
+        uss = sum(p.memory_full_info().uss for p in procs)
+        assert uss < goal.pages_once(procs) < rss
+    finally:
+        for child in children:
+            child.communicate(b"")
