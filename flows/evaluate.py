@@ -16,10 +16,10 @@ from evaluation.wording import failed_words
 from flows.adaptive import check_smoke, race_batches
 from flows.deployed_console import deployed_errors_in_one_line
 from flows.masked_errors import masked_errors
-from flows.preload import preload_when_idle
+from flows.preload import preload_while_generating
 from flows.run_names import evaluate_run_name
 from tasks.adapters.run_labels import label_flow_run
-from tasks.host_pool import generate_all, open_host_pool
+from tasks.host_pool import generate_all, open_host_pool, stored_apart
 from tasks.itembank import calibrated_level
 from tasks.progress import announce_step
 from tasks.results import aggregate, publish, score
@@ -111,7 +111,10 @@ async def evaluate(
         in_level = len(level_work(sweep.work_items(), cases))
         skipped = in_level - len(pending)
         record_host_models(engine, pool.checks)
-        preloading = preload_when_idle(*POST_GENERATION_MODULES)  # while the hosts generate
+        preloading = preload_while_generating(  # while the hosts generate
+            *POST_GENERATION_MODULES,
+            beside_others=stored_apart(engine, pool.up(sweep.spec.hosts), workers),
+        )
         announce_step(name, "generating", len(pending))
         try:
             generated = await generate_all(  # generate: on the hosts' slots, resumable
@@ -126,7 +129,8 @@ async def evaluate(
                 workers=workers,
             )
         finally:
-            preloading.cancel()  # not started: the stages import what they need
+            if preloading is not None:
+                preloading.cancel()  # not started: the stages import what they need
         del pending  # its work items: memory for the stages that read the whole run
         await record_what_ran(engine, name, sweep, pool, series)  # models still loaded
     if generated.cancelled:  # from the Prefect UI or API: stop here, resumable

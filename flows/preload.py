@@ -45,6 +45,18 @@ def preload(*modules: str) -> threading.Thread:
     return thread
 
 
+def preload_while_generating(*modules: str, beside_others: bool) -> asyncio.Task | None:
+    """``preload_when_idle(*modules)``, or nothing where ``beside_others``: other
+    processes of the run (lane workers, a record writer process) hold memory while the
+    hosts generate, so the generation phase is the run's peak of memory, and the
+    modules (pandas, pyarrow, scipy: ~85 MiB) loaded then raised it: 100,000
+    generations with ``--workers 2``, 657 MiB for the tree where they were loaded by
+    then, 582 where they were not (the idle test passes or not with the machine's
+    load; benchmarks/perf/results/issue46-stop79-2026-11-29.md). The stages import
+    them after the phase, when those processes are gone."""
+    return None if beside_others else preload_when_idle(*modules)
+
+
 CALM_S = 0.5  # the loop idle this long before the preload starts
 TICK_S = 0.05
 LATE_S = 0.005  # a tick woken this much late: the loop was busy

@@ -26,7 +26,7 @@ def record_writer(
     engine: Engine, experiment_id: int, on_stored: OnStored, *, process: WriterProcess | None = None
 ) -> RecordWriter:
     """The run's one writer of generation outcomes (``on_stored``: each batch stored);
-    ``process``: the batches are stored there (lanes in worker processes)."""
+    ``process``: the batches are stored there (``_writer_process.stores_apart``)."""
     if process is not None:
         return RecordWriter(process.write, on_stored)
     from evaluation.storage.db import session_scope

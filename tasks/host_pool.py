@@ -32,7 +32,7 @@ from evaluation.run._record_writer import RecordWriter
 from evaluation.run._sweep import Sweep, open_backends
 from evaluation.run._telemetry import ConfigGpu, RunTelemetry, local_hosts
 from evaluation.run._work import WorkItem
-from evaluation.run._writer_process import WriterProcess, shareable
+from evaluation.run._writer_process import WriterProcess, stores_apart
 from evaluation.spec import HostSpec
 from evaluation.storage.db import database_name, locked, session_scope
 from evaluation.storage.repository import generated_configs
@@ -109,6 +109,12 @@ async def open_host_pool(
         await asyncio.gather(*(b.aclose() for b in backends.values()))
 
 
+def stored_apart(engine: Engine, hosts: Sequence[HostSpec], workers: int) -> bool:
+    """Whether ``generate_all`` stores from a writer process (``stores_apart``)."""
+    url = engine.url.render_as_string(hide_password=False)
+    return stores_apart(url, workers=workers, slots=sum(host.slots for host in hosts))
+
+
 async def generate_all(
     engine: Engine,
     experiment_id: int,
@@ -168,9 +174,9 @@ async def generate_all(
             mix=measured_mix(engine, pending, hosts, pool),
             live=live,
         )
-        storing = None  # with lanes in workers, the records are stored by a process too
-        url = engine.url.render_as_string(hide_password=False)
-        if workers > 1 and shareable(url):
+        storing = None  # with lanes in workers or many slots, stored by a process
+        if stored_apart(engine, hosts, workers):
+            url = engine.url.render_as_string(hide_password=False)
             storing = stack.enter_context(WriterProcess.running(url, experiment_id))
         writer = record_writer(engine, experiment_id, progress.stored, process=storing)
         slots, shared, lanes = None, None, None

@@ -122,3 +122,17 @@ def test_the_preload_waits_while_the_process_is_busy_off_the_loop():
 
     idle_since = asyncio.run(main())
     assert len(started) == 1 and started[0] >= idle_since + 0.1  # calm ticks after it
+
+
+def test_nothing_is_preloaded_beside_the_runs_other_processes():
+    """Lane workers or a record writer process alive while the hosts generate: that
+    phase is the run's peak of memory, so the stages' modules wait for the stages."""
+    from flows.preload import preload_while_generating
+
+    async def main() -> None:
+        assert preload_while_generating("json", beside_others=True) is None
+        alone = preload_while_generating("json", beside_others=False)
+        assert isinstance(alone, asyncio.Task)
+        alone.cancel()
+
+    asyncio.run(main())
