@@ -126,6 +126,10 @@ class GateResult:
     """``--max-failures RATE``: the gate fails (exit 1) where a compared config's
     candidate had failed requests on more than RATE of its cases, whatever the tests say
     (at a few cases ``failure_rate`` cannot tell 2 failed of 6 from noise)."""
+    simulated: tuple[str, ...] = ()
+    """The runs (candidate, baseline) whose results come from the simulated backend: the
+    verdict, its JUnit and its summary say so (a green gate of simulated runs read as a
+    real one in CI)."""
 
     @property
     def stated_drop(self) -> float:
@@ -331,6 +335,7 @@ def gate(
         _failed_requests(cand_gens, base_gens, shared, shown),
         require_drop,
         max_failures,
+        tuple(name for name, run in runs.items() if run.simulated),
     )
 
 

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 from xml.etree import ElementTree as ET
 
+from evaluation.compare._leaderboard import SIMULATED_BANNER
 from evaluation.series._accepted import BACK
 from evaluation.series._stream_verdicts import Night, SeriesWatch, StreamVerdict, evidence_figures
 from evaluation.view.links import view_url
@@ -496,6 +497,16 @@ def watch_markdown(watch: SeriesWatch) -> str:
     return "\n".join(lines)
 
 
+def _runs(result: GateResult) -> str:
+    """The two runs, ``CANDIDATE vs BASELINE``, a run of the simulated backend marked as
+    `status` and `trends` mark it: ``NAME [SIMULATED]``."""
+    candidate, baseline = (
+        f"{name} [SIMULATED]" if name in result.simulated else name
+        for name in (result.candidate, result.baseline)
+    )
+    return f"{candidate} vs {baseline}"
+
+
 def _case_name(c: GateCase) -> str:
     return f"{c.label} · {c.metric}"
 
@@ -504,7 +515,7 @@ def gate_junit(result: GateResult) -> str:
     """JUnit XML: one testcase per config × metric, a failure where it regressed."""
     suite = ET.Element(
         "testsuite",
-        name=f"evalflow gate {result.candidate} vs {result.baseline}",
+        name=f"evalflow gate {_runs(result)}",
         tests=str(len(result.cases) + len(result.unmatched) + len(result.too_many_failed)),
         failures=str(len(result.regressed) + len(result.too_many_failed)),
         errors="0",
@@ -512,8 +523,10 @@ def gate_junit(result: GateResult) -> str:
     )
     floors = _floor_notes(result)
     said = result.changes or result.skipped or result.by_label or result.failed or floors
-    if said or _unseen(result) or result.too_weak:
+    if said or _unseen(result) or result.too_weak or result.simulated:
         properties = ET.SubElement(suite, "properties")
+        if result.simulated:
+            ET.SubElement(properties, "property", name="SIMULATED", value=SIMULATED_BANNER)
         for change in result.changes:
             ET.SubElement(properties, "property", name="not run alike", value=change)
         for paired in _by_label(result):
@@ -726,8 +739,9 @@ def gate_markdown(result: GateResult) -> str:
         f"{_unseen(result)}{_failed_but(result)}"
     )
     lines = [
-        f"## evalflow gate: {result.candidate} vs {result.baseline}",
+        f"## evalflow gate: {_runs(result)}",
         "",
+        *([f"> **{SIMULATED_BANNER}**", ""] if result.simulated else []),
         f"{verdict}.",
         "",
         *([f"Every config: {result.shared}.", ""] if result.shared else []),
@@ -824,7 +838,7 @@ def gate_text(result: GateResult) -> str:
         return "\n".join(
             [
                 f"{_passed_word(result, 'gate passed', 'gate underpowered')}: "
-                f"{result.candidate} vs {result.baseline}, {len(result.cases)} "
+                f"{_runs(result)}, {len(result.cases)} "
                 f"checks{_untested(result)}, nothing regressed beyond noise "
                 f"(Holm, α = {result.alpha:g}){_unseen(result)}{_failed_but(result)}",
                 *shared,
@@ -835,7 +849,7 @@ def gate_text(result: GateResult) -> str:
     if not result.regressed:  # failed on --max-failures alone
         return "\n".join(
             [
-                f"gate FAILED: {result.candidate} vs {result.baseline}, requests failed "
+                f"gate FAILED: {_runs(result)}, requests failed "
                 f"beyond --max-failures {result.max_failures:g}; {len(result.cases)} "
                 f"checks{_untested(result)}, nothing regressed beyond noise "
                 f"(Holm, α = {result.alpha:g})",
@@ -846,7 +860,7 @@ def gate_text(result: GateResult) -> str:
         )
     return "\n".join(
         [
-            f"gate FAILED: {result.candidate} vs {result.baseline}, "
+            f"gate FAILED: {_runs(result)}, "
             f"{len(result.regressed)} of {len(result.cases)} checks{_untested(result)} "
             f"regressed (Holm, α = {result.alpha:g}):",
             *[f"  {_gate_sentence(c)}" for c in result.regressed],

@@ -783,6 +783,34 @@ def _pair(session, name: str, base: list, cand: list) -> tuple[str, str]:
     return f"{name}-cand", f"{name}-base"
 
 
+def test_the_gate_marks_a_run_of_the_simulated_backend_simulated(engine):
+    """Newcomers' ncmon-4: a gate of two simulated runs passed with not a word of it in
+    its verdict, JUnit XML or Markdown summary, a green CI check indistinguishable from a
+    real one. Each simulated run is named `NAME [SIMULATED]` (as `status` and `trends`
+    name it) and the summary and the JUnit say the banner; a real run stays unmarked."""
+    from evaluation.compare import SIMULATED_BANNER
+
+    right = [1.0, 0.0, 1.0, 1.0]
+    with session_scope(engine) as session:
+        cand, base = _pair(session, "simulated-gate", right, right)
+        real = gate(session, cand, base)
+        get_experiment(session, base).simulated = True
+        mixed = gate(session, cand, base)
+        get_experiment(session, cand).simulated = True
+        both = gate(session, cand, base)
+    runs = f"{cand} [SIMULATED] vs {base} [SIMULATED]"
+    assert gate_text(both).startswith(f"gate passed: {runs}, ")
+    markdown = gate_markdown(both).split("\n")
+    assert markdown[:3] == [f"## evalflow gate: {runs}", "", f"> **{SIMULATED_BANNER}**"]
+    suite = ET.fromstring(gate_junit(both))
+    assert suite.get("name") == f"evalflow gate {runs}"
+    assert ("SIMULATED", SIMULATED_BANNER) in [
+        (p.get("name"), p.get("value")) for p in suite.iter("property")
+    ]
+    assert gate_text(mixed).startswith(f"gate passed: {cand} vs {base} [SIMULATED], ")
+    assert "SIMULATED" not in gate_text(real) + gate_markdown(real) + gate_junit(real)
+
+
 def test_require_power_turns_a_pass_too_few_cases_can_see_into_exit_3(engine, tmp_path):
     # newcomer F2: contains 0.667 -> 0.000 over 6 cases (McNemar 4 discordant, p 0.125)
     # passed with exit 0: honest, but a green CI check on a collapse

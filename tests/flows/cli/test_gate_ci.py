@@ -38,7 +38,9 @@ def test_a_pull_request_that_edits_the_prompt_text_is_gated(tmp_path, capsys, da
     argv = ["gate", "pr-candidate", "--baseline", "pr-baseline", "--junit", str(junit)]
     assert main(["--database", database_url, *argv, "--summary", str(summary)]) == 0
     out = capsys.readouterr().out
-    assert out.startswith("gate passed: pr-candidate vs pr-baseline, 10 checks")
+    assert out.startswith(
+        "gate passed: pr-candidate [SIMULATED] vs pr-baseline [SIMULATED], 10 checks"
+    )
     said = "compared with its config of the same label, whose template text differs"
     # one config, one name: the gate, its JUnit classnames, `show`, `status` and `trends`
     # name it as `show` does (newcomer N5: five spellings, "sim-small:1b t=0 n=128 seed=42")
@@ -54,4 +56,5 @@ def test_a_pull_request_that_edits_the_prompt_text_is_gated(tmp_path, capsys, da
     assert "\nsim-large:8b  (since " in shown
     assert "every config: t=0 num_predict=128 seed=42" in shown
     assert "n=128" not in shown
-    assert [p.get("name") for p in suite.iter("property")] == ["compared by label", "passed, but"]
+    properties = [p.get("name") for p in suite.iter("property")]
+    assert properties == ["SIMULATED", "compared by label", "passed, but"]
