@@ -12,10 +12,12 @@ from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterId
 from prefect.settings import PREFECT_API_URL
 from prefect.states import Failed
 from prefect.utilities.callables import parameter_schema
+from sqlalchemy import update
 
 from evaluation.monitor import LiveRun
 from evaluation.review.app import LOOPBACK_HOSTS
 from evaluation.storage.db import session_scope
+from evaluation.storage.models import Experiment
 from evaluation.storage.runs import RunProcess, end_run
 from evaluation.view.app import create_app
 from flows.evaluate import evaluate
@@ -66,12 +68,21 @@ def served(tmp_path_factory, deployment):
         yield db, url
 
 
+def _mark_simulated(engine, simulated: bool) -> None:
+    with session_scope(engine) as session:
+        session.exec(
+            update(Experiment).where(Experiment.name == RUNNING).values(simulated=simulated)
+        )
+
+
 def test_running_progress_updates_in_place_and_series_and_hosts_show(browser, served):
     db, url = served
+    _mark_simulated(db.engine, True)
     page = browser.new_page()
     page.goto(f"{url}/?key={KEY}")  # the link evalflow view prints
     row = f'#running-rows tr[data-name="{RUNNING}"] .progress'
-    assert page.inner_text(row) == "3/12 (25%)"
+    mark = f'#running-rows tr[data-name="{RUNNING}"] .tag'
+    assert page.inner_text(row) == "3/12 (25%)" and page.inner_text(mark) == "SIMULATED"
     page.evaluate("window.notReloaded = true")
     live = LiveRun(db.engine, RUNNING, total=12, clock=lambda: 0.0)
     live.stored([None] * 9)
@@ -80,6 +91,8 @@ def test_running_progress_updates_in_place_and_series_and_hosts_show(browser, se
         f"document.querySelector('{row}').textContent === '9/12 (75%)'", timeout=WAIT_MS
     )
     assert page.evaluate("window.notReloaded") is True  # redrawn in place
+    assert page.inner_text(mark) == "SIMULATED"  # newcomer ncmon-5: the redraw dropped it
+    _mark_simulated(db.engine, False)
     spark = page.locator(f'#series tr[data-series="{SERIES}"] svg[data-points="3"]')
     assert spark.count() == 2  # the headline metric and the latency, three nights each
     assert page.inner_text('#hosts tr[data-host="host-b"] .health') == "failing"

@@ -54,6 +54,12 @@ if (running) {
       link.textContent = r.name;
       const first = document.createElement("td");
       first.append(link);
+      if (r.simulated) {  // as the recent runs and the run's own page mark it
+        const tag = document.createElement("span");
+        tag.className = "tag";
+        tag.textContent = "SIMULATED";
+        first.append(" ", tag);
+      }
       const flight = [
         ...Object.entries(r.in_flight).map(([h, n]) => `${h} ${n}`),
         ...Object.entries(r.waiting || {}).map(([h, w]) => `${h} ${w.lanes} waiting for a slot`),

@@ -213,6 +213,10 @@ def test_a_simulated_run_is_simulated_from_its_claim(tmp_path, holder, capsys):
         NAME: (True, "qa"),
         "nc-real": (False, "qa"),
     }
+    # newcomer ncmon-5: the home page's "Running now" rows carried no mark
+    running = client.get("/").text.split('id="running-rows"')[1].split("</tbody>")[0]
+    rows = {row.split('"')[0]: row for row in running.split('<tr data-name="')[1:]}
+    assert {n: "SIMULATED" in r for n, r in rows.items()} == {NAME: True, "nc-real": False}
     facts = client.get(f"/api/runs/{NAME}").json()
     assert (facts["status"], facts["simulated"], facts["task_type"]) == ("starting", True, "qa")
     assert main(["--database", url, "status", NAME]) == 0
