@@ -462,7 +462,7 @@ def series_points(
         .subquery()
     )
     rows = session.exec(
-        select(ranked, Experiment.name)
+        select(ranked, Experiment.name, Experiment.simulated)
         .join(Experiment, Experiment.id == ranked.c.experiment_id)
         .where(ranked.c.rank <= points)
         .order_by(ranked.c.experiment_id)
@@ -477,6 +477,7 @@ def series_points(
                 "latency_s": r.mean_latency_s,
                 "status": r.status,
                 "cases": r.generations / r.configs if r.configs else 0.0,
+                "simulated": r.simulated,
             }
         )
     shares = _calibrated_shares(session, [r.name for r in rows])
@@ -545,7 +546,8 @@ def host_health(session: Session, running: Sequence[dict[str, Any]]) -> list[dic
     """Every host seen, from stored facts only: when its models were last listed (the
     runs' preflight), its generations and failures over the recent runs, what runs on it
     now and its GPU readings there. ``health``: ok, degraded (a tenth or more of its
-    recent generations failed), failing (half or more) or unknown (none recent)."""
+    recent generations failed), failing (half or more) or unknown (none recent);
+    ``simulated``: every run seen on it (recent or running) was of the simulated backend."""
     hosts: dict[str, dict[str, Any]] = {}
 
     def host(name: str) -> dict[str, Any]:
@@ -572,13 +574,18 @@ def host_health(session: Session, running: Sequence[dict[str, Any]]) -> list[dic
             if h["last_seen"] is None or (seen is not None and _naive(seen) > h["last_seen"]):
                 h["last_seen"] = _naive(seen)
     recent = session.exec(
-        select(RunSummary.hosts).order_by(RunSummary.experiment_id.desc()).limit(RECENT)
+        select(RunSummary.hosts, Experiment.simulated)
+        .join(Experiment, Experiment.id == RunSummary.experiment_id)
+        .order_by(RunSummary.experiment_id.desc())
+        .limit(RECENT)
     ).all()
-    for (by_host,) in recent:
+    simulated: dict[str, set[bool]] = defaultdict(set)  # host -> its runs' marks
+    for by_host, run_simulated in recent:
         for name, (n, failed) in (by_host or {}).items():
             h = host(name)
             h["generations"] += n
             h["failed"] += failed
+            simulated[name].add(bool(run_simulated))
     for run in running:
         for name, n in run["in_flight"].items():
             h = host(name)
@@ -586,6 +593,7 @@ def host_health(session: Session, running: Sequence[dict[str, Any]]) -> list[dic
             h["slots"] = run["slots"].get(name, h["slots"])
         for name in {*run["in_flight"], *run["slots"]}:
             host(name)["running"].append(run["name"])
+            simulated[name].add(bool(run["simulated"]))
         for reading in run["gpu"]:
             if reading.get("host"):
                 host(str(reading["host"]))["gpu"].append(reading)
@@ -594,6 +602,7 @@ def host_health(session: Session, running: Sequence[dict[str, Any]]) -> list[dic
         share = h["failed"] / n if n else None
         h["failure_share"] = share
         h["health"] = _health(share)
+        h["simulated"] = simulated[h["host"]] == {True}
     return sorted(hosts.values(), key=lambda h: h["host"])
 
 

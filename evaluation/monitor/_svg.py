@@ -22,9 +22,11 @@ def sparkline(
     values: Sequence[float | None], *, width: int = 120, height: int = 24, title: str = ""
 ) -> Markup:
     """A polyline over ``values`` (None: a gap, the others joined), the last point
-    marked; an empty box where nothing is finite. ``data-points`` counts the drawn points."""
+    marked; an empty box where nothing is finite. ``data-points`` counts the drawn points;
+    where some are gaps, the hover title says how many runs of how many are drawn."""
     points = _finite(values)
-    label = escape(title)
+    drawn = f": {len(points)} of {len(values)} runs drawn" if 0 < len(points) < len(values) else ""
+    label = escape(title + drawn)
     if not points:
         return Markup(
             f'<svg class="spark" width="{width}" height="{height}" role="img" '

@@ -14,24 +14,27 @@ from sqlmodel import Session
 
 def trend_alarms(session: Session) -> Iterator[Metric]:
     """``evalflow_trend_alarm`` and ``evalflow_trend_alarm_streams`` per series whose
-    watch judged a run."""
+    watch judged a run, labelled ``simulated="true"`` where a run of the series is of the
+    simulated backend (as `trends` marks it [SIMULATED]): an alert on it can say so."""
     from evaluation.itembank import BankEstimates
-    from evaluation.series import series_verdicts
+    from evaluation.series import grouped_experiments, series_verdicts
 
     alarm = GaugeMetricFamily(
         "evalflow_trend_alarm",
         "1 when the series' last judged run raised a trend alarm (evalflow trends "
         "--fail-on-alarm exits 1), else 0",
-        labels=["series"],
+        labels=["series", "simulated"],
     )
     streams = GaugeMetricFamily(
         "evalflow_trend_alarm_streams",
         "Streams (config x metric) the series' last judged run alarmed on",
-        labels=["series"],
+        labels=["series", "simulated"],
     )
-    for series, verdict in series_verdicts(session, BankEstimates(session)).items():
+    groups = grouped_experiments(session)
+    for series, verdict in series_verdicts(session, BankEstimates(session), groups).items():
         if verdict.last_alarms is not None:
-            alarm.add_metric([series], 1.0 if verdict.last_alarms else 0.0)
-            streams.add_metric([series], verdict.last_alarms)
+            labels = [series, "true" if any(e.simulated for e in groups[series]) else "false"]
+            alarm.add_metric(labels, 1.0 if verdict.last_alarms else 0.0)
+            streams.add_metric(labels, verdict.last_alarms)
     yield alarm
     yield streams

@@ -21,6 +21,7 @@ _EXPORTS = {
     "SeriesNotFound": "evaluation.series._series",
     "SeriesPoint": "evaluation.series._series",
     "SeriesSummary": "evaluation.series._series",
+    "grouped_experiments": "evaluation.series._series",
     "list_series": "evaluation.series._series",
     "point_of": "evaluation.series._series",
     "record_run": "evaluation.series._series",

@@ -60,10 +60,15 @@ def series_verdict(session: Session, series: str, banks: SubsetEstimates | None)
     return _verdict(session, series, experiments, fingerprint, page, banks)
 
 
-def series_verdicts(session: Session, banks: SubsetEstimates | None) -> dict[str, WatchVerdict]:
+def series_verdicts(
+    session: Session,
+    banks: SubsetEstimates | None,
+    groups: dict[str, list[Experiment]] | None = None,
+) -> dict[str, WatchVerdict]:
     """Every series' verdict, as :func:`series_verdict`, their inputs and kept verdicts
-    read in one query each (a scrape of 40 series read them per series: 120 ms)."""
-    groups = grouped_experiments(session)
+    read in one query each (a scrape of 40 series read them per series: 120 ms);
+    ``groups``: ``grouped_experiments``, where the caller read them already."""
+    groups = grouped_experiments(session) if groups is None else groups
     fingerprints = _fingerprints(session, groups, every=True)
     pages = session.exec(select(ViewPage).where(ViewPage.page.startswith(_PAGE))).scalars()
     kept = {(row.experiment_id, row.page): row for row in pages}

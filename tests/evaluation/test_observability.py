@@ -14,7 +14,7 @@ import yaml
 from fastapi.testclient import TestClient
 from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
-from sqlalchemy import create_engine
+from sqlalchemy import create_engine, update
 from sqlmodel import Session
 
 from evaluation.observability import (
@@ -462,17 +462,24 @@ def test_a_trend_alarm_of_the_series_watch_is_a_gauge_per_series(tmp_path):
         add_nights(session, 10, series="watched", seed=1)
         session.commit()
     registry = metrics_registry(engine)
-    key = ("series", "watched")
-    assert scrape(registry)[("evalflow_trend_alarm", (key,))] == 0
+    key = ("series", "watched"), ("simulated", "false")
+    assert scrape(registry)[("evalflow_trend_alarm", key)] == 0
     with Session(engine) as session:
         add_nights(session, 1, series="watched", drop_from=10, slow_from=10, seed=1, first=10)
         session.commit()
         alarms = watch_series(session, "watched").alarms
     assert len(alarms) == 2  # the drop and the slowdown of one config, tonight
     values = scrape(registry)
-    assert values[("evalflow_trend_alarm", (key,))] == 1
-    assert values[("evalflow_trend_alarm_streams", (key,))] == 2
+    assert values[("evalflow_trend_alarm", key)] == 1
+    assert values[("evalflow_trend_alarm_streams", key)] == 2
     assert values == scrape(registry)  # nothing changed: the kept verdict
+    with Session(engine) as session:  # newcomer ncmon-6: a simulated series' alarm fired
+        session.exec(update(Experiment).values(simulated=True))  # the alert as a real one's
+        session.commit()
+    simulated = ("series", "watched"), ("simulated", "true")
+    values = scrape(registry)
+    assert values[("evalflow_trend_alarm", simulated)] == 1
+    assert ("evalflow_trend_alarm", key) not in values
 
 
 def dashboard_expressions() -> list[str]:

@@ -721,7 +721,38 @@ def test_status_after_generation_shows_nothing_in_flight_and_one_time_zone(clien
 def test_a_sparkline_draws_only_finite_points():
     drawn = sparkline([0.1, None, float("nan"), 0.4], title="<s>")
     assert 'data-points="2"' in drawn and "&lt;s&gt;" in drawn
+    assert "<title>&lt;s&gt;: 2 of 4 runs drawn</title>" in drawn  # the gaps said (ncmon-6)
+    assert "<title>s</title>" in sparkline([0.1, 0.4], title="s")
     assert 'data-points="0"' in sparkline([None])
+
+
+def test_the_home_sections_mark_what_the_simulated_backend_made(tmp_path):
+    """Newcomer ncmon-6: a simulated series, the runs over time and a simulated host read
+    as real ones on the home page, beside real runs (Recent runs did mark them)."""
+    engine = build_monitor_db(f"sqlite:///{tmp_path / 'm.db'}").engine
+
+    def sections(*simulated: str) -> dict[str, str]:
+        with session_scope(engine) as session:
+            session.exec(update(Experiment).values(simulated=Experiment.name.in_(simulated)))
+        page = TestClient(create_app(engine)).get("/").text
+        return {
+            "series": _text(page.split(f'data-series="{SERIES}"')[1].split("</tr>")[0]),
+            "over-time": _text(page.split('id="over-time"')[1].split("</h2>")[0]),
+            "host-b": _text(page.split('data-host="host-b"')[1].split("</tr>")[0]),
+            "host-a": _text(page.split('data-host="host-a"')[1].split("</tr>")[0]),
+        }
+
+    real = sections()
+    assert not any("SIMULATED" in text for text in real.values())
+    some = sections(NIGHTS[0])
+    assert "SIMULATED 1 of the 3 runs shown" in some["series"]
+    assert "last 3 runs, 1 of them SIMULATED" in some["over-time"]
+    assert "SIMULATED" not in some["host-b"]  # its run (the last night) is real
+    every = sections(*NIGHTS)
+    assert "SIMULATED" in every["series"] and "runs shown" not in every["series"]
+    assert "3 of them SIMULATED" in every["over-time"]
+    assert "SIMULATED" in every["host-b"]  # only simulated runs on it
+    assert "SIMULATED" not in every["host-a"]  # the real run going on is on it
 
 
 def test_a_run_that_ended_leaves_running(db, client):
