@@ -39,6 +39,8 @@ from flows.cli.logs import console_for, left_to_the_display
 from flows.cli.results import stored_leaderboard
 
 if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
+
     from evaluation.run._sweep import Sweep
     from flows.embedded_server import EmbeddedServer
 
@@ -121,8 +123,11 @@ def _run(
     from flows import run_control
     from flows.cli._prefect_check import refuse_an_api_that_does_not_answer
 
-    # Refuse unreachable hosts and missing models before Prefect starts.
     began, prepared = times
+    name = args.experiment or sweep.spec.name
+    database = database_url(args.database)
+    engine = _keeps_its_series_and_spec(database, name, args, sweep)
+    # Refuse unreachable hosts and missing models before Prefect starts.
     check_before_run(sweep)
     chosen = None
     if args.level == "calibrated":  # no bank, too many cases: refused before any claim
@@ -136,18 +141,8 @@ def _run(
         items = work_of_level(sweep, args.level, args.limit)[1]
     refuse_an_api_that_does_not_answer()  # the user's PREFECT_API_URL, before any claim
     checked = time.monotonic()
-    name = args.experiment or sweep.spec.name
-    database = database_url(args.database)
     resume = _resume(args)  # stored with the claim: `show` prints it
-    engine = make_engine(database)
-    from evaluation.series import refuse_another_series, refuse_another_spec
-    from evaluation.storage.db import session_scope
-
-    with session_scope(engine) as session:  # a rerun keeps its series and its spec:
-        refuse_another_series(session, name, args.series)  # refused before the claim
-        refuse_another_spec(
-            session, name, sweep.spec.name, sweep.suite.name, named=bool(args.experiment)
-        )
+    engine = engine or make_engine(database)
     process, dead = run_control.claim(
         engine,
         name,
@@ -331,6 +326,28 @@ def _failures(args: argparse.Namespace, experiment: str) -> list[str]:
 
     with session_scope(open_engine(args)) as session:
         return failure_lines(session, get_experiment(session, experiment), args.argv)
+
+
+def _keeps_its_series_and_spec(
+    database: str, name: str, args: argparse.Namespace, sweep: Sweep
+) -> Engine | None:
+    """A rerun keeps its series and its spec: another refused (exit 2) before the hosts
+    are asked (a busy host's check waited 48 s before this database check) and before
+    the claim; the database's engine, for the run. A SQLite file not created yet holds
+    no experiment: left uncreated (None)."""
+    from evaluation.series import refuse_another_series, refuse_another_spec
+    from evaluation.settings import no_database_yet
+    from evaluation.storage.db import make_engine, session_scope
+
+    if no_database_yet(database):
+        return None
+    engine = make_engine(database)
+    with session_scope(engine) as session:
+        refuse_another_series(session, name, args.series)
+        refuse_another_spec(
+            session, name, sweep.spec.name, sweep.suite.name, named=bool(args.experiment)
+        )
+    return engine
 
 
 def _stored_of(engine, name: str, items) -> int:

@@ -34,3 +34,34 @@ def test_bad_race_field_is_refused_before_anything_runs(tmp_path, capsys):
     assert main(["run", str(spec), "--level", "smoke"]) == 2
     err = capsys.readouterr().err
     assert "field 'delta'" in err and "must be in [0, 1)" in err and err.count("\n") == 1
+
+
+def test_a_rerun_into_another_series_is_refused_before_its_hosts_are_asked(
+    database_url, capsys, monkeypatch
+):
+    """Newcomers' ncmon-3: `run --series other` of an experiment of another series was
+    refused only after the host check, 48.5 s waiting on a busy llama.cpp host, for a
+    refusal the results database alone decides. Refused before the hosts are asked."""
+    import evaluation.run._preflight as preflight
+    from evaluation.storage.db import make_engine, session_scope
+    from tests.conftest import REPO
+    from tests.support.results_db import add_experiment, make_config, make_suite
+
+    engine = make_engine(database_url)
+    with session_scope(engine) as session:  # joined its spec's series, 'night'
+        add_experiment(session, "night", make_suite(2), {make_config(): {"contains": [1, 0]}})
+    engine.dispose()
+
+    def asked(sweep):
+        raise AssertionError("the hosts were asked first")
+
+    monkeypatch.setattr(preflight, "check_before_run", asked)
+    monkeypatch.setenv("PREFECT_API_URL", "http://127.0.0.1:9/api")  # no server started
+    spec = str(REPO / "benchmarks/sweeps/demo-simulated.yaml")
+    argv = ["run", spec, "--experiment", "night", "--series", "other"]
+    assert main(["--database", database_url, *argv]) == 2
+    assert capsys.readouterr().err == (
+        "error: --series other: experiment 'night' belongs to series 'night', and a rerun "
+        "keeps it; run it again without --series, or give a new --experiment to join "
+        "'other'\n"
+    )
