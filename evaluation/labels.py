@@ -55,20 +55,20 @@ def settings_footer(labels: Sequence[str], default: int) -> str:
     every config shares (:func:`shared_settings`) with num_predict spelled out, and,
     where the table's labels show "n=", that it is num_predict and what a label without
     it generates (``default``). Under a leaderboard "n=24" read as a sample size of 24."""
-    return "; ".join(part for part in _footer_parts(labels, default) if part)
+    return "; ".join(part for part in settings_parts(labels, default) if part)
 
 
 def settings_line(labels: Sequence[str], default: int) -> str:
     """:func:`settings_footer` as a line of its own: "Every config: " before the settings
     they share, the "n=" key after; only the key where they share none (one config, whose
     label shows its every setting, was footed "Every config: n= is num_predict, ...")."""
-    shared, note = _footer_parts(labels, default)
+    shared, note = settings_parts(labels, default)
     return "; ".join(part for part in (shared and f"Every config: {shared}", note) if part)
 
 
-def _footer_parts(labels: Sequence[str], default: int) -> tuple[str, str]:
+def settings_parts(labels: Sequence[str], default: int) -> tuple[str, str]:
     """The shared settings with num_predict spelled out, and what "n=" is ("" each where
-    there is nothing to say)."""
+    there is nothing to say): for a line that leads the settings with its own words."""
     shared = num_predict_spelled(shared_settings(labels))
     shown = [shows_num_predict(label) for label in distinguishing_labels(labels).values()]
     note = NUM_PREDICT_KEY if any(shown) else ""

@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import case, func, select
 from sqlmodel import Session
 
-from evaluation.labels import distinguishing_labels, settings_footer
+from evaluation.labels import distinguishing_labels, settings_line
 from evaluation.monitor._summary import refresh_summaries
 from evaluation.run._slot_waits import held_by_words
 from evaluation.series import series_names
@@ -504,9 +504,9 @@ def configs_across(session: Session, series: str, runs: int = ACROSS) -> dict[st
     """The configs of ``series``' last ``runs`` runs on their headline metric: one row
     per config label, one column per run (oldest first). Configs are named as the
     leaderboards name them (``distinguishing_labels`` over the table's labels, the
-    settings they all share said once: ``settings_footer``): the table said
-    "gemma3-270m t=0 n=24 seed=7" where `show` said "gemma3-270m t=0" over "Every
-    config: num_predict=24 seed=7"."""
+    settings they all share said once: ``settings_line``): the table said "gemma3-270m
+    t=0 n=24 seed=7" where `show` said "gemma3-270m t=0" over "Every config:
+    num_predict=24 seed=7"."""
     s = RunSummary
     picked = session.exec(
         select(s.experiment_id, s.metric, Experiment.name)
@@ -538,7 +538,7 @@ def configs_across(session: Session, series: str, runs: int = ACROSS) -> dict[st
             ),
             key=lambda row: row["label"],
         ),
-        "shared": settings_footer(list(cells), DEFAULT_NUM_PREDICT) if cells else "",
+        "settings_line": settings_line(list(cells), DEFAULT_NUM_PREDICT) if cells else "",
     }
 
 

@@ -27,7 +27,7 @@ import pandas as pd
 from sqlmodel import Session
 
 from evaluation.errors import EvalError, MetricError
-from evaluation.labels import distinguishing_labels, settings_footer
+from evaluation.labels import distinguishing_labels, settings_parts
 from evaluation.metrics import NOT_QUALITY, get_metric
 from evaluation.series._events import events_between
 from evaluation.series._series import point_of
@@ -130,6 +130,9 @@ class GateResult:
     """The runs (candidate, baseline) whose results come from the simulated backend: the
     verdict, its JUnit and its summary say so (a green gate of simulated runs read as a
     real one in CI)."""
+    n_key: str = ""
+    """What "n=" in the labels is, where they show it (``settings_parts``): one config's
+    label, shown whole, shares nothing with another but shows its num_predict."""
 
     @property
     def stated_drop(self) -> float:
@@ -331,11 +334,12 @@ def gate(
         tuple(unmatched),
         tuple(name for name in checks if name in skip),
         tuple((shown[c], differs) for c, (_, differs) in pairs.items()),
-        every,
+        every[0],
         _failed_requests(cand_gens, base_gens, shared, shown),
         require_drop,
         max_failures,
         tuple(name for name, run in runs.items() if run.simulated),
+        n_key=every[1],
     )
 
 
@@ -358,17 +362,19 @@ def _failed_requests(
     return tuple(out)
 
 
-def _short_labels(labels: dict[str, str], base_labels: dict[str, str]) -> tuple[dict, dict, str]:
+def _short_labels(
+    labels: dict[str, str], base_labels: dict[str, str]
+) -> tuple[dict, dict, tuple[str, str]]:
     """Both runs' hash -> label as `show` names the configs (``distinguishing_labels``
-    over both runs' labels), and what they leave out, as under `show`'s leaderboard
-    (``settings_footer``): the gate's lines and JUnit classnames read as `show`'s; a
-    refusal, a line alone, names them in full."""
+    over both runs' labels), and what they leave out and what "n=" is, as under `show`'s
+    leaderboard (``settings_parts``): the gate's lines and JUnit classnames read as
+    `show`'s; a refusal, a line alone, names them in full."""
     every = list(dict.fromkeys([*labels.values(), *base_labels.values()]))
     short = distinguishing_labels(every)
     return (
         {h: short[x] for h, x in labels.items()},
         {h: short[x] for h, x in base_labels.items()},
-        settings_footer(every, DEFAULT_NUM_PREDICT),
+        settings_parts(every, DEFAULT_NUM_PREDICT),
     )
 
 

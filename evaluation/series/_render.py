@@ -738,13 +738,14 @@ def gate_markdown(result: GateResult) -> str:
         f"{len(result.cases)} checks{_untested(result)} regressed beyond noise {holm}"
         f"{_unseen(result)}{_failed_but(result)}"
     )
+    settings = _settings(result, "Every config: ")
     lines = [
         f"## evalflow gate: {_runs(result)}",
         "",
         *([f"> **{SIMULATED_BANNER}**", ""] if result.simulated else []),
         f"{verdict}.",
         "",
-        *([f"Every config: {result.shared}.", ""] if result.shared else []),
+        *([f"{settings}.", ""] if settings else []),
         *[f"> **Not run alike:** {change}" for change in result.changes],
         *[f"> **Compared by label:** {paired}" for paired in _by_label(result)],
         *_unmatched_lines(result, "> **Not compared:** "),
@@ -819,6 +820,16 @@ def _too_small(result: GateResult, stated: float) -> str:
     )
 
 
+def _settings(result: GateResult, lead: str) -> str:
+    """The line under the verdict, as under `show`'s leaderboard (``settings_line``):
+    ``lead`` and what every config shares, and what "n=" is where the labels show it;
+    for one config, whose label shows its every setting, the key alone (it read
+    "every config: n= is num_predict, ...")."""
+    return "; ".join(
+        part for part in (result.shared and lead + result.shared, result.n_key) if part
+    )
+
+
 def gate_text(result: GateResult) -> str:
     """The terminal's lines: the verdict, what regressed, and what the two runs did not
     run alike."""
@@ -827,7 +838,7 @@ def gate_text(result: GateResult) -> str:
     ]
     changes += [f"note: compared by label: {paired}" for paired in _by_label(result)]
     changes += _unmatched_lines(result, "note: not compared: ")
-    shared = [f"every config: {result.shared}"] if result.shared else []
+    shared = [said] if (said := _settings(result, "every config: ")) else []
     if result.underpowered is not None:
         changes.append(_too_small(result, result.stated_drop))
     changes += [f"note: {line}" for line in _floor_notes(result)]

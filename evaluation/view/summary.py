@@ -77,7 +77,7 @@ class Summary:
     metrics: tuple[str, ...]
     primary: str | None
     rows: tuple[LeaderRow, ...]
-    shared: str
+    settings_line: str  # as under `show`'s board: one config's, what n= is alone
     verdict: str | None
     other_verdicts: tuple[str, ...]  # the other metrics' and latency's, stored ones only
     flags: tuple[str, ...]  # "ECHOES THE PROMPT: ...", "EMPTY OUTPUTS: ...", "NOT SCORED: ..."
@@ -191,7 +191,7 @@ def experiment_summary(session: Session, experiment: str, *, ending: str | None 
         metrics=board.metrics,
         primary=primary,
         rows=rows,
-        shared=board.shared,
+        settings_line=board.settings_line,
         coverage=board.coverage.words() if board.coverage else "",
         groups_note=board.groups_note,
         ranked_by=ranking_words(board),

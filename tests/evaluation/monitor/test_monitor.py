@@ -335,7 +335,7 @@ def test_home_shows_running_recent_stats_series_and_hosts(client, db):
         board = load_leaderboard(session, NIGHTS[-1])
     rows = re.findall(r"<tr><td>(.*?)</td>", page.text.split('id="across"')[1].split("</table>")[0])
     assert rows == sorted(board.labels.values()) and "tpl=" not in across
-    assert f"Every config: {board.shared}." in across
+    assert f"{board.settings_line}." in across and board.settings_line.startswith("Every config")
 
 
 def test_the_monitors_pages_are_headed_by_the_monitors_name(client):

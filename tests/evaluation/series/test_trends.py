@@ -207,6 +207,21 @@ def test_the_gate_fails_on_the_regressed_checks_only(engine):
         assert "\nEvery config: m:1b" in gate_markdown(verdict)
 
 
+def test_the_gate_of_one_config_says_what_n_is_not_every_config(engine):
+    """Newcomer ncmon-8: with one config (its label shown whole, sharing nothing) the
+    gate said "every config: n= is num_predict, ..."; `show` says the key alone."""
+    from evaluation.labels import NUM_PREDICT_KEY
+    from evaluation.spec import Config, GenerationParams, PromptTemplate
+
+    one = Config("m:1b", GenerationParams(temperature=0.0, num_predict=32), PromptTemplate("x"))
+    with session_scope(engine) as session:
+        names = add_nights(session, 2, series="gate-one", configs=(one,), seed=7)
+        result = gate(session, names[1], names[0])
+    text, markdown = gate_text(result), gate_markdown(result)
+    assert f"\n{NUM_PREDICT_KEY}\n" in f"{text}\n" and f"\n{NUM_PREDICT_KEY}.\n" in markdown
+    assert "every config" not in text.lower() + markdown.lower()
+
+
 def test_the_gate_says_what_the_two_runs_did_not_run_alike(engine):
     with session_scope(engine) as session:
         names = add_nights(session, 2, series="gate-digest", digest_from=1, seed=6)

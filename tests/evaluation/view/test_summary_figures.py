@@ -245,3 +245,25 @@ def test_a_metric_every_config_ties_on_puts_no_config_on_its_pareto_front():
     tags = {row.label: row.fronts for row in summary.rows}
     assert all(fronts in ((), ("contains",)) for fronts in tags.values()), tags
     assert ("contains",) in tags.values()
+
+
+def test_the_line_under_one_configs_board_says_what_n_is_not_every_config(tmp_path):
+    """Newcomer ncmon-8: the page wrote "Every config: n= is num_predict, ..." under a
+    board of one config (its label shown whole, sharing nothing), where `show` writes
+    the key alone."""
+    from fastapi.testclient import TestClient
+
+    from evaluation.labels import NUM_PREDICT_KEY
+    from evaluation.spec import Config, GenerationParams, PromptTemplate
+    from evaluation.storage.db import make_engine
+    from evaluation.view.app import create_app
+    from tests.support.results_db import add_experiment, make_suite
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'r.db'}")
+    one = Config("m:1b", GenerationParams(temperature=0.0, num_predict=32), PromptTemplate("x"))
+    with Session(engine) as session:
+        add_experiment(session, "one", make_suite(3), {one: {"exact_match": [1.0, 0.0, 1.0]}})
+        session.commit()
+        assert experiment_summary(session, "one").settings_line == NUM_PREDICT_KEY
+    page = TestClient(create_app(engine)).get("/e/one/summary").text
+    assert f"{NUM_PREDICT_KEY}.</p>" in page and "Every config" not in page
