@@ -14,6 +14,7 @@ watch's alarms come from ``_trend_alarms``.
 from __future__ import annotations
 
 import re
+from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -207,34 +208,46 @@ def _failed_metric(session: Session) -> Metric:
 
 
 def _experiment_metric(session: Session) -> Metric:
-    """Experiments by status; a run whose process is gone counts as ``crashed``, one
-    claimed whose flow has not begun (``starting_runs``: its experiment stored as it last
-    ended or with a crashed run's live row, or not stored yet) as ``starting``, as
-    `status` and the monitor show it."""
-    rows = session.exec(select(Experiment.status, func.count()).group_by(Experiment.status)).all()
-    counts = {status: n for status, n in rows}
-    claimed = [run.experiment for run in starting_runs(session)]
-    for (status,) in session.exec(
-        select(Experiment.status).where(Experiment.name.in_(claimed))
+    """Experiments by status and whether they are of the simulated backend; a run whose
+    process is gone counts as ``crashed``, one claimed whose flow has not begun
+    (``starting_runs``: its experiment stored as it last ended or with a crashed run's
+    live row, or not stored yet) as ``starting``, as `status` and the monitor show it."""
+    rows = session.exec(
+        select(Experiment.status, Experiment.simulated, func.count()).group_by(
+            Experiment.status, Experiment.simulated
+        )
+    ).all()
+    counts: dict[tuple[str, bool], int] = defaultdict(int)
+    for status, simulated, n in rows:
+        counts[(status, bool(simulated))] += n
+    starting = starting_runs(session)
+    claimed = [run.experiment for run in starting]
+    stored: dict[str, bool] = {}
+    for name, status, simulated in session.exec(
+        select(Experiment.name, Experiment.status, Experiment.simulated).where(
+            Experiment.name.in_(claimed)
+        )
     ).all():
-        counts[status] -= 1  # counted as starting below
-    if claimed:
-        counts["starting"] = len(claimed)
-    running = counts.pop("running", 0)
-    if running:
+        stored[name] = bool(simulated)
+        counts[(status, bool(simulated))] -= 1  # counted as starting below
+    for run in starting:  # marked as the monitor marks it (``starting_facts``)
+        counts[("starting", stored.get(run.experiment, bool(run.simulated)))] += 1
+    if counts.pop(("running", False), 0) + counts.pop(("running", True), 0):
         for experiment in session.exec(
             select(Experiment).where(
                 Experiment.status == "running", Experiment.name.not_in(claimed)
             )
         ).scalars():
             status = experiment_status(session, experiment).status
-            counts[status] = counts.get(status, 0) + 1
+            counts[(status, bool(experiment.simulated))] += 1
     family = GaugeMetricFamily(
-        "evalflow_runs", "Experiments by the status of their last run", labels=["status"]
+        "evalflow_runs",
+        'Experiments by the status of their last run, simulated ("true") or not',
+        labels=["status", "simulated"],
     )
-    for status in sorted(counts):
-        if counts[status]:
-            family.add_metric([status], counts[status])
+    for (status, simulated), n in sorted(counts.items()):
+        if n:
+            family.add_metric([status, "true" if simulated else "false"], n)
     return family
 
 

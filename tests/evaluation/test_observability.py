@@ -107,7 +107,7 @@ def test_a_scrape_reads_generations_latency_failures_runs_and_verdicts(engine):
     assert values[("evalflow_request_duration_seconds_sum", small)] == pytest.approx(2.06)
     assert values[("evalflow_generations_failed", at(large, reason="BackendUnavailable"))] == 1
     assert values[("evalflow_generations_failed", at(large, reason="other"))] == 1
-    assert values[("evalflow_runs", (("status", "completed"),))] == 1
+    assert values[("evalflow_runs", (("simulated", "false"), ("status", "completed")))] == 1
     assert values[("evalflow_regression_detected", (("series", "nightly-qa"),))] == 0  # latest
     assert not any(name.startswith("evalflow_gpu") for name, _ in values)  # none given
 
@@ -145,8 +145,8 @@ def test_a_run_whose_process_is_gone_counts_as_crashed(engine):
         session.add(run)
         session.commit()
     values = scrape(metrics_registry(engine))
-    assert values[("evalflow_runs", (("status", "crashed"),))] == 1
-    assert ("evalflow_runs", (("status", "running"),)) not in values
+    assert values[("evalflow_runs", (("simulated", "false"), ("status", "crashed")))] == 1
+    assert ("evalflow_runs", (("simulated", "false"), ("status", "running"))) not in values
 
 
 def test_slots_and_gpus_are_read_at_each_scrape():

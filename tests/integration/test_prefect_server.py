@@ -278,7 +278,7 @@ def test_scheduler_creates_runs_that_serve_completes_and_the_cli_lists_them(serv
     assert 'evalflow_generations_total{host="sim",model="sim-small:1b"} 36.0' in scraped
     # the series' first nightly compared nothing (no baseline yet): no verdict, no gauge
     assert 'evalflow_regression_detected{series="it-nightly"}' not in scraped
-    assert 'evalflow_runs{status="completed"}' in scraped
+    assert 'evalflow_runs{simulated="true",status="completed"}' in scraped
     ready = httpx.get(f"{server['metrics']}/health/ready", timeout=30)
     assert ready.status_code == 200, ready.text
     assert {c["component"]: c["status"] for c in ready.json()["checks"]} == {

@@ -219,5 +219,11 @@ def test_a_simulated_run_is_simulated_from_its_claim(tmp_path, holder, capsys):
     assert {n: "SIMULATED" in r for n, r in rows.items()} == {NAME: True, "nc-real": False}
     facts = client.get(f"/api/runs/{NAME}").json()
     assert (facts["status"], facts["simulated"], facts["task_type"]) == ("starting", True, "qa")
+    text = generate_latest(metrics_registry(engine)).decode()  # ncmon-6: counted apart
+    (runs,) = [f for f in text_string_to_metric_families(text) if f.name == "evalflow_runs"]
+    assert {(s.labels["status"], s.labels["simulated"]): s.value for s in runs.samples} == {
+        ("starting", "true"): 1,
+        ("starting", "false"): 1,
+    }
     assert main(["--database", url, "status", NAME]) == 0
     assert capsys.readouterr().out.startswith(f"{NAME} [SIMULATED]: starting (process ")
