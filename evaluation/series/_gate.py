@@ -30,7 +30,7 @@ from evaluation.errors import EvalError, MetricError
 from evaluation.labels import distinguishing_labels, settings_parts
 from evaluation.metrics import NOT_QUALITY, get_metric
 from evaluation.series._events import events_between
-from evaluation.series._series import point_of
+from evaluation.series._series import lone_config_pairs, point_of
 from evaluation.series._skip import check_skip
 from evaluation.series._watch import LATENCY_FLOOR, LATENCY_MIN_N, log_quantile, paired_change
 from evaluation.spec import DEFAULT_NUM_PREDICT
@@ -133,6 +133,10 @@ class GateResult:
     n_key: str = ""
     """What "n=" in the labels is, where they show it (``settings_parts``): one config's
     label, shown whole, shares nothing with another but shows its num_predict."""
+    by_model: tuple[str, ...] = ()
+    """Where the runs have no config in common: the one config of a model in each run,
+    compared all the same, as "baseline's label -> candidate's" (a value its label shows
+    edited: ``n=32 -> n=3``)."""
 
     @property
     def stated_drop(self) -> float:
@@ -242,9 +246,14 @@ def gate(
     base_labels = dict(zip(base_configs["hash"], base_configs["label"], strict=True))
     cand_ran, base_ran = set(cand_gens["config_hash"]), set(base_gens["config_hash"])
     pairs = _pair_by_label(configs, base_configs, cand_ran, base_ran)
-    to_candidate = {b: c for c, (b, _) in pairs.items()}
+    points = {name: point_of(session, run) for name, run in runs.items()}
+    lone = {}
+    if not pairs and not cand_ran & base_ran:  # no config in common: pair it by model
+        lone = lone_config_pairs(points[baseline], points[candidate])
+        lone = {c: b for c, b in lone.items() if c in cand_ran and b in base_ran}
+    to_candidate = {b: c for c, (b, _) in pairs.items()} | {b: c for c, b in lone.items()}
     shown, base_shown, every = _short_labels(labels, base_labels)  # refusals: full labels
-    if pairs:  # the baseline's config is read under the candidate's hash it pairs with
+    if to_candidate:  # the baseline's config is read under the candidate's hash it pairs with
         base_scores = base_scores.assign(config=base_scores["config"].replace(to_candidate))
         base_gens = base_gens.assign(config_hash=base_gens["config_hash"].replace(to_candidate))
         base_ran = set(base_gens["config_hash"])
@@ -324,7 +333,7 @@ def gate(
                 baseline_cases=in_baseline,
             )
         )
-    changes = events_between(point_of(session, runs[baseline]), point_of(session, runs[candidate]))
+    changes = events_between(points[baseline], points[candidate])
     return GateResult(
         candidate,
         baseline,
@@ -340,6 +349,7 @@ def gate(
         max_failures,
         tuple(name for name, run in runs.items() if run.simulated),
         n_key=every[1],
+        by_model=tuple(f"{base_shown[b]} -> {shown[c]}" for c, b in lone.items()),
     )
 
 

@@ -522,7 +522,8 @@ def gate_junit(result: GateResult) -> str:
         skipped=str(sum(1 for c in result.cases if c.p_adjusted is None) + len(result.unmatched)),
     )
     floors = _floor_notes(result)
-    said = result.changes or result.skipped or result.by_label or result.failed or floors
+    said = result.changes or result.skipped or result.by_label or result.by_model
+    said = said or result.failed or floors
     if said or _unseen(result) or result.too_weak or result.simulated:
         properties = ET.SubElement(suite, "properties")
         if result.simulated:
@@ -531,6 +532,8 @@ def gate_junit(result: GateResult) -> str:
             ET.SubElement(properties, "property", name="not run alike", value=change)
         for paired in _by_label(result):
             ET.SubElement(properties, "property", name="compared by label", value=paired)
+        for paired in _by_model(result):
+            ET.SubElement(properties, "property", name="paired by model", value=paired)
         for check in result.skipped:
             ET.SubElement(properties, "property", name="left out (--skip)", value=check)
         if _unseen(result):
@@ -590,6 +593,15 @@ def _by_label(result: GateResult) -> list[str]:
         f"{'its hash' if len(labels) == 1 else 'their hashes'}; compared with its config of "
         f"the same label, whose {differs} differs"
         for differs, labels in groups.items()
+    ]
+
+
+def _by_model(result: GateResult) -> list[str]:
+    """The configs paired by model where the runs had no config in common."""
+    return [
+        f"{pair}: no config in common; the one config of its model in each run, compared "
+        "(a value its label shows was edited)"
+        for pair in result.by_model
     ]
 
 
@@ -748,12 +760,14 @@ def gate_markdown(result: GateResult) -> str:
         *([f"{settings}.", ""] if settings else []),
         *[f"> **Not run alike:** {change}" for change in result.changes],
         *[f"> **Compared by label:** {paired}" for paired in _by_label(result)],
+        *[f"> **Paired by model:** {paired}" for paired in _by_model(result)],
         *_unmatched_lines(result, "> **Not compared:** "),
         *[f"> **Cannot drop:** {line}" for line in floors],
         *[f"> **Failed requests:** {line}" for line in _failed_lines(result)],
         *(
             [""]
-            if result.changes or result.unmatched or result.by_label or floors or result.failed
+            if any((result.changes, result.unmatched, result.by_label, result.by_model, floors))
+            or result.failed
             else []
         ),
         "| config | metric | baseline | candidate | change | test | p (Holm) | |",
@@ -837,6 +851,7 @@ def gate_text(result: GateResult) -> str:
         f"note: not run alike (compared all the same): {change}" for change in result.changes
     ]
     changes += [f"note: compared by label: {paired}" for paired in _by_label(result)]
+    changes += [f"note: paired by model: {paired}" for paired in _by_model(result)]
     changes += _unmatched_lines(result, "note: not compared: ")
     shared = [said] if (said := _settings(result, "every config: ")) else []
     if result.underpowered is not None:

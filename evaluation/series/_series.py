@@ -260,6 +260,31 @@ def same_model(a: str, b: str) -> bool:
     return a == b or _tagged(a) == _tagged(b)
 
 
+def lone_config_pairs(before: SeriesPoint, after: SeriesPoint) -> dict[str, str]:
+    """``after``'s config -> ``before``'s, for each model that each run ran with exactly
+    one config, the two under different labels (a grid value the label shows was edited:
+    ``n=32`` -> ``n=3``), the same weights where both runs said their digest: one
+    config of the spec changed, not a new one beside it (docs/trends.md)."""
+
+    def lone(point: SeriesPoint, model: str) -> str | None:
+        mine = [c for c, m in point.config_models.items() if m and same_model(m, model)]
+        return mine[0] if len(mine) == 1 else None
+
+    def digests(point: SeriesPoint, model: str) -> set[str]:
+        return {m.digest for m in point.models if m.digest and same_model(m.model, model)}
+
+    out = {}
+    for config, model in after.config_models.items():
+        old = lone(before, model) if model and lone(after, model) == config else None
+        if old is None or before.configs[old] == after.configs[config]:
+            continue
+        said = digests(before, model), digests(after, model)
+        if all(said) and not said[0] & said[1]:
+            continue  # other weights: a model event, not a config edited
+        out[config] = old
+    return out
+
+
 def _tagged(model: str) -> str:
     return model if ":" in model else f"{model}:latest"
 

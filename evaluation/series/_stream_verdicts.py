@@ -81,7 +81,7 @@ class StreamVerdict:
     reference: tuple[str, ...] = ()  # the full nights before ``since`` it is compared with
     estimated: str = ""  # a calibrated night's last value: how it was estimated
     cases: str = ""  # "4 of 36 cases": what each night is watched on, on the calibrated level
-    relabelled: str = ""  # the runs where the label's config changed, judged across: "nc-r7"
+    relabelled: str = ""  # where its config changed, judged across: "nc-r7", "r5 (n=32 -> n=3)"
     accepted: str | None = None  # the last accepted run among its nights
     restarted: str = ""  # why its comparison starts afresh at ``segment_start``, an accepted run
     accepts: tuple[tuple[str, str], ...] = ()

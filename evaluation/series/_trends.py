@@ -37,6 +37,7 @@ from evaluation.series._frames import _Frames
 from evaluation.series._greedy import greedy_changes
 from evaluation.series._series import (
     SeriesPoint,
+    lone_config_pairs,
     point_of,
     same_model,
     series_experiments,
@@ -169,7 +170,7 @@ def watch_series(
             verdict = replace(verdict, cases=f"{len(subset)} of {segment[-1].suite_cases} cases")
         if config in relabelled:
             steps = _label_steps(points, config, relabelled[config])
-            verdict = replace(verdict, relabelled=", ".join(run for run, _, _ in steps))
+            verdict = replace(verdict, relabelled=", ".join(_step(*step) for step in steps))
         verdicts.append(verdict)
     alarmed = {n.experiment for s in verdicts for n in s.nights if n.alarm}
     partial = {(s.config, n.experiment) for s in verdicts for n in s.nights if n.partial}
@@ -262,21 +263,32 @@ def _watched_configs(
 
 
 def _label_changes(points: Sequence[SeriesPoint], done: list[int]) -> dict[str, dict[str, str]]:
-    """Per watched config, the earlier completed runs where its label was another
-    config (a template's text edited under its name, a setting the label does not
-    show): run -> that config's hash, where the label named one config in each run.
-    The label's stream goes on across the change, as the gate pairs a prompt edit by
-    label: the change is judged, not hidden by a fresh start."""
+    """Per watched config, the earlier completed runs where its stream ran another
+    config: run -> that config's hash. Its label named one config there (a template's
+    text edited under its name, a setting the label does not show), or, walking back
+    from the last run, the label changed where the run before had the one config of its
+    model and the run after it too (``lone_config_pairs``: a grid value the label shows
+    was edited); the runs before that are read under the old label. The stream goes on
+    across the change, as the gate pairs a prompt edit by label: the change is judged,
+    not hidden by a fresh start."""
     out: dict[str, dict[str, str]] = {}
     if not done:
         return out
     for config, label in points[done[-1]].configs.items():
         olds: dict[str, str] = {}
-        for i in done:
+        after, name = points[done[-1]], label
+        for i in reversed(done[:-1]):
             p = points[i]
-            named = [h for h, x in p.configs.items() if x == label]
-            if config not in p.configs and len(named) == 1:
+            ran = olds.get(after.experiment, config)  # the stream's config in ``after``
+            named = [h for h, x in p.configs.items() if x == name]
+            paired = lone_config_pairs(p, after).get(ran) if ran in after.configs else None
+            if config in p.configs:  # the config itself: earlier runs by its own label
+                name = label
+            elif len(named) == 1:
                 olds[p.experiment] = named[0]
+            elif paired is not None:
+                olds[p.experiment], name = paired, p.configs[paired]
+            after = p
         if olds:
             out[config] = olds
     return out
@@ -284,28 +296,37 @@ def _label_changes(points: Sequence[SeriesPoint], done: list[int]) -> dict[str, 
 
 def _label_steps(
     points: Sequence[SeriesPoint], config: str, olds: dict[str, str]
-) -> list[tuple[str, str, str]]:
-    """Where the label of ``config`` changed config: (the first run of the new one, the
-    old hash, the new hash), oldest first."""
+) -> list[tuple[str, str, str, str, str]]:
+    """Where the stream of ``config`` changed config: (the first run of the new one, the
+    old and the new label, the old and the new hash), oldest first."""
     ran = [
-        (p.experiment, olds.get(p.experiment, config))
+        (p.experiment, p.configs[h], h)
         for p in points
         if config in p.configs or p.experiment in olds
+        for h in [olds.get(p.experiment, config)]
     ]
-    return [(run, a, b) for (_, a), (run, b) in pairwise(ran) if a != b]
+    return [(run, a, b, h, k) for (_, a, h), (run, b, k) in pairwise(ran) if h != k]
+
+
+def _step(run: str, old: str, new: str, *_: str) -> str:
+    """A change in a stream's heading: the run, with the labels where the label changed
+    (``r10-n05 (n=32 -> n=3)``)."""
+    return f"{run} ({old} -> {new})" if old != new else run
 
 
 def _label_note(points: Sequence[SeriesPoint], config: str, olds: dict[str, str]) -> str:
-    """The note on a label whose config changed: where, from which config to which, and
-    that its runs before are compared with the runs after as one stream."""
+    """The note on a stream whose config changed: where, from which config to which (the
+    labels, or the hashes under one label), and that its runs before are compared with
+    the runs after as one stream."""
     label = next(p.configs[config] for p in points if config in p.configs)
     steps = "; ".join(
-        f"at {run} ({a[:8]} -> {b[:8]})" for run, a, b in _label_steps(points, config, olds)
+        f"at {run} ({a} -> {b})" if a != b else f"at {run} ({h[:8]} -> {k[:8]})"
+        for run, a, b, h, k in _label_steps(points, config, olds)
     )
     return (
-        f"{label}: its config changed {steps} (a template's text, or a setting its label "
-        "does not show): its runs before and after are one stream, judged across the "
-        "change, as `evalflow gate` pairs a config by label"
+        f"{label}: its config changed {steps} (a template's text, a setting its label "
+        "does not show, or the one config of its model edited): its runs before and after "
+        "are one stream, judged across the change, as `evalflow gate` pairs the two"
     )
 
 

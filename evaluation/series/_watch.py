@@ -56,7 +56,7 @@ class WatchError(EvalError):
     """Watch settings that leave the CUSUM no threshold: bad input."""
 
 
-RULES = 13
+RULES = 14
 """The version of the watch's rules: this module's statistics, ``_trends``' choice of
 streams and segments, ``_stream``'s reference nights and ``_accepted``'s baselines (2:
 the same verdicts, each config named by its short label, as `show` names it: a kept
@@ -79,7 +79,10 @@ level given up out of the reference, ``_accepted._back``; 11: and their evidence
 CUSUM starting afresh after them, as after an alarm; 12: a new model's first run
 judged against the runs up to the last that said the old one, ``_across``; 13: a
 learning night that would have alarmed alone against the other nights' spread leaves
-the later nights' reference and spread, as an alarmed night does, ``_alone``).
+the later nights' reference and spread, as an alarmed night does, ``_alone``; 14: the
+one config of a model in a run and in the run before, under other labels (a value its
+label shows edited: n=32 -> n=3), is one stream, judged across the change as a config
+changed under its label, ``_series.lone_config_pairs``).
 A verdict kept under another version (``_verdict``) is computed again.
 tests/evaluation/series/test_watch_rules.py pins the verdicts on fixed series to this
 version: a change that moves any of them fails it until RULES is raised and the new

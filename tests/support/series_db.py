@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -33,6 +34,8 @@ from tests.support.results_db import add_experiment, make_config, make_suite
 SUITE = make_suite(60)
 STEADY, CHANGING = make_config("m:1b", 0.0), make_config("m:1b", 0.7)
 EDITED = Config(CHANGING.model, CHANGING.params, PromptTemplate("default", "Say it.\n\n{input}"))
+CUT = Config(CHANGING.model, replace(CHANGING.params, num_predict=3), CHANGING.template)
+"""CHANGING with its num_predict cut: a grid value its label shows, edited."""
 
 
 def add_nights(
@@ -48,6 +51,7 @@ def add_nights(
     configs: tuple[Config, ...] = (STEADY, CHANGING),
     partial: tuple[int, ...] = (),
     edited_from: int | None = None,
+    edited_as: Config = EDITED,
     server_from: int | None = None,
     flapped: tuple[int, ...] = (),
     unsaid: tuple[int, ...] = (),
@@ -55,19 +59,18 @@ def add_nights(
     quiet: tuple[int, ...] = (),
     collapsed: tuple[int, ...] = (),
 ) -> list[str]:
-    """``nights`` completed runs of ``series`` (exact_match right with probability 0.85
-        per case and night; from ``drop_from`` on, CHANGING is right with probability 0.45
-        (``drop`` times its own);
-        from ``slow_from`` on its latencies are 3×; from ``digest_from`` on its model has a new
-        digest; ``configs``: the configs each night runs; the nights in ``partial`` run only the
-    first 3 cases, as at a smoke level; from ``edited_from`` on, CHANGING runs as EDITED:
-    its template's text edited under its name, same label; from ``server_from`` on, the
-    server says version 0.7.0, the weights' digest as it was; the nights in ``flapped``
-    run the new digest, on which CHANGING drops: a host serving other, worse weights on
-    some nights; on the nights in ``unsaid`` the server said no digest, on those in
-    ``quiet`` nothing of its model: no digest, quantisation or server version; on those in
-    ``collapsed`` CHANGING drops as from ``drop_from``, that night only). Returns the
-    experiments' names, oldest first."""
+    """``nights`` completed runs of ``series`` (exact_match right with probability 0.85 per case
+    and night; from ``drop_from`` on, CHANGING is right with probability 0.45 (``drop``
+    times its own); from ``slow_from`` on its latencies are 3×; from ``digest_from`` on its
+    model has a new digest; ``configs``: the configs each night runs; the nights in
+    ``partial`` run only the first 3 cases, as at a smoke level; from ``edited_from`` on,
+    CHANGING runs as EDITED: its template's text edited under its name, same label (or as
+    ``edited_as``); from ``server_from`` on, the server says version 0.7.0, the weights'
+    digest as it was; the nights in ``flapped`` run the new digest, on which CHANGING drops:
+    a host serving other, worse weights on some nights; on the nights in ``unsaid`` the
+    server said no digest, on those in ``quiet`` nothing of its model: no digest,
+    quantisation or server version; on those in ``collapsed`` CHANGING drops as from
+    ``drop_from``, that night only). Returns the experiments' names, oldest first."""
     rng = np.random.default_rng(seed)
     ease = rng.uniform(0.6, 1.0, len(SUITE.cases))  # a case's own chance, every night
     names = []
@@ -85,7 +88,7 @@ def add_nights(
             latency[config] = list(slow * np.exp(0.1 * rng.standard_normal(len(p))) * (1 + ease))
         name = f"{series}-night-{night:02d}"
         if edited_from is not None and night >= edited_from and CHANGING in scores:
-            scores[EDITED], latency[EDITED] = scores.pop(CHANGING), latency.pop(CHANGING)
+            scores[edited_as], latency[edited_as] = scores.pop(CHANGING), latency.pop(CHANGING)
         if night in partial:
             scores = {c: {m: v[:3] for m, v in by.items()} for c, by in scores.items()}
             latency = {c: v[:3] for c, v in latency.items()}

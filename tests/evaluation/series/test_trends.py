@@ -40,7 +40,7 @@ from evaluation.view.app import create_app
 from evaluation.view.links import DEFAULT_PORT, view_url
 from evaluation.wording import PARTIAL_RUN
 from tests.support.results_db import FAILED, MISSING, add_experiment, make_config, make_suite
-from tests.support.series_db import CHANGING, EDITED, STEADY, SUITE, add_night, add_nights
+from tests.support.series_db import CHANGING, CUT, EDITED, STEADY, SUITE, add_night, add_nights
 
 
 def _named(config: Config) -> str:
@@ -440,6 +440,42 @@ def test_a_template_edited_under_its_label_is_judged_across_the_edit(engine):
     assert "not watched" not in text and "learning (" not in text
     page = TestClient(create_app(engine)).get("/series/edit").text
     assert f"<strong>its config changed at {names[7]}</strong>" in page
+
+
+def test_the_one_config_of_a_model_edited_in_a_value_its_label_shows_is_judged_across(engine):
+    """ncmon-7: a one-config nightly whose num_predict was cut (32 -> 3) collapsed and
+    nothing alarmed: its label shows every grid value, so the edit read as a new config
+    ("learning" for 4 runs, the old one "not watched") and the gate exited 2 ("no config
+    in common"). The one config of a model in a run and in the run before, under other
+    labels, is one stream, judged as a config changed under its label; the gate pairs
+    them and says so. Two configs of the model are still matched by label only."""
+    with session_scope(engine) as session:
+        names = add_nights(
+            session, 8, series="np-cut", configs=(CHANGING,), drop_from=7, edited_from=7,
+            edited_as=CUT, seed=2,
+        )  # fmt: skip
+        pair = add_nights(
+            session, 8, series="np-two", drop_from=7, edited_from=7, edited_as=CUT, seed=2
+        )
+    watch = watch_series(Session(engine), "np-cut")
+    quality = stream(watch, CUT, "exact_match")
+    assert [n.experiment for n in quality.nights] == names
+    old, new = "m:1b t=0.7", "m:1b t=0.7 n=3"  # as `show` names them in this series
+    assert quality.relabelled == f"{names[7]} ({old} -> {new})"
+    assert quality.last.judged and quality.last.alarm
+    text = trends_text(watch)
+    assert f"its config changed at {names[7]} ({old} -> {new})" in text
+    assert "not watched" not in text and "learning (" not in text
+    with session_scope(engine) as session:
+        result = gate(session, names[7], names[6])
+        two = watch_series(session, "np-two")
+        both = gate(session, pair[7], pair[6])
+    assert result.by_model == (f"{old} -> {new}",)
+    assert {(c.config, c.metric) for c in result.regressed} == {(CUT.hash, "exact_match")}
+    assert f"note: paired by model: {old} -> {new}" in gate_text(result)
+    assert "not watched" in trends_text(two) and not stream(two, CUT, "exact_match").relabelled
+    assert [n.experiment for n in stream(two, CUT, "exact_match").nights] == pair[7:]
+    assert not both.by_model and {c.config for c in both.cases} == {STEADY.hash}
 
 
 def _edited_series(engine, series: str, plan: str, edited_right: int) -> list[str]:

@@ -13,7 +13,7 @@ from evaluation.series import series_verdict
 from evaluation.series._watch import RULES
 from evaluation.storage.baselines import accept_baseline
 from evaluation.storage.db import make_engine, session_scope
-from tests.support.series_db import add_nights
+from tests.support.series_db import CHANGING, CUT, add_nights
 
 #: RULES -> the digest of the verdicts on the pinned series (``_verdicts``).
 PINNED = {
@@ -44,6 +44,9 @@ PINNED = {
     # a learning night that would have alarmed alone leaves the later nights' reference
     # and spread, as an alarmed night does (from 13 on, the pinned series include one)
     13: "d7656333ce1ab82e",
+    # the one config of a model in a run and in the run before, under other labels, is one
+    # stream judged across the edit (from 14 on, the pinned series include one)
+    14: "04acfa5d6025c09e",
 }
 
 
@@ -56,7 +59,7 @@ def _verdicts() -> str:
     with a new digest after a run that said none; a drop with a new digest on the third
     run; a drop accepted, then a run back at the level before accepted; a new server
     version after a night that said nothing; a collapse on a learning night, repeated
-    on a judged one."""
+    on a judged one; a one-config series whose num_predict is cut, its quality dropping."""
     engine = make_engine("sqlite://")
     with session_scope(engine) as session:
         add_nights(session, 14, series="drop", drop_from=8, slow_from=11, seed=4)
@@ -74,6 +77,8 @@ def _verdicts() -> str:
             session, 10, series="quiet", server_from=9, drop_from=9, unsaid=never, quiet=(8,)
         )
         add_nights(session, 7, series="collapsed", collapsed=(2, 5), seed=11)
+        one = {"configs": (CHANGING,), "edited_from": 7, "edited_as": CUT}
+        add_nights(session, 9, series="cut", drop_from=7, seed=12, **one)
     with session_scope(engine) as session:
         accept_baseline(session, accepted[10])
         accept_baseline(session, confirmed[6])
@@ -93,6 +98,7 @@ def _verdicts() -> str:
             "back",
             "quiet",
             "collapsed",
+            "cut",
         ):
             watch = trends.watch_series(session, series)
             for s in watch.streams:
