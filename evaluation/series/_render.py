@@ -247,7 +247,7 @@ def trends_text(watch: SeriesWatch, columns: int | None = None) -> str:
             ": still watched, as on the monitor's page; not shown, and no alarm of theirs "
             "fails --fail-on-alarm)"
         )
-    lines += [f"every config: {watch.shared}"] if watch.shared else []
+    lines += [said] if (said := _settings_said(watch.shared, watch.n_key, "every config: ")) else []
     by_config: dict[str, list[StreamVerdict]] = {}
     for stream in watch.streams:
         by_config.setdefault(stream.config, []).append(stream)
@@ -750,7 +750,7 @@ def gate_markdown(result: GateResult) -> str:
         f"{len(result.cases)} checks{_untested(result)} regressed beyond noise {holm}"
         f"{_unseen(result)}{_failed_but(result)}"
     )
-    settings = _settings(result, "Every config: ")
+    settings = _settings_said(result.shared, result.n_key, "Every config: ")
     lines = [
         f"## evalflow gate: {_runs(result)}",
         "",
@@ -834,14 +834,12 @@ def _too_small(result: GateResult, stated: float) -> str:
     )
 
 
-def _settings(result: GateResult, lead: str) -> str:
-    """The line under the verdict, as under `show`'s leaderboard (``settings_line``):
-    ``lead`` and what every config shares, and what "n=" is where the labels show it;
-    for one config, whose label shows its every setting, the key alone (it read
-    "every config: n= is num_predict, ...")."""
-    return "; ".join(
-        part for part in (result.shared and lead + result.shared, result.n_key) if part
-    )
+def _settings_said(shared: str, n_key: str, lead: str) -> str:
+    """The line of the settings the configs share, as under `show`'s leaderboard
+    (``settings_line``): ``lead`` and ``shared``, and ``n_key`` (what "n=" is) where
+    the labels show it; for one config, whose label shows its every setting, the key
+    alone (the gate read "every config: n= is num_predict, ...")."""
+    return "; ".join(part for part in (shared and lead + shared, n_key) if part)
 
 
 def gate_text(result: GateResult) -> str:
@@ -853,7 +851,9 @@ def gate_text(result: GateResult) -> str:
     changes += [f"note: compared by label: {paired}" for paired in _by_label(result)]
     changes += [f"note: paired by model: {paired}" for paired in _by_model(result)]
     changes += _unmatched_lines(result, "note: not compared: ")
-    shared = [said] if (said := _settings(result, "every config: ")) else []
+    shared = (
+        [said] if (said := _settings_said(result.shared, result.n_key, "every config: ")) else []
+    )
     if result.underpowered is not None:
         changes.append(_too_small(result, result.stated_drop))
     changes += [f"note: {line}" for line in _floor_notes(result)]

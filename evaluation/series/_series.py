@@ -14,8 +14,9 @@ from sqlalchemy import select
 from sqlmodel import Session
 
 from evaluation.errors import StorageError
-from evaluation.labels import distinguishing_labels, num_predict_spelled, shared_settings
+from evaluation.labels import distinguishing_labels, settings_parts
 from evaluation.series.schema import CalibratedNight, RunModel, SeriesRun
+from evaluation.spec import DEFAULT_NUM_PREDICT
 from evaluation.storage.models import Aggregate, ConfigRow, Experiment, ExperimentConfig
 from evaluation.storage.repository import database_searched, stored_experiment
 from evaluation.storage.runs import experiment_status
@@ -294,15 +295,16 @@ def series_points(session: Session, name: str) -> list[SeriesPoint]:
     return [point_of(session, e) for e in series_experiments(session, name)]
 
 
-def shown_labels(points: Sequence[SeriesPoint]) -> tuple[list[SeriesPoint], str]:
+def shown_labels(points: Sequence[SeriesPoint]) -> tuple[list[SeriesPoint], tuple[str, str]]:
     """``points`` with each config named as `show` names it: the words that tell the
     series' configs apart (``distinguishing_labels`` over every label it had), and the
-    settings they all share, left out of them, as `show` says them under its table.
-    Distinct labels stay distinct, so configs told apart or matched by label still are."""
+    settings they all share, left out of them, and what "n=" in them is, as `show` says
+    them under its table (``settings_parts``). Distinct labels stay distinct, so configs
+    told apart or matched by label still are."""
     labels = list(dict.fromkeys(label for p in points for label in p.configs.values()))
     short = distinguishing_labels(labels) if labels else {}
     shown = [replace(p, configs={h: short[x] for h, x in p.configs.items()}) for p in points]
-    return shown, num_predict_spelled(shared_settings(labels))
+    return shown, settings_parts(labels, DEFAULT_NUM_PREDICT)
 
 
 def point_of(session: Session, experiment: Experiment) -> SeriesPoint:

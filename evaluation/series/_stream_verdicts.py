@@ -230,6 +230,8 @@ class SeriesWatch:
     notes: tuple[str, ...] = field(default=())
     shared: str = ""
     """The settings every config shares, left out of their labels (``shown_labels``)."""
+    n_key: str = ""
+    """What "n=" in the labels is, where they show it (``shown_labels``)."""
     left_out: tuple[str, ...] = ()
     """The metrics ``without`` left out (``trends --skip``)."""
     hidden: int = 0

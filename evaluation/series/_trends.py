@@ -64,7 +64,7 @@ def watch_series(
     estimates; without a usable bank, on the cases' plain mean, with a note."""
     settings = settings or WatchSettings()
     experiments = series_experiments(session, series)
-    points, shared = shown_labels([point_of(session, e) for e in experiments])
+    points, (shared, n_key) = shown_labels([point_of(session, e) for e in experiments])
     events = series_events(points)
     restarting = [e for e in events if e.restarts]  # the same weights: the stream goes on
     notes: list[str] = []
@@ -188,7 +188,15 @@ def watch_series(
         if v.judged_night.load
     ]
     return SeriesWatch(
-        series, tuple(points), tuple(events), tuple(verdicts), settings, h, tuple(notes), shared
+        series,
+        tuple(points),
+        tuple(events),
+        tuple(verdicts),
+        settings,
+        h,
+        tuple(notes),
+        shared,
+        n_key=n_key,
     )
 
 

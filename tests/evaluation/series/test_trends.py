@@ -217,9 +217,12 @@ def test_the_gate_of_one_config_says_what_n_is_not_every_config(engine):
     with session_scope(engine) as session:
         names = add_nights(session, 2, series="gate-one", configs=(one,), seed=7)
         result = gate(session, names[1], names[0])
+        watched = trends_text(watch_series(session, "gate-one"))
     text, markdown = gate_text(result), gate_markdown(result)
     assert f"\n{NUM_PREDICT_KEY}\n" in f"{text}\n" and f"\n{NUM_PREDICT_KEY}.\n" in markdown
     assert "every config" not in text.lower() + markdown.lower()
+    # trends' heading named the config "m:1b t=0 n=32 x" and never said what n= is
+    assert f"\n{NUM_PREDICT_KEY}\n" in watched and "every config" not in watched
 
 
 def test_the_gate_says_what_the_two_runs_did_not_run_alike(engine):
