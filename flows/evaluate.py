@@ -113,7 +113,7 @@ async def evaluate(
         record_host_models(engine, pool.checks)
         preloading = preload_while_generating(  # while the hosts generate
             *POST_GENERATION_MODULES,
-            beside_others=stored_apart(engine, pool.up(sweep.spec.hosts), workers),
+            beside_others=stored_apart(engine, workers),
         )
         announce_step(name, "generating", len(pending))
         try:

@@ -109,10 +109,9 @@ async def open_host_pool(
         await asyncio.gather(*(b.aclose() for b in backends.values()))
 
 
-def stored_apart(engine: Engine, hosts: Sequence[HostSpec], workers: int) -> bool:
+def stored_apart(engine: Engine, workers: int) -> bool:
     """Whether ``generate_all`` stores from a writer process (``stores_apart``)."""
-    url = engine.url.render_as_string(hide_password=False)
-    return stores_apart(url, workers=workers, slots=sum(host.slots for host in hosts))
+    return stores_apart(engine.url.render_as_string(hide_password=False), workers=workers)
 
 
 async def generate_all(
@@ -174,8 +173,8 @@ async def generate_all(
             mix=measured_mix(engine, pending, hosts, pool),
             live=live,
         )
-        storing = None  # with lanes in workers or many slots, stored by a process
-        if stored_apart(engine, hosts, workers):
+        storing = None  # with lanes in workers, the records are stored by a process too
+        if stored_apart(engine, workers):
             url = engine.url.render_as_string(hide_password=False)
             storing = stack.enter_context(WriterProcess.running(url, experiment_id))
         writer = record_writer(engine, experiment_id, progress.stored, process=storing)

@@ -1,5 +1,5 @@
 """The run's record writes in a process of their own, for a run whose lanes are in worker
-processes (``evaluation.run._workers``) or whose hosts have many slots (``stores_apart``).
+processes (``evaluation.run._workers``).
 
 There the run's process does little but store what the workers send back, and storing
 was most of it: ~0.3 ms of CPU a generation (SQLAlchemy's statements for the generation,
@@ -54,23 +54,17 @@ def shareable(url: str) -> bool:
     return url not in ("sqlite://", "sqlite:///:memory:") and ":memory:" not in url
 
 
-STORE_APART_SLOTS = 32  # the run's hosts' slots from which one process stores apart
+def stores_apart(url: str, *, workers: int) -> bool:
+    """Whether a run's records are stored by a writer process: with lane workers.
 
-
-def stores_apart(url: str, *, workers: int, slots: int) -> bool:
-    """Whether a run's records are stored by a writer process: with lane workers, and
-    in a one-process run whose hosts have ``STORE_APART_SLOTS`` slots or more together.
-
-    A one-process run against a fast many-slot host is short of its one interpreter:
-    at 64 slots x 20 ms its process used a core, and the storing thread's Python part
-    (SQLAlchemy's statements, ~0.06 ms of CPU a generation) held the interpreter from
-    the lanes. Stored apart, the run's process spent 0.35-0.38 ms a generation in the
-    phase, not 0.41-0.44 (the tree +0.04: the batches pickled, the process's start),
-    and on a machine with a core to spare the host's rate rose (benchmarks/perf/
-    results/issue46-stop79-2026-11-29.md). A few slots never answer fast enough for
-    storing to matter, so there the process is not started (its imports: ~0.5 s of CPU,
-    ~60 MiB while the hosts generate)."""
-    return shareable(url) and (workers > 1 or slots >= STORE_APART_SLOTS)
+    A one-process run stores from its own thread: stored apart at 64 slots x 20 ms, its
+    process spent 0.07-0.08 ms a generation less in the phase, but on an idle machine
+    (load 0.6-2, 2 cores) the host's rate was no higher (20,000: 0.93 and 0.87 of the
+    bare wire client's against 0.90 and 0.85; 4,000: 0.84 and 0.81 against 0.90 and
+    0.83) and the tree's CPU a generation higher (the process's start and the pickled
+    batches: +0.02-0.04 ms at 20,000, +0.1-0.18 at 4,000;
+    benchmarks/perf/results/issue46-stop79-2026-11-29.md)."""
+    return shareable(url) and workers > 1
 
 
 class WriterProcess:

@@ -156,18 +156,17 @@ def test_the_writer_process_sends_back_what_failed_and_ends_when_closed(tmp_path
     assert not process.is_alive() and process.exitcode == 0
 
 
-def test_a_run_of_many_slots_stores_apart_as_lane_workers_do():
-    """A one-process run whose hosts have many slots together stores through a writer
-    process (its interpreter is what limits the rate), one of a few slots does not (the
-    process's start would cost more than it saves); neither stores apart in memory."""
-    from evaluation.run._writer_process import STORE_APART_SLOTS, stores_apart
+def test_only_a_run_with_lane_workers_stores_apart():
+    """Lane workers send their records to a writer process; a one-process run stores
+    from its own thread (apart, it was no faster on an idle machine and cost the
+    process's start); neither stores apart in memory."""
+    from evaluation.run._writer_process import stores_apart
 
     url = "sqlite:////tmp/r.db"
-    assert stores_apart(url, workers=1, slots=STORE_APART_SLOTS)
-    assert not stores_apart(url, workers=1, slots=STORE_APART_SLOTS - 1)
-    assert stores_apart(url, workers=2, slots=4)
-    assert not stores_apart("sqlite://", workers=2, slots=64)
-    assert not stores_apart("sqlite:///:memory:", workers=1, slots=64)
+    assert stores_apart(url, workers=2)
+    assert not stores_apart(url, workers=1)
+    assert not stores_apart("sqlite://", workers=2)
+    assert not stores_apart("sqlite:///:memory:", workers=2)
 
 
 KILLED_RUN = """
