@@ -35,6 +35,7 @@ from evaluation.series._skip import check_skip
 from evaluation.series._watch import LATENCY_FLOOR, LATENCY_MIN_N, log_quantile, paired_change
 from evaluation.spec import DEFAULT_NUM_PREDICT
 from evaluation.statistics import adjust_p_values, compare_pair
+from evaluation.storage.models import Experiment
 from evaluation.storage.repository import (
     experiment_configs,
     generations_frame,
@@ -218,13 +219,8 @@ def gate(
     if not 0 < alpha < 1:
         raise GateInputError(f"--alpha must lie in (0, 1), got {alpha}")
     runs = {name: get_experiment(session, name) for name in (candidate, baseline)}
-    state = experiment_status(session, runs[candidate])
-    if state.status != "completed":
-        why = f" ({state.reason})" if state.reason else ""
-        raise GateInputError(
-            f"candidate {candidate!r} is {state.status}{why}: {finish_first(state)}; only a "
-            "completed, scored run can pass the gate"
-        )
+    _require_completed(session, "candidate", runs[candidate])
+    _require_completed(session, "baseline", runs[baseline])
     frames = {
         name: (scores_frame(session, e.id), generations_frame(session, e.id))
         for name, e in runs.items()
@@ -385,6 +381,22 @@ def _short_labels(
         {h: short[x] for h, x in labels.items()},
         {h: short[x] for h, x in base_labels.items()},
         settings_parts(every, DEFAULT_NUM_PREDICT),
+    )
+
+
+def _require_completed(session: Session, role: str, run: Experiment) -> None:
+    """Refuse a candidate or baseline that is not completed (running, interrupted,
+    crashed...): an unscored baseline left every quality check untested, and the gate
+    passed (recheck2-4: a cancelled baseline job turned CI green)."""
+    state = experiment_status(session, run)
+    if state.status == "completed":
+        return
+    why = f" ({state.reason})" if state.reason else ""
+    other = ", or name another --baseline" if role == "baseline" else ""
+    can = "pass the gate" if role == "candidate" else "be a baseline"
+    raise GateInputError(
+        f"{role} {run.name!r} is {state.status}{why}: {finish_first(state)}{other}; only a "
+        f"completed, scored run can {can}"
     )
 
 

@@ -1670,10 +1670,12 @@ def _named_for_another(w: World) -> list[str]:
     return ["run", str(w.write_spec({"name": "other"}))]
 
 
-def gate_pair(*argv: str, metric: str = "exact_match") -> Callable[[World], list[str]]:
-    """`gate cand --baseline base` plus argv, with two completed runs of demo's config on
-    demo's suite stored first (``base`` right on 2 of 3 cases, ``cand`` on none; scored
-    on ``metric``)."""
+def gate_pair(
+    *argv: str, metric: str = "exact_match", base_status: str = "completed"
+) -> Callable[[World], list[str]]:
+    """`gate cand --baseline base` plus argv, with two runs of demo's config on demo's
+    suite stored first (``base`` right on 2 of 3 cases, ``cand`` on none; scored on
+    ``metric``; ``cand`` completed, ``base`` of ``base_status``)."""
 
     def build(w: World) -> list[str]:
         engine = make_engine(w.db)
@@ -1682,7 +1684,7 @@ def gate_pair(*argv: str, metric: str = "exact_match") -> Callable[[World], list
                 run = add_experiment(
                     session, name, make_suite(3), {make_config(): {metric: values}}
                 )
-                run.status = "completed"
+                run.status = base_status if name == "base" else "completed"
         engine.dispose()
         return [
             "gate",
@@ -1694,7 +1696,8 @@ def gate_pair(*argv: str, metric: str = "exact_match") -> Callable[[World], list
 
     shown = " ".join(a.replace("ROOT", "…") for a in argv)
     scored = f", scored on {metric}" if metric != "exact_match" else ""
-    return _shown(build, f"`gate cand --baseline base {shown}` (two completed runs stored{scored})")
+    stored = "two completed runs" if base_status == "completed" else f"base {base_status}"
+    return _shown(build, f"`gate cand --baseline base {shown}` ({stored} stored{scored})")
 
 
 def opt(case_id: str, *argv: str, expect: str, **kw: Any) -> Bad:
@@ -2044,6 +2047,10 @@ OPTION_CASES = [
         ("--require-power 0.1 asks whether a drop of 0.1 of a 0–1 metric is caught, and no "
          "quality check of this gate is on a 0–1 scale (chrf 0–100); leave --require-power "
          "out",)),
+    Bad("opt-gate-interrupted-baseline", "cli",  # recheck2-4: it passed, nothing tested
+        gate_pair("--junit", "ROOT/gate.xml", base_status="interrupted"),
+        ("baseline 'base' is interrupted: finish it first (rerun its `evalflow run` to resume "
+         "it), or name another --baseline; only a completed, scored run can be a baseline",)),
     opt("opt-gate-junit-folder", "gate", "demo", "--junit", "ROOT",
         expect="argument --junit: expected a file name, not a folder"),
     opt("opt-gate-summary-folder", "gate", "demo", "--summary", "ROOT",

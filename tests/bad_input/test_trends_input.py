@@ -14,12 +14,13 @@ import sys
 import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from socket import gethostname
 
 import pytest
 from sqlalchemy import update
 
 from evaluation.storage.db import make_engine, session_scope
-from evaluation.storage.models import Experiment
+from evaluation.storage.models import Experiment, ExperimentRun
 from tests.bad_input.test_corpus import row_counts, run_cli
 from tests.support.results_db import add_experiment, make_config, make_suite
 from tests.support.series_db import STEADY, SUITE, add_nights
@@ -38,11 +39,15 @@ def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
             "other-suite",
             make_suite(4, name="other"),
             {make_config(): {"exact_match": [1, 0, 1, 1]}},
-        )
+        ).status = "completed"
         session.add(Experiment(name="empty", suite="toy", task_type="qa", status="completed"))
         right = {STEADY: {"exact_match": [1.0] * len(SUITE.cases)}}
         for name, status in (("cut-short", "interrupted"), ("still-going", "running")):
             add_experiment(session, name, SUITE, right).status = status
+        add_experiment(session, "killed", SUITE, right).status = "running"  # its process gone
+        session.add(
+            ExperimentRun(experiment="killed", token="t", pid=2**22 + 1, hostname=gethostname())
+        )
         unscored = {STEADY: {"exact_match": [None] * len(SUITE.cases)}}
         add_experiment(session, "unscored", SUITE, unscored).status = "completed"
         other = {make_config("m:8b"): {"exact_match": [1.0] * len(SUITE.cases)}}
@@ -95,6 +100,15 @@ CASES = {
     "gate-interrupted-candidate": (
         ["gate", "cut-short", "--baseline", "nightly-night-00"],
         "candidate 'cut-short' is interrupted: finish it first",
+    ),
+    "gate-interrupted-baseline": (  # recheck2-4: it passed, every quality check untested
+        ["gate", "nightly-night-01", "--baseline", "cut-short"],
+        "baseline 'cut-short' is interrupted: finish it first (rerun its `evalflow run` to "
+        "resume it), or name another --baseline; only a completed, scored run can be a baseline",
+    ),
+    "gate-crashed-baseline": (
+        ["gate", "nightly-night-01", "--baseline", "killed"],
+        "baseline 'killed' is crashed (process 4194305 on ",
     ),
     "gate-running-candidate": (
         ["gate", "still-going", "--baseline", "nightly-night-00"],
