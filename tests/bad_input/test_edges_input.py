@@ -678,7 +678,7 @@ def test_run_refuses_a_prefect_api_that_does_not_answer_before_it_writes(
     url = f"sqlite:///{tmp_path / 'results.db'}"
     engine = make_engine(url)
     with session_scope(engine) as session:
-        add_experiment(session, "edge", make_suite(1), {make_config(): {"exact_match": [1.0]}})
+        add_experiment(session, "earlier", make_suite(1), {make_config(): {"exact_match": [1.0]}})
     with session_scope(engine) as session:
         session.exec(select(Experiment)).scalar_one().status = "completed"
     before = row_counts(url)

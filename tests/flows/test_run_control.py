@@ -526,9 +526,11 @@ def test_ctrl_c_before_the_claim_says_what_the_same_command_does(
     from tests.conftest import REPO
     from tests.support.results_db import add_experiment, make_config, make_suite
 
-    if earlier:
+    if earlier:  # stored by an earlier run of the same spec on the same suite
         with session_scope(make_engine(database_url)) as session:
-            add_experiment(session, "demo", make_suite(1), {make_config(): {"exact_match": [1.0]}})
+            suite = make_suite(1, name="qa-short")
+            made = add_experiment(session, "demo", suite, {make_config(): {"exact_match": [1.0]}})
+            made.spec = {"name": "demo-simulated"}
 
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
