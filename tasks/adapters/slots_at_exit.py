@@ -21,7 +21,12 @@ def give_back_on_exit() -> int:
     ``HostSlots``: else the next run finds them held by a dead run. Blocking and best
     effort: a slot that cannot be given back stays listed for the next run, and the
     others are still tried (the caller bounds the time). Returns how many were given
-    back."""
+    back. Where none holds a slot it makes no Prefect client: signalled before the
+    command had pointed Prefect at its server (``use_api``), Prefect's client would start
+    a temporary server of its own, which the exit then left running (an orphan uvicorn).
+    """
+    if not _OPEN_RECORDS:
+        return 0
     from tasks.adapters.prefect_client import prefect_client
 
     freed = 0

@@ -3,6 +3,7 @@ interrupted run gives its host slots back, then marks its flow run cancelled."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import sys
@@ -16,7 +17,7 @@ from evaluation.storage.models import ExperimentRun
 from evaluation.storage.runs import ExperimentBusy, RunProcess, claim_experiment, end_run
 from flows import run_control
 from flows.run_control import claim
-from tests.support.processes import SIGNALLED_WHILE_IMPORTING, sigint_at_start
+from tests.support.processes import SIGNALLED_WHILE_IMPORTING, carrying, sigint_at_start
 
 
 def test_wait_takes_the_experiment_once_its_holder_ends(database_url, capsys):
@@ -317,7 +318,10 @@ def demo_run(
 ):
     """``script`` run with ``args``, then `--database DB run <the demo> --limit 1`, started
     with SIGINT's action ``sigint`` (as at a terminal, or as a script's background job);
-    ``signals``: $SIGNALS. The finished process, and the line that says to start it over."""
+    ``signals``: $SIGNALS. The finished process, and the line that says to start it over.
+    No process of the run outlives it: a SIGTERM before the run had pointed Prefect at
+    its server left a server of Prefect's own running, its parent gone (those found are
+    killed, then the test fails)."""
     import subprocess
     import sys
 
@@ -325,7 +329,12 @@ def demo_run(
 
     spec = REPO / "benchmarks/sweeps/demo-simulated.yaml"
     database = f"sqlite:///{tmp_path / 'results.db'}"
-    env = os.environ | {"EVALFLOW_HOME": str(tmp_path / "home"), "SIGNALS": signals}
+    home = str(tmp_path / "prefect")  # the run's own: what it leaves behind carries it
+    env = os.environ | {
+        "EVALFLOW_HOME": str(tmp_path / "home"),
+        "PREFECT_HOME": home,
+        "SIGNALS": signals,
+    }
     argv = ["--database", database, "run", str(spec), "--limit", "1"]
     with sigint_at_start(sigint):
         run = subprocess.run(
@@ -336,6 +345,11 @@ def demo_run(
             text=True,
             timeout=300,
         )
+    left = carrying("PREFECT_HOME", home)
+    for pid in left:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    assert not left, f"processes of the run outlived it: {left}"
     return run, f"start it over with: evalflow --database {database} run {spec} --limit 1"
 
 
@@ -362,6 +376,21 @@ def test_sigterm_before_anything_is_stored_says_so_not_resume(tmp_path, capsys, 
     assert "no experiment named 'demo-simulated'" in capsys.readouterr().err
     with session_scope(make_engine(database)) as session:
         assert session.get(ExperimentRun, "demo-simulated").status == "interrupted"
+
+
+def test_an_interrupt_holding_no_slot_makes_no_prefect_client(monkeypatch):
+    """The interrupt gives the run's host slots back through a Prefect client; one made
+    before the run had pointed Prefect at its server (a SIGTERM while Prefect's settings
+    import) made Prefect start a temporary server of its own, which the exit left running
+    (an orphan uvicorn after the test above, CI). Holding no slot, it makes no client."""
+    import tasks.adapters.prefect_client as clients
+    from tasks.adapters import slots_at_exit
+
+    made: list[dict] = []
+    monkeypatch.setattr(clients, "prefect_client", lambda **options: made.append(options))
+    monkeypatch.setattr(slots_at_exit, "_OPEN_RECORDS", {})
+    assert slots_at_exit.give_back_on_exit() == 0
+    assert made == []
 
 
 @pytest.mark.parametrize("where", ["hosts", "wait"])

@@ -14,17 +14,29 @@ from pathlib import Path
 from tests.conftest import REPO
 
 
-def parent_pids() -> dict[int, int]:
-    """Each live process of the machine and its parent (read from /proc)."""
-    parents = {}
+def _each_process(name: str) -> Iterator[tuple[int, bytes]]:
+    """Each live process of the machine and its /proc file ``name`` (those that cannot
+    be read, a process of another user's environment or one gone meanwhile, left out)."""
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
             try:
-                stat = (entry / "stat").read_text()
+                yield int(entry.name), (entry / name).read_bytes()
             except OSError:
                 continue
-            parents[int(entry.name)] = int(stat.rsplit(")", 1)[1].split()[1])
-    return parents
+
+
+def parent_pids() -> dict[int, int]:
+    """Each live process of the machine and its parent (read from /proc)."""
+    return {pid: int(stat.rsplit(b")", 1)[1].split()[1]) for pid, stat in _each_process("stat")}
+
+
+def carrying(variable: str, value: str) -> list[int]:
+    """The live processes whose environment sets ``variable`` to ``value`` (read from
+    /proc): those a command started, whatever became of their parent, where the command
+    was given a value of its own (its Prefect home: every server it or Prefect started
+    inherits it)."""
+    wanted = f"{variable}={value}".encode()
+    return [pid for pid, environ in _each_process("environ") if wanted in environ.split(b"\0")]
 
 
 def _is_pytest(pid: int) -> bool:
