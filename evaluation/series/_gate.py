@@ -30,7 +30,7 @@ from evaluation.errors import EvalError, MetricError
 from evaluation.labels import distinguishing_labels, settings_parts
 from evaluation.metrics import NOT_QUALITY, get_metric
 from evaluation.series._events import events_between
-from evaluation.series._series import lone_config_pairs, point_of
+from evaluation.series._series import SeriesPoint, lone_config_pairs, point_of
 from evaluation.series._skip import check_skip
 from evaluation.series._watch import LATENCY_FLOOR, LATENCY_MIN_N, log_quantile, paired_change
 from evaluation.spec import DEFAULT_NUM_PREDICT
@@ -135,9 +135,9 @@ class GateResult:
     """What "n=" in the labels is, where they show it (``settings_parts``): one config's
     label, shown whole, shares nothing with another but shows its num_predict."""
     by_model: tuple[str, ...] = ()
-    """Where the runs have no config in common: the one config of a model in each run,
-    compared all the same, as "baseline's label -> candidate's" (a value its label shows
-    edited: ``n=32 -> n=3``)."""
+    """The configs matched neither by hash nor by label that are the one config of their
+    model in each run, compared all the same, as "baseline's label -> candidate's" (a
+    value its label shows edited: ``n=32 -> n=3``), whatever the other models' configs."""
 
     @property
     def stated_drop(self) -> float:
@@ -243,10 +243,7 @@ def gate(
     cand_ran, base_ran = set(cand_gens["config_hash"]), set(base_gens["config_hash"])
     pairs = _pair_by_label(configs, base_configs, cand_ran, base_ran)
     points = {name: point_of(session, run) for name, run in runs.items()}
-    lone = {}
-    if not pairs and not cand_ran & base_ran:  # no config in common: pair it by model
-        lone = lone_config_pairs(points[baseline], points[candidate])
-        lone = {c: b for c, b in lone.items() if c in cand_ran and b in base_ran}
+    lone = _pair_by_model(points[baseline], points[candidate], cand_ran, base_ran, pairs)
     to_candidate = {b: c for c, (b, _) in pairs.items()} | {b: c for c, b in lone.items()}
     shown, base_shown, every = _short_labels(labels, base_labels)  # refusals: full labels
     if to_candidate:  # the baseline's config is read under the candidate's hash it pairs with
@@ -420,6 +417,23 @@ def _pair_by_label(
         differs = ", ".join(k.replace("_", " ") for k in columns) or "a setting not stored"
         pairs[row["hash"]] = (other["hash"], differs)
     return pairs
+
+
+def _pair_by_model(
+    base: SeriesPoint,
+    cand: SeriesPoint,
+    cand_ran: set[str],
+    base_ran: set[str],
+    by_label: dict[str, tuple[str, str]],
+) -> dict[str, str]:
+    """The candidate's configs matched neither by hash nor by label, each paired with the
+    baseline's where it is the one config of its model in each run (``lone_config_pairs``:
+    a value its label shows was edited), whatever the other models' configs did, as
+    `trends` reads each model's stream: candidate hash -> baseline hash."""
+    cand_left = cand_ran - base_ran - set(by_label)
+    base_left = base_ran - cand_ran - {b for b, _ in by_label.values()}
+    pairs = lone_config_pairs(base, cand)
+    return {c: b for c, b in pairs.items() if c in cand_left and b in base_left}
 
 
 def _differ(a: object, b: object) -> bool:

@@ -597,10 +597,11 @@ def _by_label(result: GateResult) -> list[str]:
 
 
 def _by_model(result: GateResult) -> list[str]:
-    """The configs paired by model where the runs had no config in common."""
+    """The configs paired by model: matched neither by hash nor by label, the one config
+    of their model in each run."""
     return [
-        f"{pair}: no config in common; the one config of its model in each run, compared "
-        "(a value its label shows was edited)"
+        f"{pair}: no config of {result.baseline!r} has its hash or its label; the one config "
+        "of its model in each run, compared (a value its label shows was edited)"
         for pair in result.by_model
     ]
 

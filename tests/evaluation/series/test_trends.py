@@ -481,6 +481,39 @@ def test_the_one_config_of_a_model_edited_in_a_value_its_label_shows_is_judged_a
     assert not both.by_model and {c.config for c in both.cases} == {STEADY.hash}
 
 
+def test_in_a_multi_model_spec_the_gate_pairs_each_relabelled_model_as_trends_does(engine):
+    """A three-model spec, one config each: a:1b's num_predict cut (its label n=3), b:1b's
+    template text edited under its label, c:1b unchanged. trends read a:1b as one stream
+    across the edit, and the gate left it out ("only in the candidate", "only in the
+    baseline": it paired by model only where the runs had no config in common). It pairs
+    each model's one config as trends does, and says so per pair."""
+    a, b, c = (make_config(m, 0.7) for m in ("a:1b", "b:1b", "c:1b"))
+    cut = Config(a.model, CUT.params, a.template)
+    edited = Config(b.model, b.params, EDITED.template)
+    rng = np.random.default_rng(4)
+    names = [f"mm-{night}" for night in range(8)]
+    with session_scope(engine) as session:
+        for night, name in enumerate(names):
+            ran = (a, b, c) if night < 7 else (cut, edited, c)
+            right = {x: 0.4 if x is cut else 0.9 for x in ran}
+            scores = {x: {"exact_match": list((rng.random(60) < right[x]) * 1.0)} for x in ran}
+            add_night(session, name, "multi-model", SUITE, scores)
+    with session_scope(engine) as session:
+        result = gate(session, names[7], names[6])
+        watch = watch_series(session, "multi-model")
+    old, new = "a:1b", "a:1b n=3"  # as `show` names them: t=0.7 is every config's
+    assert stream(watch, cut, "exact_match").relabelled == f"{names[7]} ({old} -> {new})"
+    assert result.by_model == (f"{old} -> {new}",) and not result.unmatched
+    assert {x.config for x in result.cases} == {cut.hash, edited.hash, c.hash}
+    assert {(x.config, x.metric) for x in result.regressed} == {(cut.hash, "exact_match")}
+    text = gate_text(result)
+    assert (
+        f"note: paired by model: {old} -> {new}: no config of {names[6]!r} has its hash or its "
+        "label; the one config of its model in each run, compared"
+    ) in text
+    assert "note: compared by label: b:1b" in text and "not compared" not in text
+
+
 def _edited_series(engine, series: str, plan: str, edited_right: int) -> list[str]:
     """Nights of CHANGING on 6 cases: ``A`` its own template (4, 5 or 3 of them right,
     which ones drawn), ``B`` its template edited under its name (``edited_right`` right)."""
