@@ -29,8 +29,9 @@ from sqlmodel import Session
 from evaluation.errors import EvalError, MetricError
 from evaluation.labels import distinguishing_labels, settings_parts
 from evaluation.metrics import NOT_QUALITY, get_metric
+from evaluation.series._by_model import pair_by_model, why_not_by_model
 from evaluation.series._events import events_between
-from evaluation.series._series import SeriesPoint, lone_config_pairs, point_of
+from evaluation.series._series import point_of
 from evaluation.series._skip import check_skip
 from evaluation.series._watch import LATENCY_FLOOR, LATENCY_MIN_N, log_quantile, paired_change
 from evaluation.spec import DEFAULT_NUM_PREDICT
@@ -243,7 +244,7 @@ def gate(
     cand_ran, base_ran = set(cand_gens["config_hash"]), set(base_gens["config_hash"])
     pairs = _pair_by_label(configs, base_configs, cand_ran, base_ran)
     points = {name: point_of(session, run) for name, run in runs.items()}
-    lone = _pair_by_model(points[baseline], points[candidate], cand_ran, base_ran, pairs)
+    lone = pair_by_model(points[baseline], points[candidate], cand_ran, base_ran, pairs)
     to_candidate = {b: c for c, (b, _) in pairs.items()} | {b: c for c, b in lone.items()}
     shown, base_shown, every = _short_labels(labels, base_labels)  # refusals: full labels
     if to_candidate:  # the baseline's config is read under the candidate's hash it pairs with
@@ -259,9 +260,11 @@ def gate(
         if c not in cand_ran and c not in labels and c not in to_candidate
     ]
     if not shared:
+        why = why_not_by_model(points[baseline], points[candidate], base_configs, configs)
         raise GateInputError(
             f"{candidate!r} and {baseline!r} have no config in common: "
             + _no_common(candidate, cand_ran, labels, baseline, base_ran, base_labels)
+            + (f"; not paired by model: {why}" if why else "")
         )
     rows: list[
         tuple[str, str, int, float | None, float | None, float | None, str, float | None, bool]
@@ -417,23 +420,6 @@ def _pair_by_label(
         differs = ", ".join(k.replace("_", " ") for k in columns) or "a setting not stored"
         pairs[row["hash"]] = (other["hash"], differs)
     return pairs
-
-
-def _pair_by_model(
-    base: SeriesPoint,
-    cand: SeriesPoint,
-    cand_ran: set[str],
-    base_ran: set[str],
-    by_label: dict[str, tuple[str, str]],
-) -> dict[str, str]:
-    """The candidate's configs matched neither by hash nor by label, each paired with the
-    baseline's where it is the one config of its model in each run (``lone_config_pairs``:
-    a value its label shows was edited), whatever the other models' configs did, as
-    `trends` reads each model's stream: candidate hash -> baseline hash."""
-    cand_left = cand_ran - base_ran - set(by_label)
-    base_left = base_ran - cand_ran - {b for b, _ in by_label.values()}
-    pairs = lone_config_pairs(base, cand)
-    return {c: b for c, b in pairs.items() if c in cand_left and b in base_left}
 
 
 def _differ(a: object, b: object) -> bool:

@@ -19,7 +19,7 @@ import socket
 import sys
 import threading
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -30,6 +30,7 @@ from sqlalchemy import create_engine, func, inspect, select, table
 
 from evaluation.calibration._import import MAX_RATINGS, MAX_RATINGS_BYTES
 from evaluation.metrics import _user
+from evaluation.spec import Config
 from evaluation.spec._load import MAX_SPEC_BYTES
 from evaluation.storage.db import make_engine, session_scope
 from evaluation.suites._load import MAX_CASES, MAX_SUITE_BYTES
@@ -1671,19 +1672,33 @@ def _named_for_another(w: World) -> list[str]:
 
 
 def gate_pair(
-    *argv: str, metric: str = "exact_match", base_status: str = "completed"
+    *argv: str,
+    metric: str = "exact_match",
+    base_status: str = "completed",
+    temperatures: tuple[float, ...] = (0.0,),
+    cand_num_predict: int | None = None,
+    base_scored: bool = True,
 ) -> Callable[[World], list[str]]:
     """`gate cand --baseline base` plus argv, with two runs of demo's config on demo's
     suite stored first (``base`` right on 2 of 3 cases, ``cand`` on none; scored on
-    ``metric``; ``cand`` completed, ``base`` of ``base_status``)."""
+    ``metric``; ``cand`` completed, ``base`` of ``base_status``); one config a temperature
+    of ``temperatures``, the candidate's with ``cand_num_predict`` where given; ``base``
+    with no score where not ``base_scored``."""
 
     def build(w: World) -> list[str]:
         engine = make_engine(w.db)
+        base = [make_config(temperature=t) for t in temperatures]
+        cand = base
+        if cand_num_predict is not None:
+            cand = [
+                Config(c.model, replace(c.params, num_predict=cand_num_predict), c.template)
+                for c in base
+            ]
+        right = [1.0, 0.0, 1.0] if base_scored else [None, None, None]
         with session_scope(engine) as session:
-            for name, values in (("base", [1.0, 0.0, 1.0]), ("cand", [0.0, 0.0, 0.0])):
-                run = add_experiment(
-                    session, name, make_suite(3), {make_config(): {metric: values}}
-                )
+            for name, configs, values in (("base", base, right), ("cand", cand, [0.0] * 3)):
+                scores = {c: {metric: values} for c in configs}
+                run = add_experiment(session, name, make_suite(3), scores)
                 run.status = base_status if name == "base" else "completed"
         engine.dispose()
         return [
@@ -1697,6 +1712,12 @@ def gate_pair(
     shown = " ".join(a.replace("ROOT", "…") for a in argv)
     scored = f", scored on {metric}" if metric != "exact_match" else ""
     stored = "two completed runs" if base_status == "completed" else f"base {base_status}"
+    if len(temperatures) > 1:
+        stored += f" of temperatures {', '.join(f'{t:g}' for t in temperatures)}"
+    if cand_num_predict is not None:
+        stored += f", cand's num_predict {cand_num_predict}"
+    if not base_scored:
+        stored += ", base never scored"
     return _shown(build, f"`gate cand --baseline base {shown}` ({stored} stored{scored})")
 
 
@@ -2051,6 +2072,12 @@ OPTION_CASES = [
         gate_pair("--junit", "ROOT/gate.xml", base_status="interrupted"),
         ("baseline 'base' is interrupted: finish it first (rerun its `evalflow run` to resume "
          "it), or name another --baseline; only a completed, scored run can be a baseline",)),
+    Bad("opt-gate-two-configs-relabelled", "cli",  # recheck2-1: no config in common, no why
+        gate_pair("--junit", "ROOT/gate.xml", temperatures=(0.0, 0.7), cand_num_predict=3),
+        ("'cand' and 'base' have no config in common: 'cand' ran m:1b t=0 n=3, m:1b t=0.7 n=3; "
+         "'base' ran m:1b t=0, m:1b t=0.7; not paired by model: m:1b has 2 configs in each "
+         "run, and pairing by model needs the one config of a model in each run (which "
+         "became which is not for the gate to guess); they differ in num_predict (256 -> 3)",)),
     opt("opt-gate-junit-folder", "gate", "demo", "--junit", "ROOT",
         expect="argument --junit: expected a file name, not a folder"),
     opt("opt-gate-summary-folder", "gate", "demo", "--summary", "ROOT",

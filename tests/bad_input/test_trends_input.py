@@ -12,6 +12,7 @@ import stat
 import subprocess
 import sys
 import threading
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from socket import gethostname
@@ -19,11 +20,12 @@ from socket import gethostname
 import pytest
 from sqlalchemy import update
 
+from evaluation.spec import Config
 from evaluation.storage.db import make_engine, session_scope
 from evaluation.storage.models import Experiment, ExperimentRun
 from tests.bad_input.test_corpus import row_counts, run_cli
 from tests.support.results_db import add_experiment, make_config, make_suite
-from tests.support.series_db import STEADY, SUITE, add_nights
+from tests.support.series_db import CHANGING, STEADY, SUITE, add_nights
 
 
 @pytest.fixture(scope="module")
@@ -50,6 +52,11 @@ def template(tmp_path_factory: pytest.TempPathFactory) -> Path:
         )
         unscored = {STEADY: {"exact_match": [None] * len(SUITE.cases)}}
         add_experiment(session, "unscored", SUITE, unscored).status = "completed"
+        cut = {
+            Config(c.model, replace(c.params, num_predict=3), c.template): right[STEADY]
+            for c in (STEADY, CHANGING)
+        }  # the nightly's two configs, num_predict cut: labels n=3
+        add_experiment(session, "cut-both", SUITE, cut).status = "completed"
         other = {make_config("m:8b"): {"exact_match": [1.0] * len(SUITE.cases)}}
         add_experiment(session, "other-configs", SUITE, other).status = "completed"
         (kept,) = add_nights(session, 1, series="kept")
@@ -92,6 +99,14 @@ CASES = {
         ["gate", "other-configs", "--baseline", "nightly-night-00"],
         "'other-configs' and 'nightly-night-00' have no config in common: 'other-configs' "
         "ran m:8b t=0; 'nightly-night-00' ran m:1b t=0, m:1b t=0.7",
+    ),
+    "gate-two-configs-of-a-model-relabelled": (  # recheck2-1: said no why
+        ["gate", "cut-both", "--baseline", "nightly-night-00"],
+        "'cut-both' and 'nightly-night-00' have no config in common: 'cut-both' ran m:1b t=0 "
+        "n=3, m:1b t=0.7 n=3; 'nightly-night-00' ran m:1b t=0, m:1b t=0.7; not paired by "
+        "model: m:1b has 2 configs in each run, and pairing by model needs the one config of "
+        "a model in each run (which became which is not for the gate to guess); they differ "
+        "in num_predict (256 -> 3)",
     ),
     "gate-empty-baseline": (
         ["gate", "nightly-night-01", "--baseline", "empty"],

@@ -514,6 +514,23 @@ def test_in_a_multi_model_spec_the_gate_pairs_each_relabelled_model_as_trends_do
     assert "note: compared by label: b:1b" in text and "not compared" not in text
 
 
+def test_a_gate_that_cannot_pair_by_model_says_why(engine):
+    """recheck2-1: "no config in common" said nothing of pairing by model. The one config
+    of m:1b on other weights (its digest changed with the edit) is a model changed, not a
+    config edited: not paired, and the refusal says so."""
+    with session_scope(engine) as session:
+        names = add_nights(
+            session, 2, series="np-weights", configs=(CHANGING,), edited_from=1,
+            edited_as=CUT, digest_from=1,
+        )  # fmt: skip
+    with session_scope(engine) as session, pytest.raises(GateInputError) as refused:
+        gate(session, names[1], names[0])
+    assert str(refused.value).endswith(
+        "; not paired by model: m:1b ran other weights in each run (its digest differs): a "
+        "model changed, not a config edited"
+    )
+
+
 def _edited_series(engine, series: str, plan: str, edited_right: int) -> list[str]:
     """Nights of CHANGING on 6 cases: ``A`` its own template (4, 5 or 3 of them right,
     which ones drawn), ``B`` its template edited under its name (``edited_right`` right)."""
