@@ -27,6 +27,7 @@ from evaluation.run._rate import format_duration
 from evaluation.wording import counted
 
 SLOW_WAIT_S = 30.0  # a host's lanes waiting this long for a slot: said, once a wait
+TURN_S = 5.0  # a slot a run has held this long goes to another run here waiting for one
 _LISTED: list[SlotWaits] = []  # this process's runs' lanes while they generate
 
 Holders = Sequence[tuple[str, int]]
@@ -153,8 +154,16 @@ class SlotWaits:
             self._said.add(host)
             held_by = self.whose(host)
             line = wait_words(host, len(lanes), held_by, now - since, self.slots.get(host))
+            if any(who not in (TAKING, HOLDING) for who, _ in held_by):
+                line += (
+                    "; runs on this machine take turns: a run hands a slot over between its "
+                    f"requests once it has held it {format_duration(TURN_S)}"
+                )
             if self.give_up_s is not None:
-                line += f"; each gives up after {format_duration(self.give_up_s)} of waiting"
+                line += (
+                    f"; each gives up after {format_duration(self.give_up_s)} of waiting "
+                    "with no other run on this machine using the host"
+                )
             self.say(line)
 
     @contextmanager

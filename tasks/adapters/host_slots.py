@@ -57,14 +57,23 @@ from evaluation.backends._sending import (
     sending_stopped,
     waiting_for_slot,
 )
+from evaluation.run._slot_waits import TURN_S
 from evaluation.spec import HostSpec
 from tasks.adapters.dead_run_slots import give_back_dead
 from tasks.adapters.host_limits import _warn_of_namesakes
 from tasks.adapters.lane_slot import LaneSlot
 from tasks.adapters.slot_errors import SlotUnavailable, _SlotsFull
-from tasks.adapters.slot_holders import FolderLock, Held, HolderFile, holders_of, scan
+from tasks.adapters.slot_holders import (
+    FolderLock,
+    Held,
+    HolderFile,
+    holders_of,
+    scan,
+    used_by_others,
+)
 from tasks.adapters.slot_leases import _give_back_call, _Grant, _Lease, _Takes, _Unsent
 from tasks.adapters.slot_registry import Registry, registry_for
+from tasks.adapters.slot_turns import SlotTurns
 from tasks.adapters.slot_writes import SlotWrites
 from tasks.adapters.slots_at_exit import _OPEN_RECORDS
 
@@ -81,6 +90,9 @@ RECLAIM_EVERY_S = 2.0  # while a limit is full: how often to look for dead holde
 HANDOFF_S = 1.0  # a parked slot nobody takes within this goes back to the limit
 RESERVE_HOLD_S = 30.0  # slots taken before the lanes start are kept for them this long
 TAKE_SAID_AFTER_S = MAX_POLL_S  # a lane's own take unanswered this long: its wait's cause
+TURN_GRACE_S = 2.0  # after a slot handed over to a waiting run: the limit is left to it
+TURN_LOOK_S = 0.05  # while another run's hand-over is awaited: how often to look for one
+TURN_LOOK_EVERY_S = 0.25  # a run's lanes look for other runs waiting at most this often
 
 logger = logging.getLogger("prefect.evalflow.host_slots")  # Prefect's get_logger's name
 
@@ -177,6 +189,11 @@ class HostSlots:
         self._parked_signal: dict[str, asyncio.Event] = defaultdict(asyncio.Event)
         self._on_parked: Callable[[str], None] | None = None
         self._closing = False  # close() ran; the record closes once nothing is held
+        # waits marked and slots handed over to other runs' waiting lanes (``slot_turns``)
+        self._turns = SlotTurns(registry.folder, label) if registry is not None else None
+        self._handed: dict[str, float] = {}  # host -> when a slot last went to a waiting run
+        self._since: dict[str, float] = {}  # held lease id -> when it was taken from the limit
+        self._looked: dict[str, tuple[float, bool]] = {}  # host -> when, other runs waiting
         self._unlisten: Callable[[], None] | None = None  # the stop's wake-up of waiting lanes
 
     @classmethod
@@ -270,17 +287,80 @@ class HostSlots:
         return self.take_parked(host) or await self._acquire(host)
 
     def take_parked(self, host: str) -> _Lease | None:
-        """A parked lease of ``host`` if one is waiting (no API call), else None."""
-        while self._parked[host]:
-            lease = self._parked[host].pop()
-            expiry = self._expiries.pop(lease.id, None)
-            if expiry is not None:
-                expiry.cancel()
-            elif (grant := self._grants.get(lease.grant_id)) is not None:
-                grant.idle.discard(lease.id)  # a lease's idle slot, in use again
-            if self.still_held(lease):
-                return lease
-        return None
+        """A parked lease of ``host`` if one is waiting (no API call), else None. While
+        another run waits for a slot of the host, not an idle slot of a lease of several:
+        the lease goes back whole once none of its slots is used (``chunk_over``)."""
+        parked = self._parked[host]
+        withheld: list[_Lease] = []
+        if any(map(self._of_several, parked)) and self._others_wait(host):
+            withheld = [lease for lease in parked if self._of_several(lease)]
+            parked[:] = [lease for lease in parked if not self._of_several(lease)]
+        try:
+            while parked:
+                lease = parked.pop()
+                expiry = self._expiries.pop(lease.id, None)
+                if expiry is not None:
+                    expiry.cancel()
+                elif (grant := self._grants.get(lease.grant_id)) is not None:
+                    grant.idle.discard(lease.id)  # a lease's idle slot, in use again
+                if self.still_held(lease):
+                    return lease
+            return None
+        finally:
+            parked.extend(withheld)
+
+    def _of_several(self, lease: _Lease) -> bool:
+        """Whether ``lease`` is a slot of a Prefect lease of several (given back whole)."""
+        grant = self._grants.get(lease.grant_id)
+        return grant is not None and grant.leased and grant.slots > 1
+
+    def _others_wait(self, host: str) -> bool:
+        """Whether another run's lanes wait for a slot of ``host`` (``slot_turns``)."""
+        return self._turns is not None and self._turns.others_wait(self._names[host])
+
+    def turn_due(self, host: str, lease: _Lease) -> bool:
+        """Whether ``lease``'s turn is over: this run took it ``TURN_S`` ago or more,
+        holds more than half of the host's slots, and another run's lanes wait for one
+        (``slot_turns``: looked at most every ``TURN_LOOK_EVERY_S``). A lane asks between
+        its requests (``LaneSlot``): nothing is written while nobody waits."""
+        if self._turns is None:
+            return False
+        now = _loop_time()
+        if now - self._since.get(lease.id, now) < TURN_S:
+            return False
+        looked = self._looked.get(host)
+        if looked is None or now - looked[0] >= TURN_LOOK_EVERY_S:
+            looked = self._looked[host] = (now, self._others_wait(host))
+        capacity = self._capacity.get(host)
+        return looked[1] and (capacity is None or self.held(host) * 2 > capacity)
+
+    async def hand_over(self, host: str, lease: _Lease) -> None:
+        """Give ``lease`` back to the limit for another run's waiting lanes (their turn)
+        and wake them; this run's lanes leave the limit to them for ``TURN_GRACE_S``. A
+        slot of a lease of several waits, parked, for the lease's others: nothing goes
+        back yet (``take_parked``)."""
+        self._handed[host] = _loop_time()
+        await self._give_back_idle([lease])
+        if lease.grant_id not in self._grants and self._turns is not None:
+            self._turns.handed_over(self._names[host])
+
+    def chunk_over(self, host: str, lease: _Lease) -> None:
+        """A lane's chunk ended holding ``lease``: parked for the lane's next chunk, or
+        handed over if its turn is over (``turn_due``)."""
+        if not self.turn_due(host, lease):
+            self.park(host, lease)
+            return
+        handing = asyncio.ensure_future(self.hand_over(host, lease))
+        self._background.add(handing)
+        handing.add_done_callback(self._background.discard)
+
+    def _their_turn(self, host: str) -> bool:
+        """Whether this run handed a slot of ``host`` over within ``TURN_GRACE_S`` and
+        another run's lanes still wait for one: its lanes leave the limit to them."""
+        handed = self._handed.get(host)
+        return (
+            handed is not None and _loop_time() - handed < TURN_GRACE_S and self._others_wait(host)
+        )
 
     async def try_take(self, host: str) -> _Lease | None:
         """A slot of ``host`` if one is free now (parked, or new), else None at once."""
@@ -421,6 +501,7 @@ class HostSlots:
     async def _write_give_back(self, key: str, group: list[_Lease]) -> None:
         for lease in group:
             self._held.pop(lease.id, None)
+            self._since.pop(lease.id, None)
             self._lost.discard(lease.id)
             grant = self._grants.get(lease.grant_id)
             if grant is not None and (grant.leased or grant.slots <= 1):
@@ -480,6 +561,8 @@ class HostSlots:
         if self._renewer is not None:
             self._renewer.cancel()
             await asyncio.gather(self._renewer, return_exceptions=True)
+        if self._turns is not None:
+            self._turns.close()
         await self._writes.settle()
         for expiry in self._expiries.values():
             expiry.cancel()
@@ -519,6 +602,8 @@ class HostSlots:
                 return await self._poll_for_slot(host)
         finally:
             self._lanes_waiting[host] -= 1
+            if not self._lanes_waiting[host] and self._turns is not None:
+                self._turns.wait_ends(self._names[host])
 
     async def _poll_for_slot(self, host: str) -> _Lease:
         """A slot of ``host`` once one comes free (its wait is said by the run, once for
@@ -535,7 +620,9 @@ class HostSlots:
             lease = self.take_parked(host)
             if lease is not None:
                 return lease
-            if self.holds_all(host):
+            if self._their_turn(host):
+                wait = TURN_LOOK_S  # a slot this run handed over: the waiting run's
+            elif self.holds_all(host):
                 wait = MAX_POLL_S  # only this run's own slots can come back: parked here
             else:
                 try:
@@ -543,13 +630,40 @@ class HostSlots:
                 except _SlotsFull as full:
                     if await self._reclaim():
                         continue
+                    if self._turns is not None:  # another run here hands one over
+                        self._turns.wait_starts(self._names[host])
                     wait = min(full.retry_after_s, MAX_POLL_S) * random.uniform(0.5, 1.0)
             if loop.time() + wait > deadline:
-                raise SlotUnavailable(
-                    f"no slot of {self._names[host]} came free within {self._timeout_s:.0f} s"
-                )
+                if not self._busy_elsewhere(host):
+                    raise SlotUnavailable(
+                        f"no slot of {self._names[host]} came free within {self._timeout_s:.0f} s"
+                    )
+                deadline = loop.time() + self._timeout_s  # the host serves another run
+            await self._next_look(host, parked, wait)
+
+    async def _next_look(self, host: str, parked: asyncio.Event, wait: float) -> None:
+        """Wait ``wait`` seconds, or less: until a slot of ``host`` is parked here, or
+        (while this run's lanes wait for one) another run hands one over."""
+        loop = asyncio.get_running_loop()
+        end = loop.time() + wait
+        limit = self._names[host]
+        turns = self._turns if self._turns is not None and self._turns.marked(limit) else None
+        seen = turns.handovers(limit) if turns is not None else None
+        while (left := end - loop.time()) > 0:
+            step = min(left, TURN_LOOK_S) if turns is not None else left
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(parked.wait(), wait)
+                await asyncio.wait_for(parked.wait(), step)
+                return
+            if turns is not None and turns.handovers(limit) != seen:
+                return
+
+    def _busy_elsewhere(self, host: str) -> bool:
+        """Whether another live run on this machine uses ``host`` (``used_by_others``):
+        the host is alive, serving it; a lane waits on for its turn (``slot_turns``)
+        rather than give up after ``timeout_s``."""
+        if self._registry is None:
+            return False
+        return used_by_others(self._registry.folder, self._names[host], self._record)
 
     def _wake_on_stop(self, loop: asyncio.AbstractEventLoop) -> None:
         """Have ``stop_sending`` (from any thread) wake the lanes waiting for a slot, so
@@ -724,6 +838,8 @@ class HostSlots:
             self._record.took_all(Held(lease.id, name) for lease in leases)
         self._grants[grant] = _Grant(grant, name, count, leased=not self._by_count)
         self._held.update((lease.id, lease) for lease in leases)
+        now = _loop_time()
+        self._since.update((lease.id, now) for lease in leases)
         if self._renewer is None and not self._by_count:
             self._renewer = asyncio.create_task(self._renew_forever())
         return leases
@@ -754,6 +870,7 @@ class HostSlots:
         self._grants.pop(grant.id, None)
         for lease in [s for s in self._held.values() if s.grant_id == grant.id]:
             self._held.pop(lease.id)
+            self._since.pop(lease.id, None)
             self._lost.add(lease.id)
 
     async def _reclaim(self) -> bool:

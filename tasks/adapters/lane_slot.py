@@ -32,6 +32,8 @@ class LaneSlot:
     The slot is taken before an HTTP attempt and kept while the lane goes straight on to
     its next request; it is given back as soon as an attempt fails (so it is never held
     through a retry wait). When the chunk ends it is parked for the lane's next chunk.
+    Before a request and at the chunk's end, a slot whose turn is over goes to another
+    run waiting for one (``HostSlots.turn_due``; the runs on one host take turns).
     Taking and giving back a slot around every request costs two API writes per
     generation, which on the embedded SQLite server dominated a sweep
     (benchmarks/perf/sweep_throughput.py).
@@ -49,6 +51,8 @@ class LaneSlot:
 
     @asynccontextmanager
     async def attempt(self) -> AsyncIterator[None]:
+        if self._lease is not None and self._slots.turn_due(self._host, self._lease):
+            await self._hand_over(self._lease)  # another run's turn: this lane waits
         if self._lease is None or not self._slots.still_held(self._lease):
             self._lease = await self._take()
         try:
@@ -69,6 +73,11 @@ class LaneSlot:
         self._watch.holds()
         return lease
 
+    async def _hand_over(self, lease: _Lease) -> None:
+        self._lease = None
+        self._watch.holds_none()
+        await self._slots.hand_over(self._host, lease)
+
     async def release(self) -> None:
         """Give the slot back now (an attempt failed)."""
         if self._lease is not None:
@@ -85,8 +94,9 @@ class LaneSlot:
             self._watch.holds_none()
 
     def finish(self) -> None:
-        """The chunk is over: park the slot for the lane's next chunk."""
+        """The chunk is over: park the slot for the lane's next chunk, or hand it to
+        another run waiting for one (``HostSlots.chunk_over``)."""
         if self._lease is not None:
             lease, self._lease = self._lease, None
             self._watch.holds_none()
-            self._slots.park(self._host, lease)
+            self._slots.chunk_over(self._host, lease)

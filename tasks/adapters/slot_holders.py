@@ -38,6 +38,7 @@ from pathlib import Path
 from evaluation.run._slot_waits import HOLDING, TAKING
 
 SUFFIX = ".holder"
+_HEAD = 8192  # a file's first bytes: its note and its hosts (``uses``) come first
 
 
 @dataclass(frozen=True)
@@ -142,6 +143,29 @@ def holders_of(folder: Path, limit: str, *, besides: str = "") -> list[tuple[str
         if who != besides and (n := sum(h.limit == limit for h in _parse(text))):
             held[who] += n
     return held.most_common()
+
+
+def used_by_others(folder: Path, limit: str, mine: HolderFile | None) -> bool:
+    """Whether a live run other than ``mine`` (its lane workers count as other runs) uses
+    ``limit``'s host, as its file says (``uses``): the host serves that run, whether or
+    not its file lists a slot at this moment (a slot's line is written after the write
+    that took it, and its give-back's before the write). Its lock is tried, not taken."""
+    for path in folder.glob(f"*{SUFFIX}"):
+        if mine is not None and path == mine.path:
+            continue
+        try:
+            fd = os.open(path, os.O_RDONLY)
+        except FileNotFoundError:
+            continue
+        try:
+            if limit not in _hosts(os.pread(fd, _HEAD, 0).decode(errors="replace")).values():
+                continue
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True  # locked by its run: alive
+        finally:
+            os.close(fd)
+    return False
 
 
 def run_holders(folder: Path, limit: str, run: str, *, taking: int = 0) -> list[tuple[str, int]]:

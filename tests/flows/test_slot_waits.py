@@ -91,7 +91,9 @@ def test_a_run_waiting_for_another_runs_slots_says_so_once_naming_it_and_no_hung
             live.tick()
             assert said == [
                 f"2 lanes waiting 31 s so far for a free slot of host 'busy' (held by another "
-                f"run: {NIGHTLY}, 2 of its 2); each gives up after 10 min of waiting"
+                f"run: {NIGHTLY}, 2 of its 2); runs on this machine take turns: a run hands a "
+                "slot over between its requests once it has held it 5 s; each gives up after "
+                "10 min of waiting with no other run on this machine using the host"
             ]
             for lane in theirs:  # the other run is done with them
                 await lane.release()
