@@ -80,6 +80,9 @@ class GateCase:
     shared ones (a smoke candidate's 3 of 36), and ``baseline`` is its figure on those."""
 
 
+BASELINE_UNSCORED = "not scored in the baseline"
+"""The test of a quality check whose baseline has no score for its metric and config
+(its other checks scored): not tested, and the verdict says so."""
 STATED_DROP = 0.10  # the gate says when its cases cannot catch a drop this large
 UNDERPOWERED_EXIT = 3  # --require-power: passed, but a quality check cannot catch the drop
 
@@ -153,6 +156,12 @@ class GateResult:
     def untested(self) -> tuple[GateCase, ...]:
         """The checks without a p (no data or too little): not passes, and said so."""
         return tuple(c for c in self.cases if c.p_adjusted is None)
+
+    @property
+    def unscored(self) -> tuple[GateCase, ...]:
+        """The quality checks not tested because the baseline has no score for their
+        metric and config (its other checks scored: ``_require_baseline_scores``)."""
+        return tuple(c for c in self.cases if c.test == BASELINE_UNSCORED)
 
     @property
     def underpowered(self) -> GateCase | None:
@@ -291,7 +300,9 @@ def gate(
     for config in shared:
         for metric in metrics:
             _require_scores(cand_scores, candidate, config, labels[config], metric.name)
-            rows.append(_quality_case(cand_scores, base_scores, config, metric))
+    _require_baseline_scores(base_scores, baseline, shared, [m.name for m in metrics])
+    for config in shared:
+        rows.extend(_quality_case(cand_scores, base_scores, config, metric) for metric in metrics)
         rows.extend(check(cand_gens, base_gens, config) for check in operational)
     tested = [r for r in rows if r[7] is not None]
     adjusted_list, _ = (
@@ -493,16 +504,39 @@ def _require_scores(
         )
 
 
+def _require_baseline_scores(
+    scores: pd.DataFrame, baseline: str, shared: list[str], metrics: list[str]
+) -> None:
+    """A completed baseline without a score for any quality check of this gate (every
+    one "not tested") passed the gate on no evidence (its operational checks alone):
+    refused, as an unfinished baseline is. One scored metric is evidence: the others are
+    not tested and said so (``BASELINE_UNSCORED``)."""
+    part = scores[scores["config"].isin(shared) & scores["metric"].isin(metrics)]
+    if not metrics or part["value"].notna().any():
+        return
+    named = ", ".join(metrics)
+    raise GateInputError(
+        f"baseline {baseline!r} is completed but has no scores for this gate's quality "
+        f"checks ({named}): each would go untested, and no gate passes on no evidence; "
+        "score it first "
+        f"(`evalflow rescore {baseline} --metrics {','.join(metrics)}`), or name another "
+        "--baseline"
+    )
+
+
 def _quality_case(cand: pd.DataFrame, base: pd.DataFrame, config: str, metric) -> tuple:
+    baseline = _tagged(base, config, metric.name, "baseline")
+    if not baseline["value"].notna().any():
+        mine = _tagged(cand, config, metric.name, "candidate")["value"]
+        value = float(mine.mean()) if mine.notna().any() else None
+        return (config, metric.name, 0, None, value, None, BASELINE_UNSCORED, None, False)
     frame = pd.concat(
         [
             _tagged(cand, config, metric.name, "candidate"),
-            _tagged(base, config, metric.name, "baseline"),
+            baseline,
         ],
         ignore_index=True,
     )
-    if frame.empty:
-        return (config, metric.name, 0, None, None, None, "not scored", None, False)
     result = compare_pair(frame, "candidate", "baseline", metric.name, score_type=metric.score_type)
     worse = result.diff is not None and (
         result.diff < 0 if metric.higher_is_better else result.diff > 0

@@ -523,7 +523,7 @@ def gate_junit(result: GateResult) -> str:
     )
     floors = _floor_notes(result)
     said = result.changes or result.skipped or result.by_label or result.by_model
-    said = said or result.failed or floors
+    said = said or result.failed or floors or result.unscored
     if said or _unseen(result) or result.too_weak or result.simulated:
         properties = ET.SubElement(suite, "properties")
         if result.simulated:
@@ -536,6 +536,8 @@ def gate_junit(result: GateResult) -> str:
             ET.SubElement(properties, "property", name="paired by model", value=paired)
         for check in result.skipped:
             ET.SubElement(properties, "property", name="left out (--skip)", value=check)
+        for line in _unscored_lines(result):
+            ET.SubElement(properties, "property", name="not scored", value=line)
         if _unseen(result):
             value = _unseen(result).removeprefix("; but ")
             ET.SubElement(properties, "property", name="passed, but", value=value)
@@ -576,10 +578,32 @@ def _untested(result: GateResult) -> str:
     left_out = f" (left out: {', '.join(result.skipped)})" if result.skipped else ""
     if not result.untested:
         return left_out
-    metrics = ", ".join(dict.fromkeys(c.metric for c in result.untested))
+    unscored = {c.metric for c in result.unscored}
+    metrics = ", ".join(
+        f"{m} (no baseline scores)" if m in unscored else m
+        for m in dict.fromkeys(c.metric for c in result.untested)
+    )
     return (
         f" ({len(result.untested)} not tested: {metrics}; reasons in JUnit and summary)" + left_out
     )
+
+
+def _unscored_lines(result: GateResult) -> list[str]:
+    """A line per metric the baseline has no scores for (its other checks scored): those
+    checks are not tested, which a pass must say, not only count."""
+    by_metric: dict[str, list[str]] = {}
+    for c in result.unscored:
+        by_metric.setdefault(c.metric, []).append(c.label)
+    lines = []
+    for metric, labels in by_metric.items():
+        every = len(labels) == sum(c.metric == metric for c in result.cases) > 1
+        which = "any config" if every else ", ".join(labels)
+        lines.append(
+            f"{metric} is not tested: {result.baseline} has no {metric} scores for {which}; "
+            f"score it (`evalflow rescore {result.baseline} --metrics {metric}`) for the gate "
+            "to judge it"
+        )
+    return lines
 
 
 def _by_label(result: GateResult) -> list[str]:
@@ -763,12 +787,14 @@ def gate_markdown(result: GateResult) -> str:
         *[f"> **Compared by label:** {paired}" for paired in _by_label(result)],
         *[f"> **Paired by model:** {paired}" for paired in _by_model(result)],
         *_unmatched_lines(result, "> **Not compared:** "),
+        *[f"> **Not scored:** {line}" for line in _unscored_lines(result)],
         *[f"> **Cannot drop:** {line}" for line in floors],
         *[f"> **Failed requests:** {line}" for line in _failed_lines(result)],
         *(
             [""]
             if any((result.changes, result.unmatched, result.by_label, result.by_model, floors))
             or result.failed
+            or result.unscored
             else []
         ),
         "| config | metric | baseline | candidate | change | test | p (Holm) | |",
@@ -852,6 +878,7 @@ def gate_text(result: GateResult) -> str:
     changes += [f"note: compared by label: {paired}" for paired in _by_label(result)]
     changes += [f"note: paired by model: {paired}" for paired in _by_model(result)]
     changes += _unmatched_lines(result, "note: not compared: ")
+    changes += [f"note: {line}" for line in _unscored_lines(result)]
     shared = (
         [said] if (said := _settings_said(result.shared, result.n_key, "every config: ")) else []
     )

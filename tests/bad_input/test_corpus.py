@@ -2072,6 +2072,11 @@ OPTION_CASES = [
         gate_pair("--junit", "ROOT/gate.xml", base_status="interrupted"),
         ("baseline 'base' is interrupted: finish it first (rerun its `evalflow run` to resume "
          "it), or name another --baseline; only a completed, scored run can be a baseline",)),
+    Bad("opt-gate-unscored-baseline", "cli",  # completed, never scored: it passed (exit 0)
+        gate_pair("--junit", "ROOT/gate.xml", base_scored=False),
+        ("baseline 'base' is completed but has no scores for this gate's quality checks "
+         "(exact_match): each would go untested, and no gate passes on no evidence; score it "
+         "first (`evalflow rescore base --metrics exact_match`), or name another --baseline",)),
     Bad("opt-gate-two-configs-relabelled", "cli",  # recheck2-1: no config in common, no why
         gate_pair("--junit", "ROOT/gate.xml", temperatures=(0.0, 0.7), cand_num_predict=3),
         ("'cand' and 'base' have no config in common: 'cand' ran m:1b t=0 n=3, m:1b t=0.7 n=3; "

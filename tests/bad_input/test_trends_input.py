@@ -134,6 +134,12 @@ CASES = {
         ["gate", "unscored", "--baseline", "nightly-night-00"],
         "candidate 'unscored' has no exact_match scores for m:1b",
     ),
+    "gate-unscored-baseline": (  # a completed baseline, no score: it passed on nothing
+        ["gate", "nightly-night-01", "--baseline", "unscored"],
+        "baseline 'unscored' is completed but has no scores for this gate's quality checks "
+        "(exact_match): each would go untested, and no gate passes on no evidence; score it "
+        "first (`evalflow rescore unscored --metrics exact_match`), or name another --baseline",
+    ),
     "trends-k-leaves-no-threshold": (  # newcomer-45: --k 5 gave h = 0.00
         ["trends", "nightly", "--k", "5"],
         "CUSUM k = 5 with 2 false alarms per 100 nights over 6 stream(s) leaves the watch no "

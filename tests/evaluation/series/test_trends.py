@@ -531,6 +531,31 @@ def test_a_gate_that_cannot_pair_by_model_says_why(engine):
     )
 
 
+def test_a_metric_the_baseline_never_scored_is_named_in_the_verdict(engine):
+    """A baseline scored on exact_match and not on contains: the gate judges exact_match
+    and says contains went untested for want of the baseline's scores (it said "not
+    tested (none)", counted among the untested checks and nothing more)."""
+    suite, config = make_suite(12, name="unscored-metric"), make_config("m:3b")
+    with session_scope(engine) as session:
+        for name, contains in (("half-base", [None] * 12), ("half-cand", [1.0] * 12)):
+            scores = {config: {"exact_match": [1.0] * 12, "contains": contains}}
+            add_experiment(session, name, suite, scores).status = "completed"
+    with session_scope(engine) as session:
+        result = gate(session, "half-cand", "half-base")
+    assert result.exit_code == 0 and [c.metric for c in result.unscored] == ["contains"]
+    said = (
+        "contains is not tested: half-base has no contains scores for m:3b t=0; score it "
+        "(`evalflow rescore half-base --metrics contains`) for the gate to judge it"
+    )
+    text = gate_text(result)
+    assert "not tested: contains (no baseline scores)" in text.splitlines()[0]
+    assert f"note: {said}" in text
+    assert f"> **Not scored:** {said}" in gate_markdown(result)
+    properties = ET.fromstring(gate_junit(result)).find("properties")
+    assert properties is not None
+    assert [p.get("value") for p in properties if p.get("name") == "not scored"] == [said]
+
+
 def _edited_series(engine, series: str, plan: str, edited_right: int) -> list[str]:
     """Nights of CHANGING on 6 cases: ``A`` its own template (4, 5 or 3 of them right,
     which ones drawn), ``B`` its template edited under its name (``edited_right`` right)."""
