@@ -333,15 +333,26 @@ def _keeps_its_series_and_spec(
 ) -> Engine | None:
     """A rerun keeps its series and its spec: another refused (exit 2) before the hosts
     are asked (a busy host's check waited 48 s before this database check) and before
-    the claim; the database's engine, for the run. A SQLite file not created yet holds
-    no experiment: left uncreated (None)."""
+    the claim; the database's engine, for the run. A database that holds no experiment
+    (a SQLite file not created yet or empty, a PostgreSQL database just created) has no
+    rerun to refuse: left as it is, no table made (None), so that a refusal after this
+    one (the hosts') writes nothing; the claim makes them."""
+    from sqlalchemy import inspect
+
     from evaluation.series import refuse_another_series, refuse_another_spec
-    from evaluation.settings import no_database_yet
+    from evaluation.settings import no_database_yet, sqlite_file
     from evaluation.storage.db import make_engine, session_scope
 
-    if no_database_yet(database):
-        return None
-    engine = make_engine(database)
+    path = sqlite_file(database)
+    if no_database_yet(database) or (path is not None and path.stat().st_size == 0):
+        return None  # reading an empty SQLite file would write its header
+    looked = make_engine(database, create=False)  # another application's refused here
+    try:
+        if not inspect(looked).has_table("experiments"):
+            return None
+    finally:
+        looked.dispose()
+    engine = make_engine(database)  # evalflow's: brought up to date, as every verb does
     with session_scope(engine) as session:
         refuse_another_series(session, name, args.series)
         refuse_another_spec(

@@ -36,6 +36,53 @@ def test_bad_race_field_is_refused_before_anything_runs(tmp_path, capsys):
     assert "field 'delta'" in err and "must be in [0, 1)" in err and err.count("\n") == 1
 
 
+@pytest.fixture(params=["sqlite-not-there", "sqlite-empty-file", "postgresql"])
+def fresh_database(request, tmp_path):
+    """A results database with nothing in it: a SQLite file not created yet, an empty
+    (0-byte) SQLite file, a PostgreSQL database just created (gate_..., dropped after)."""
+    from tests.support.databases import fresh_postgres_url
+
+    path = tmp_path / "results.db"
+    if request.param == "postgresql":
+        yield from fresh_postgres_url("gate")
+        return
+    if request.param == "sqlite-empty-file":
+        path.touch()
+    yield f"sqlite:///{path}"
+
+
+def test_a_run_whose_hosts_refuse_makes_no_table_in_a_fresh_database(
+    fresh_database, tmp_path, capsys, monkeypatch
+):
+    """ncmon-3's side effect: its series check (7e86329a) opened the database before the
+    hosts were asked, creating evalflow's tables, so a run refused by its hosts left a
+    fresh PostgreSQL database (or an empty SQLite file) with 30 empty tables. A database
+    that holds no experiment has no rerun to refuse: the refusal writes nothing."""
+    from sqlalchemy import create_engine, inspect
+
+    from tests.conftest import REPO
+
+    suite = REPO / "benchmarks/suites/qa-short.jsonl"
+    spec = tmp_path / "spec.yaml"
+    host = {"name": "gone", "url": "http://127.0.0.1:9", "kind": "ollama"}  # refuses
+    spec.write_text(
+        yaml.safe_dump({"name": "t", "suite": str(suite), "models": ["m"], "hosts": [host]})
+    )
+    monkeypatch.setenv("PREFECT_API_URL", "http://127.0.0.1:9/api")  # no server started
+    assert main(["--database", fresh_database, "run", str(spec)]) == 2
+    err = capsys.readouterr().err
+    assert "cannot reach any host for model 'm'" in err and err.count("\n") == 1
+    if fresh_database.startswith("sqlite"):
+        path = tmp_path / "results.db"
+        assert not path.exists() or path.stat().st_size == 0
+        return
+    engine = create_engine(fresh_database)
+    try:
+        assert inspect(engine).get_table_names() == []
+    finally:
+        engine.dispose()
+
+
 def test_a_rerun_into_another_series_is_refused_before_its_hosts_are_asked(
     database_url, capsys, monkeypatch
 ):
