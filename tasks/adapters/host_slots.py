@@ -615,6 +615,8 @@ class HostSlots:
         self._wake_on_stop(loop)
         while True:
             if sending_stopped():
+                if self._turns is not None:  # it takes no slot now: no run hands one over
+                    self._turns.wait_ends(self._names[host])
                 await park()
             parked.clear()
             lease = self.take_parked(host)

@@ -141,9 +141,10 @@ def test_holders_are_named_by_their_runs_label_a_runs_workers_counted_as_it(tmp_
 
 def test_lanes_waiting_for_another_runs_slots_are_not_in_flight_and_park_on_a_stop(monkeypatch):
     """Ctrl-C while the lanes waited for another run's slots said "waiting up to 5 s for
-    the 2 request(s) in flight" with none on the wire and waited them out (~6 s): a lane
-    waiting in ``HostSlots`` counted as in flight, and the stop left it polling. Now the
-    wait is not counted, and the stop parks the waiting lanes (no slot is asked after it)."""
+        the 2 request(s) in flight" with none on the wire and waited them out (~6 s): a lane
+        waiting in ``HostSlots`` counted as in flight, and the stop left it polling. Now the
+        wait is not counted, and the stop parks the waiting lanes (no slot is asked after it,
+    and their wait's mark is removed: no other run hands them a slot, ``slot_turns``)."""
     from evaluation.backends import _sending
     from evaluation.run._in_flight import case_in_flight, cases_in_flight
     from tasks.adapters import host_slots
@@ -172,8 +173,11 @@ def test_lanes_waiting_for_another_runs_slots_are_not_in_flight_and_park_on_a_st
             lanes = [asyncio.create_task(case()) for _ in range(2)]
             await until(lambda: mine.lanes_waiting(host.name) == 2)
             assert cases_in_flight() == 0  # both wait for a slot: nothing on the wire
+            marks = mine.registry.folder / "turns" / names[host.name]
+            await until(lambda: list(marks.glob("*.wait")))  # 'nightly' hands one over
             threading.Thread(target=_sending.stop_sending).start()
             await until(lambda: parked == ["lane", "lane"])
+            assert list(marks.glob("*.wait")) == []  # parked: nobody hands one over
             for lane in theirs:  # given back now: the parked lanes take none
                 await lane.release()
             assert mine.held(host.name) == 0 and not any(t.done() for t in lanes)
