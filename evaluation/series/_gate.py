@@ -304,6 +304,8 @@ def gate(
     for config in shared:
         rows.extend(_quality_case(cand_scores, base_scores, config, metric) for metric in metrics)
         rows.extend(check(cand_gens, base_gens, config) for check in operational)
+    both_ran = len(set(cand_gens["case_uid"]) & set(base_gens["case_uid"]))
+    _require_a_tested_quality_check(rows, [m.name for m in metrics], candidate, baseline, both_ran)
     tested = [r for r in rows if r[7] is not None]
     adjusted_list, _ = (
         adjust_p_values([r[7] for r in tested], alpha, "holm") if tested else ([], [])
@@ -521,6 +523,27 @@ def _require_baseline_scores(
         "score it first "
         f"(`evalflow rescore {baseline} --metrics {','.join(metrics)}`), or name another "
         "--baseline"
+    )
+
+
+def _require_a_tested_quality_check(
+    rows: list[tuple], metrics: list[str], candidate: str, baseline: str, both_ran: int
+) -> None:
+    """A baseline scored, but not on the cases the candidate shares with it (or on one of
+    them: a paired test needs 2), leaves every quality check untested, and the gate passed
+    on its operational checks alone: refused, as a baseline with no score at all is
+    (``_require_baseline_scores``). One tested quality check is evidence."""
+    quality = [r for r in rows if r[1] in metrics]
+    if not quality or any(r[7] is not None for r in quality):
+        return
+    paired = {m: max(r[2] for r in quality if r[1] == m) for m in metrics}
+    counts = ", ".join(f"{m} {n}" for m, n in paired.items())
+    raise GateInputError(
+        f"{candidate!r} and {baseline!r} both ran {both_ran} cases, and too few of them are "
+        f"scored in both for any quality check of this gate (cases scored in both: {counts}; "
+        "a paired test needs 2 of a config): each would go untested, and no gate passes on "
+        f"no evidence; score the cases they share (`evalflow rescore {baseline} --metrics "
+        f"{','.join(metrics)}`), or name another --baseline"
     )
 
 

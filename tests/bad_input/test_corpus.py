@@ -38,7 +38,7 @@ from flows.cli import main
 from flows.cli.app import _verbs, build_parser
 from tests.conftest import REPO
 from tests.support.databases import older_lacking_a_required_column
-from tests.support.results_db import add_experiment, make_config, make_suite
+from tests.support.results_db import MISSING, add_experiment, make_config, make_suite
 
 QA_SIDECAR = {
     "name": "tiny",
@@ -1678,12 +1678,14 @@ def gate_pair(
     temperatures: tuple[float, ...] = (0.0,),
     cand_num_predict: int | None = None,
     base_scored: bool = True,
+    scored_apart: bool = False,
 ) -> Callable[[World], list[str]]:
     """`gate cand --baseline base` plus argv, with two runs of demo's config on demo's
     suite stored first (``base`` right on 2 of 3 cases, ``cand`` on none; scored on
     ``metric``; ``cand`` completed, ``base`` of ``base_status``); one config a temperature
     of ``temperatures``, the candidate's with ``cand_num_predict`` where given; ``base``
-    with no score where not ``base_scored``."""
+    with no score where not ``base_scored``; where ``scored_apart``, ``base`` scored only
+    on the case ``cand`` did not run."""
 
     def build(w: World) -> list[str]:
         engine = make_engine(w.db)
@@ -1695,8 +1697,11 @@ def gate_pair(
                 for c in base
             ]
         right = [1.0, 0.0, 1.0] if base_scored else [None, None, None]
+        wrong: list[object] = [0.0] * 3
+        if scored_apart:
+            right, wrong = [None, None, 1.0], [0.0, 0.0, MISSING]
         with session_scope(engine) as session:
-            for name, configs, values in (("base", base, right), ("cand", cand, [0.0] * 3)):
+            for name, configs, values in (("base", base, right), ("cand", cand, wrong)):
                 scores = {c: {metric: values} for c in configs}
                 run = add_experiment(session, name, make_suite(3), scores)
                 run.status = base_status if name == "base" else "completed"
@@ -1718,6 +1723,8 @@ def gate_pair(
         stored += f", cand's num_predict {cand_num_predict}"
     if not base_scored:
         stored += ", base never scored"
+    if scored_apart:
+        stored += ", base scored only on the case cand did not run"
     return _shown(build, f"`gate cand --baseline base {shown}` ({stored} stored{scored})")
 
 
@@ -2077,6 +2084,13 @@ OPTION_CASES = [
         ("baseline 'base' is completed but has no scores for this gate's quality checks "
          "(exact_match): each would go untested, and no gate passes on no evidence; score it "
          "first (`evalflow rescore base --metrics exact_match`), or name another --baseline",)),
+    Bad("opt-gate-baseline-scored-apart", "cli",  # scored, not on a shared case: it passed
+        gate_pair("--junit", "ROOT/gate.xml", scored_apart=True),
+        ("'cand' and 'base' both ran 2 cases, and too few of them are scored in both for any "
+         "quality check of this gate (cases scored in both: exact_match 0; a paired test "
+         "needs 2 of a config): each would go untested, and no gate passes on no evidence; "
+         "score the cases they share (`evalflow rescore base --metrics exact_match`), or "
+         "name another --baseline",)),
     Bad("opt-gate-two-configs-relabelled", "cli",  # recheck2-1: no config in common, no why
         gate_pair("--junit", "ROOT/gate.xml", temperatures=(0.0, 0.7), cand_num_predict=3),
         ("'cand' and 'base' have no config in common: 'cand' ran m:1b t=0 n=3, m:1b t=0.7 n=3; "

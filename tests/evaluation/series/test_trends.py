@@ -556,6 +556,30 @@ def test_a_metric_the_baseline_never_scored_is_named_in_the_verdict(engine):
     assert [p.get("value") for p in properties if p.get("name") == "not scored"] == [said]
 
 
+@pytest.mark.parametrize("paired", [0, 1])
+def test_a_baseline_scored_apart_from_the_candidates_cases_is_refused(engine, paired):
+    """The baseline scored 6 of 12 cases, the candidate ran the other 6 (and ``paired``
+    of the baseline's): no quality check has the 2 paired cases a test needs, so each
+    went "not tested", and the gate passed on its operational checks alone (exit 0)."""
+    suite, config = make_suite(12, name=f"apart-{paired}"), make_config("m:3b")
+    base, cand = f"apart{paired}-base", f"apart{paired}-cand"
+    values = {base: [None] * (6 - paired) + [1.0] * (6 + paired), cand: [0.0] * 6 + [MISSING] * 6}
+    with session_scope(engine) as session:
+        for name, scores in values.items():
+            add_experiment(
+                session, name, suite, {config: {"exact_match": scores}}
+            ).status = "completed"
+    with session_scope(engine) as session, pytest.raises(GateInputError) as refused:
+        gate(session, cand, base)
+    assert str(refused.value) == (
+        f"{cand!r} and {base!r} both ran 6 cases, and too few of them are scored in both for "
+        f"any quality check of this gate (cases scored in both: exact_match {paired}; a "
+        "paired test needs 2 of a config): each would go untested, and no gate passes on no "
+        f"evidence; score the cases they share (`evalflow rescore {base} --metrics "
+        "exact_match`), or name another --baseline"
+    )
+
+
 def _edited_series(engine, series: str, plan: str, edited_right: int) -> list[str]:
     """Nights of CHANGING on 6 cases: ``A`` its own template (4, 5 or 3 of them right,
     which ones drawn), ``B`` its template edited under its name (``edited_right`` right)."""
