@@ -309,6 +309,7 @@ def test_lanes_in_two_workers_waiting_for_slots_are_one_hosts_wait_said_once(tmp
     assert [len(o.records) for o in outcomes] == [2, 2]
     assert said == [
         "2 lanes waiting 31 s so far for a free slot of host 'a' "
-        "(held by another run: 'nightly', 2)"
+        "(held by another run: 'nightly', 2); runs on this machine take turns: a run hands "
+        "a slot over between its requests once it has held it 5 s"
     ]
     assert waits.holding["a"] == 0
