@@ -11,6 +11,7 @@ from prefect.cache_policies import NO_CACHE
 from prefect.runtime import task_run
 from sqlalchemy.engine import Engine
 
+from evaluation.errors import TryLater
 from evaluation.run._chunk import as_chunk
 from evaluation.run._chunk_run import GenerationContext
 from evaluation.run._chunk_run import generate_once as _generate
@@ -70,10 +71,15 @@ async def generate_chunk(
     the host's concurrency slot is given back whenever an attempt fails and handed to
     the lane's next chunk when this one ends (tasks/adapters/host_slots.py). A
     chunk that fails otherwise (a write that failed, no slot in time) is tried once more,
-    skipping what the first attempt stored. ``watch``: told of the lane's slot
+    skipping what the first attempt stored; one stopped for later (``TryLater``: a slot
+    write found the Prefect API busy for its whole budget) is not: what it finished is
+    stored and the run stops. ``watch``: told of the lane's slot
     (``evaluation.run._slot_waits``)."""
     try:
         return await _generate(host, items, context, watch)
+    except TryLater:
+        await context.writer.flush()
+        raise
     except Exception as exc:
         get_run_logger().warning("a chunk on %s failed (%s); trying it once more", host.name, exc)
     todo = as_chunk(items)  # what an idle lane took from it stays taken

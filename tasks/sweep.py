@@ -48,6 +48,7 @@ from evaluation.storage.runs import (
 from evaluation.suites import Case
 from evaluation.wording import ON_THE_DISPLAY, counted
 from tasks.adapters.crashed_runs import mark_crashed
+from tasks.adapters.prefect_client import busy_as_try_later
 
 
 @task(name="load-sweep", cache_policy=NO_CACHE)
@@ -242,8 +243,11 @@ _EXCEPTION_PREFIX = "Flow run encountered an exception: "
 def record_outcome(flow: Flow, flow_run: FlowRun, state: State) -> None:
     """Flow state hook: a failed, crashed or cancelled run ends its experiment's run as
     failed (with the error), cancelled (a worker or runner killed it on a cancel from
-    the UI) or interrupted, wherever the flow ran."""
+    the UI) or interrupted, wherever the flow ran. One its Prefect API stopped (busy for
+    the whole budget: Prefect's client raised from ``PrefectBusy``) is interrupted."""
     raised = getattr(state.data, "result", state.data)  # in a ResultRecord, or itself
+    if isinstance(raised, BaseException):
+        raised = busy_as_try_later(raised) or raised
     if state.is_failed():
         status = ending_of(raised if isinstance(raised, BaseException) else None)
     elif state.is_cancelling() or state.is_cancelled():

@@ -25,7 +25,7 @@ from evaluation.backends._sending import waiting_for_slot
 from evaluation.backends._simulated_latency import embed_latency_s
 from evaluation.backends.base import Backend, GenerationRequest, GenerationResult
 from evaluation.backends.retry import RetryPolicy, embed_with_retries, generate_with_retries
-from evaluation.errors import BackendError, EvalError
+from evaluation.errors import BackendError, EvalError, TryLater
 from evaluation.pipelines._builtins import all_of
 from evaluation.pipelines._chunking import estimate_tokens
 from evaluation.pipelines._contract import Pipeline, PipelineOutput
@@ -393,13 +393,14 @@ async def run_case(
     """Run ``item``'s case through its config's pipeline; returns the case's result (the
     output, its counters summed over the calls, its wall time as latency), the most
     attempts any call needed, and the trace. Backend errors propagate (the caller tells
-    a failing request from a host that is gone); anything else the pipeline raises is
-    a ``PipelineFailed``."""
+    a failing request from a host that is gone), and so does ``TryLater`` (a slot write
+    that found the run's Prefect API busy for its whole budget: the run stops for later,
+    the case not failed); anything else the pipeline raises is a ``PipelineFailed``."""
     pipeline, params = pipeline_of(item)
     handles = _Handles(item, suite, route)
     try:
         output = await pipeline.function(item.case, params, handles)
-    except (BackendError, PipelineFailed):
+    except (BackendError, PipelineFailed, TryLater):
         raise
     except Exception as exc:
         raise PipelineFailed(

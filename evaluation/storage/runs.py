@@ -308,12 +308,13 @@ def failure_reason(exc: BaseException, known: Sequence[str] = ()) -> str:
 
 
 def ending_of(exc: BaseException | None) -> str:
-    """The status of a run that ``exc`` ended: ``interrupted`` where its results database
-    stayed locked by another process's write (``DatabaseBusy``: nothing to fix, its data
-    as complete as they were; the rerun resumes it), else ``failed``."""
-    from evaluation.errors import DatabaseBusy
+    """The status of a run that ``exc`` ended: ``interrupted`` where it was stopped for
+    later (``TryLater``: its results database stayed locked by another process's write,
+    its Prefect API stayed busy; nothing to fix, its data as complete as they were; the
+    rerun resumes it), else ``failed``."""
+    from evaluation.errors import TryLater
 
-    return "interrupted" if isinstance(exc, DatabaseBusy) else "failed"
+    return "interrupted" if isinstance(exc, TryLater) else "failed"
 
 
 def busy_message(name: str, run: ExperimentRun) -> str:

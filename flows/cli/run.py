@@ -14,7 +14,7 @@ from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
-from evaluation.errors import DatabaseBusy, EvalError, HostsOverloaded
+from evaluation.errors import DatabaseBusy, EvalError, HostsOverloaded, TryLater
 from evaluation.redact import PASSWORD_NOTE, redact_argv
 from evaluation.wording import failed_words
 from flows import stop_signals
@@ -214,7 +214,12 @@ def _run(
                     )
                 )
         except Exception as exc:
-            reason = run_control.record_failure(database, name, process, exc, args.known)
+            from tasks.adapters.prefect_client import busy_as_try_later
+
+            # Prefect's engine stopped by the run's API busy for the whole budget (a
+            # state of its flow run, an artifact), as evalflow's slot writes stop it
+            ended = exc if isinstance(exc, TryLater) else busy_as_try_later(exc) or exc
+            reason = run_control.record_failure(database, name, process, ended, args.known)
             then = _what_then(database, name, resume)
             if run_control.was_cancelled(exc):
                 print(f"cancelled: {name!r} stopped ({reason}); {then}", file=sys.stderr)
@@ -233,6 +238,9 @@ def _run(
                 return os.EX_TEMPFAIL  # 75, as a refusal for now (app.EXIT_TRY_LATER)
             if isinstance(exc, DatabaseBusy):  # another's write: interrupted, exit 75
                 raise DatabaseBusy(f"{reason}; {then}") from exc
+            if isinstance(ended, TryLater):  # its Prefect API stayed busy: interrupted
+                print(fitted_command(f"interrupted: {reason}: {resume}", resume), file=sys.stderr)
+                return os.EX_TEMPFAIL
             if isinstance(exc, EvalError):
                 raise
             if args.verbose:

@@ -10,8 +10,8 @@ from typing import TypeVar
 
 import httpx
 
-from tasks.adapters.prefect_client import PrefectBusy
-from tasks.adapters.slot_errors import SlotUnavailable
+from tasks.adapters.prefect_client import PrefectBusy, busy_as_try_later
+from tasks.adapters.slot_errors import SlotWritesBusy
 
 T = TypeVar("T")
 
@@ -28,12 +28,12 @@ class SlotWrites:
         """One slot write at a time from this run (they would collide with each other).
         A busy server's answer is sent again soon by the client's transport
         (``prefect_client.BusyRetry``), the write keeping its turn; a server busy for the
-        whole budget is ``SlotUnavailable``."""
+        whole budget is ``SlotWritesBusy`` (the run stops for later)."""
         try:
             async with self._writes:
                 return await call()
         except PrefectBusy as exc:
-            raise SlotUnavailable(str(exc)) from exc
+            raise SlotWritesBusy(str(busy_as_try_later(exc))) from exc
 
     def finish_even_if_cancelled(self, write: Awaitable[T]) -> asyncio.Task[T]:
         """``write`` as a task ``settle`` waits for, whoever stops waiting for it."""

@@ -20,7 +20,7 @@ from tasks.adapters.prefect_client import (
     engine_client,
     prefect_client,
 )
-from tasks.adapters.slot_errors import SlotUnavailable
+from tasks.adapters.slot_errors import SlotUnavailable, SlotWritesBusy
 from tasks.adapters.slot_writes import SlotWrites
 
 URL = "http://prefect.invalid/api"
@@ -138,7 +138,8 @@ def test_a_server_that_asks_for_a_wait_gets_it():
 def test_a_server_busy_for_the_whole_budget_is_one_clear_error_and_a_slot_write_says_so():
     """Asked again at least once every ``WAIT_CAP_S`` for the budget (a minute's busy
     spell of Prefect's SQLite is waited out), then "the Prefect API stayed busy for
-    N s": a run's slot write says it as ``SlotUnavailable`` (try later, exit 75)."""
+    N s": a run's slot write says it as ``SlotWritesBusy`` (a ``SlotUnavailable`` that
+    is try later, exit 75: the run stops, interrupted, its case not failed)."""
     server, clock = _Busy(times=float("inf")), _Clock()
 
     async def main():
@@ -148,9 +149,10 @@ def test_a_server_busy_for_the_whole_budget_is_one_clear_error_and_a_slot_write_
             sent = len(server.sent)
             writes = SlotWrites()
             with pytest.raises(
-                SlotUnavailable,
+                SlotWritesBusy,
                 match=r"^the Prefect API stayed busy for 120 s: POST "
-                r"/api/v2/concurrency_limits/increment: 503$",
+                r"/api/v2/concurrency_limits/increment: 503 \(at http://prefect.invalid\); "
+                r"run the same command again when it answers$",
             ):
                 await writes.write(
                     lambda: client.increment_concurrency_slots(
@@ -164,6 +166,8 @@ def test_a_server_busy_for_the_whole_budget_is_one_clear_error_and_a_slot_write_
     assert BUSY_BUDGET_S - 2 * WAIT_CAP_S <= sum(clock.slept) / 2 <= BUSY_BUDGET_S
     assert sent == len(server.sent) / 2 > 100  # not 6 tries (Prefect: 2 + 4 + ... 32 s)
     assert issubclass(PrefectBusy, httpx.HTTPError)  # callers that tolerate the API's errors
+    assert issubclass(SlotWritesBusy, SlotUnavailable)  # and the slots' (renewals, dead runs')
+    assert issubclass(SlotWritesBusy, TryLater)
 
 
 def test_a_dropped_connection_is_sent_again_soon_too():
