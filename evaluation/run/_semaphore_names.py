@@ -9,6 +9,10 @@ printed on the terminal, after the run was gone, "resource_tracker: There appear
 6 leaked semaphore objects to clean up at shutdown". A name is needed only until every
 process sharing the semaphore has opened it: unlinked then, the semaphore works on until
 the last of them closes it, and the tracker has nothing left to clean up.
+
+No public API says a semaphore's name: this reads multiprocessing's own registry of
+finalizers (``util._finalizer_registry``, ``SemLock._cleanup``: CPython 3.11 to 3.13),
+which tests/evaluation/test_semaphore_names.py checks against the installed Python.
 """
 
 from __future__ import annotations

@@ -289,7 +289,10 @@ def engine_client(*, sync: bool = False, **transport: Any) -> Any:
     engine would make its own, with the client given (``model_construct``: its
     constructor makes a client of Prefect's settings): Prefect's other lookups in the flow
     (``get_client()`` of a task run) find the same client, as they find the engine's,
-    rather than each making one."""
+    rather than each making one. No public API makes that context (its constructor's
+    ``httpx_settings`` would keep ``get_client()`` from handing the client out): what
+    this assumes of Prefect's (3.8) is checked against the installed one by
+    tests/flows/test_prefect_client.py."""
     from prefect.context import AsyncClientContext, SyncClientContext
 
     kind = SyncClientContext if sync else AsyncClientContext

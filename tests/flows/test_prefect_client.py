@@ -268,6 +268,47 @@ def test_the_commands_that_run_a_sync_flow_hold_evalflows_client_while_it_runs()
     assert SyncClientContext.get() is None
 
 
+@pytest.mark.parametrize("sync", [False, True], ids=["async", "sync"])
+def test_the_engines_client_context_is_prefects_own_with_evalflows_client(sync):
+    """``engine_client`` makes Prefect's client context with ``model_construct`` (its
+    constructor would make a client of Prefect's own): that holds while the installed
+    Prefect's ``AsyncClientContext``/``SyncClientContext`` has ``client`` as its one
+    field, its constructor sets nothing else but its private attributes' defaults
+    (``_httpx_settings`` None), and Prefect's ``get_client()`` inside the entered context
+    hands out the context's client (the flow's task runs then send through evalflow's,
+    not a client each). An upgrade of Prefect that changes any of these fails here."""
+    import prefect
+    from prefect.client.orchestration import get_client
+    from prefect.context import AsyncClientContext, SyncClientContext
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    def answer(request: httpx.Request) -> httpx.Response:  # Prefect's version check
+        return httpx.Response(200, json=prefect.__version__)
+
+    kind = SyncClientContext if sync else AsyncClientContext
+    change = (
+        f"Prefect {prefect.__version__}'s {kind.__name__} is not what "
+        "tasks/adapters/prefect_client.engine_client assumes (Prefect 3.8's): make the "
+        "context as its constructor now does, with evalflow's client"
+    )
+    with temporary_settings(updates={PREFECT_API_URL: URL}):
+        prefects = kind()  # a client of Prefect's settings: made, nothing sent
+        ours = engine_client(sync=sync, inner=httpx.MockTransport(answer))
+        assert set(kind.model_fields) == {"client"}, change
+        assert ours.__pydantic_private__ == prefects.__pydantic_private__, change
+        if sync:
+            with ours as context:
+                handed_out = get_client(sync_client=True)
+        else:
+
+            async def entered():
+                async with ours as context:
+                    return get_client(), context
+
+            handed_out, context = asyncio.run(entered())
+    assert handed_out is context.client and type(handed_out) is type(prefects.client), change
+
+
 def test_a_busy_answer_a_prefect_client_raised_from_is_try_later():
     """Prefect's client says a version check answered busy for the whole budget as
     "RuntimeError: Failed to reach API at URL", raised from the ``PrefectBusy``: it is a
