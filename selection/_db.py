@@ -2,18 +2,20 @@
 configured URL for the duration of one call (settings are read only here, at the edge).
 Either way the selector's own tables (``selection.schema.TABLES``) are created on it
 where missing, once per engine; a reader of a database that takes no write and holds
-none of them (a read-only copy never retrained) reads it without them."""
+none of them (a read-only copy never retrained) reads it without them, and a reader of a
+fresh home an empty database in memory (``not_there_yet`` says where none is yet)."""
 
 from __future__ import annotations
 
 import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError
 
-from evaluation.settings import refuse_a_named_database_not_there
+from evaluation.settings import no_database_yet, refuse_a_named_database_not_there, sqlite_file
 from evaluation.storage.db import (
     EVALUATION_TABLES,
     create_tables,
@@ -26,6 +28,7 @@ from selection.schema import TABLES
 
 _READY: weakref.WeakSet[Engine] = weakref.WeakSet()
 _REFUSED: weakref.WeakKeyDictionary[Engine, str] = weakref.WeakKeyDictionary()
+_NOT_THERE: weakref.WeakKeyDictionary[Engine, Path] = weakref.WeakKeyDictionary()
 
 
 def with_selector_tables(engine: Engine, *, reads_only: bool = False) -> Engine:
@@ -53,6 +56,12 @@ def tables_refused(engine: Engine) -> str:
     return _REFUSED.get(engine, "")
 
 
+def not_there_yet(engine: Engine) -> Path | None:
+    """The database file a reader of a fresh home found not there yet, where ``engine``
+    is the empty database in memory that stands in for it (``engine_for``); else None."""
+    return _NOT_THERE.get(engine)
+
+
 @contextmanager
 def engine_for(
     engine: Engine | None, database_url: str | None, *, reads_only: bool = False
@@ -60,8 +69,10 @@ def engine_for(
     """``engine`` as given, else an engine for ``database_url`` (or the configured
     database, ``EVALFLOW_DATABASE_URL``), disposed of afterwards; for a caller that
     ``reads_only``, a SQLite file in WAL mode in a read-only folder as a snapshot
-    (``evaluation.storage.snapshot``), and a read-only database without the selector's
-    tables as it is."""
+    (``evaluation.storage.snapshot``), a read-only database without the selector's
+    tables as it is, and, where the default SQLite file is not there yet (a fresh home),
+    an empty database in memory, so that the read creates neither the file nor its folder
+    (a named file not there is refused: ``refuse_a_named_database_not_there``)."""
     if engine is not None:
         yield with_selector_tables(engine, reads_only=reads_only)
         return
@@ -69,10 +80,14 @@ def engine_for(
 
     refuse_a_named_database_not_there(database_url, "database_url")
     url = configured_url(database_url, source="database_url")
-    tables = EVALUATION_TABLES if reads_only else (*EVALUATION_TABLES, *TABLES)
-    owned = make_engine(url, tables=tables, reads_only=reads_only)
-    if not reads_only:
+    missing = sqlite_file(url) if reads_only and no_database_yet(url) else None
+    every_table = missing is not None or not reads_only
+    tables = (*EVALUATION_TABLES, *TABLES) if every_table else EVALUATION_TABLES
+    owned = make_engine("sqlite://" if missing else url, tables=tables, reads_only=reads_only)
+    if every_table:
         _READY.add(owned)  # the selector's tables made with the others
+    if missing is not None:
+        _NOT_THERE[owned] = missing
     try:
         yield with_selector_tables(owned, reads_only=reads_only)
     finally:

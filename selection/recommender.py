@@ -63,7 +63,7 @@ from selection._choice import (
 )
 from selection._considered import considered
 from selection._corpus_board import Boards, corpus_boards, ranked_apart
-from selection._db import engine_for, tables_refused
+from selection._db import engine_for, not_there_yet, tables_refused
 from selection._evidence_rule import (
     evidence_override,
     hand_floor,
@@ -183,11 +183,7 @@ def recommend(
             answer = _answer(session, request, candidates)
             if answer.status == "unavailable":  # a refusal (no such version): nothing logged
                 return answer
-            if snapshot := snapshot_note(bound):  # no write to try: say why it is not logged
-                unlogged = f"not logged: {snapshot}"
-                return replace(answer, notes=(*answer.notes, unlogged), unlogged=unlogged)
-            if refused := tables_refused(bound):  # no log to write to
-                unlogged = f"not logged in the results database {database_name(bound)}: {refused}"
+            if unlogged := _not_logged(bound):
                 return replace(answer, notes=(*answer.notes, unlogged), unlogged=unlogged)
             return _logged(session, answer, database_name(bound))
     except StorageError as exc:  # it names the database ("cannot open the results database")
@@ -195,6 +191,21 @@ def recommend(
     except SQLAlchemyError as exc:
         said = f"cannot use the results database: {storage_problem(exc)}"
         return Recommendation("unavailable", task_type, said, request=request)
+
+
+def _not_logged(engine: Engine) -> str:
+    """Why an answer read from ``engine`` is not logged there: a fresh home (a read does
+    not create its database), a snapshot (no write to try), a database without the log
+    table that cannot take it; "" where it is logged."""
+    if (missing := not_there_yet(engine)) is not None:
+        return (
+            f"not logged: no results database at {missing} yet (the first `evalflow run` makes it)"
+        )
+    if snapshot := snapshot_note(engine):
+        return f"not logged: {snapshot}"
+    if refused := tables_refused(engine):
+        return f"not logged in the results database {database_name(engine)}: {refused}"
+    return ""
 
 
 def _logged(session: Session, answer: Recommendation, database: str) -> Recommendation:

@@ -24,14 +24,10 @@ T = TypeVar("T")
 
 
 def cmd_recommend(args: argparse.Namespace) -> int:
-    from evaluation.settings import database_url, no_database_yet
     from selection import recommend
     from selection._request import BadRequest
 
-    # a fresh home's database is not created to find no selector in it: an empty one in
-    # memory stands in (as for show and experiments: flows/cli/_database.open_reader)
-    database = "sqlite://" if no_database_yet(database_url(args.database)) else args.database
-    try:
+    try:  # on a fresh home it creates no database to find no selector in (selection._db)
         answer = recommend(
             args.task_type,
             max_latency_s=args.max_latency,
@@ -39,7 +35,7 @@ def cmd_recommend(args: argparse.Namespace) -> int:
             min_quality=args.min_quality,
             prefer=args.prefer,
             version=args.version,
-            database_url=database,
+            database_url=args.database,
         )
     except BadRequest as exc:  # recommend() refuses bad arguments this way (its own
         raise EvalError(str(exc)) from exc  # faults are evalflow's: exit 1, not bad input)
@@ -47,7 +43,7 @@ def cmd_recommend(args: argparse.Namespace) -> int:
         raise EvalError(" ".join(answer.message.split()))
     print(fitted(answer.brief() if args.quiet else answer.explain()))
     if args.write_spec is not None:
-        _write_spec(args.write_spec, answer, database)
+        _write_spec(args.write_spec, answer, args.database)
     return 0 if answer.choice is not None else 1
 
 

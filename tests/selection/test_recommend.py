@@ -1478,6 +1478,37 @@ def test_a_read_only_database_never_retrained_says_no_selector_has_been_trained(
     assert err == ""
 
 
+def test_recommend_on_a_fresh_home_creates_nothing_as_the_cli(tmp_path, monkeypatch, capsys):
+    """ncsel-2: on a fresh home `recommend()` in Python made the folder and a database
+    with every table, to log a no_data answer, where `evalflow recommend` left the home
+    as it found it. Both answer as on an empty database, unlogged, and say why."""
+    from flows.cli import main
+
+    home = tmp_path / "home"
+    monkeypatch.setenv("EVALFLOW_HOME", str(home))
+    monkeypatch.delenv("EVALFLOW_DATABASE_URL", raising=False)
+    answer = recommend("qa")
+    assert (answer.status, answer.message, answer.id) == (
+        "no_data",
+        "no selector has been trained yet",
+        None,
+    )
+    assert (
+        answer.unlogged
+        == answer.notes[-1]
+        == (
+            f"not logged: no results database at {home / 'evalflow.db'} yet (the first "
+            "`evalflow run` makes it)"
+        )
+    )
+    assert not home.exists()
+    assert main(["recommend", "qa", "-q"]) == 1
+    out, err = capsys.readouterr()
+    assert out.startswith(f"qa: no selector has been trained yet\n  next: {answer.suggestions[0]}")
+    assert f"  note: {answer.unlogged}\n" in out and err == ""
+    assert not home.exists()
+
+
 def test_a_read_only_engine_finds_the_selector_a_writer_trained_since(trained, tmp_path):
     """A caller's read-only engine that found no selector's tables looks again on its next
     answer: the first `retrain`, by whoever may write the file, makes them meanwhile."""
