@@ -83,6 +83,9 @@ class GateCase:
 BASELINE_UNSCORED = "not scored in the baseline"
 """The test of a quality check whose baseline has no score for its metric and config
 (its other checks scored): not tested, and the verdict says so."""
+NOT_IN_BASELINE = "not in the baseline"
+"""The test of a quality check on a metric the candidate scored and the baseline's run
+never did (not one of its metrics: added to the spec since): not tested, and said so."""
 STATED_DROP = 0.10  # the gate says when its cases cannot catch a drop this large
 UNDERPOWERED_EXIT = 3  # --require-power: passed, but a quality check cannot catch the drop
 
@@ -160,8 +163,14 @@ class GateResult:
     @property
     def unscored(self) -> tuple[GateCase, ...]:
         """The quality checks not tested because the baseline has no score for their
-        metric and config (its other checks scored: ``_require_baseline_scores``)."""
-        return tuple(c for c in self.cases if c.test == BASELINE_UNSCORED)
+        metric and config (its other checks scored: ``_require_baseline_scores``), or
+        never scored their metric (``NOT_IN_BASELINE``)."""
+        return tuple(c for c in self.cases if c.test in (BASELINE_UNSCORED, NOT_IN_BASELINE))
+
+    @property
+    def not_in_baseline(self) -> tuple[GateCase, ...]:
+        """The quality checks of a metric the baseline's run never scored."""
+        return tuple(c for c in self.cases if c.test == NOT_IN_BASELINE)
 
     @property
     def underpowered(self) -> GateCase | None:
@@ -278,11 +287,14 @@ def gate(
     rows: list[
         tuple[str, str, int, float | None, float | None, float | None, str, float | None, bool]
     ] = []
-    metrics = _quality(runs[candidate].metrics, runs[baseline].metrics)
-    checks = [*[m.name for m in metrics], *OPERATIONAL]
+    scored = _quality(runs[candidate].metrics)
+    metrics = [m for m in scored if m.name in runs[baseline].metrics]
+    absent = [m.name for m in scored if m.name not in runs[baseline].metrics]
+    checks = [*[m.name for m in scored], *OPERATIONAL]
     check_skip(skip, checks, GateInputError, noun="check", of="this gate", nothing="gated")
     _check_power_skip(require_drop, skip, [m.name for m in metrics])
     metrics = [m for m in metrics if m.name not in skip]
+    absent = [name for name in absent if name not in skip]
     _check_power_scale(require_drop, metrics)
     operational = [
         check
@@ -303,9 +315,13 @@ def gate(
     _require_baseline_scores(base_scores, baseline, shared, [m.name for m in metrics])
     for config in shared:
         rows.extend(_quality_case(cand_scores, base_scores, config, metric) for metric in metrics)
+        rows.extend(
+            _untested_quality(cand_scores, config, name, NOT_IN_BASELINE) for name in absent
+        )
         rows.extend(check(cand_gens, base_gens, config) for check in operational)
     both_ran = len(set(cand_gens["case_uid"]) & set(base_gens["case_uid"]))
-    _require_a_tested_quality_check(rows, [m.name for m in metrics], candidate, baseline, both_ran)
+    quality_names = [*[m.name for m in metrics], *absent]
+    _require_a_tested_quality_check(rows, quality_names, candidate, baseline, both_ran)
     tested = [r for r in rows if r[7] is not None]
     adjusted_list, _ = (
         adjust_p_values([r[7] for r in tested], alpha, "holm") if tested else ([], [])
@@ -482,10 +498,12 @@ def _check_power_scale(require_drop: float | None, quality: list) -> None:
     )
 
 
-def _quality(candidate: list[str], baseline: list[str]) -> list:
+def _quality(names: list[str]) -> list:
+    """The quality metrics among ``names`` (the candidate's: a check each, where the
+    baseline scored it too; ``NOT_IN_BASELINE`` where it did not)."""
     out = []
-    for name in candidate:
-        if name in NOT_QUALITY or name not in baseline:
+    for name in names:
+        if name in NOT_QUALITY:
             continue
         try:
             out.append(get_metric(name))
@@ -537,7 +555,10 @@ def _require_a_tested_quality_check(
     if not quality or any(r[7] is not None for r in quality):
         return
     paired = {m: max(r[2] for r in quality if r[1] == m) for m in metrics}
-    counts = ", ".join(f"{m} {n}" for m, n in paired.items())
+    absent = {r[1] for r in quality if r[6] == NOT_IN_BASELINE}
+    counts = ", ".join(
+        f"{m} {n}" + (f" ({NOT_IN_BASELINE})" if m in absent else "") for m, n in paired.items()
+    )
     raise GateInputError(
         f"{candidate!r} and {baseline!r} both ran {both_ran} cases, and too few of them are "
         f"scored in both for any quality check of this gate (cases scored in both: {counts}; "
@@ -547,12 +568,18 @@ def _require_a_tested_quality_check(
     )
 
 
+def _untested_quality(cand: pd.DataFrame, config: str, metric: str, why: str) -> tuple:
+    """A quality check the baseline has nothing for (``BASELINE_UNSCORED``,
+    ``NOT_IN_BASELINE``): not tested, beside the candidate's mean."""
+    mine = _tagged(cand, config, metric, "candidate")["value"]
+    value = float(mine.mean()) if mine.notna().any() else None
+    return (config, metric, 0, None, value, None, why, None, False)
+
+
 def _quality_case(cand: pd.DataFrame, base: pd.DataFrame, config: str, metric) -> tuple:
     baseline = _tagged(base, config, metric.name, "baseline")
     if not baseline["value"].notna().any():
-        mine = _tagged(cand, config, metric.name, "candidate")["value"]
-        value = float(mine.mean()) if mine.notna().any() else None
-        return (config, metric.name, 0, None, value, None, BASELINE_UNSCORED, None, False)
+        return _untested_quality(cand, config, metric.name, BASELINE_UNSCORED)
     frame = pd.concat(
         [
             _tagged(cand, config, metric.name, "candidate"),

@@ -557,6 +557,9 @@ def gate_junit(result: GateResult) -> str:
         if c.regressed:
             failure = ET.SubElement(case, "failure", message=_gate_sentence(c))
             failure.text = _gate_sentence(c)
+        elif c in result.not_in_baseline:
+            why = f"{c.test}: rescore the baseline with {_rescore(result.baseline, c.metric)}"
+            ET.SubElement(case, "skipped", message=why)
         elif c.p_adjusted is None:
             ET.SubElement(case, "skipped", message=f"not tested ({c.test})")
     for f in result.too_many_failed:
@@ -578,9 +581,10 @@ def _untested(result: GateResult) -> str:
     left_out = f" (left out: {', '.join(result.skipped)})" if result.skipped else ""
     if not result.untested:
         return left_out
-    unscored = {c.metric for c in result.unscored}
+    unscored = {c.metric: "no baseline scores" for c in result.unscored}
+    unscored |= {c.metric: "not in the baseline" for c in result.not_in_baseline}
     metrics = ", ".join(
-        f"{m} (no baseline scores)" if m in unscored else m
+        f"{m} ({unscored[m]})" if m in unscored else m
         for m in dict.fromkeys(c.metric for c in result.untested)
     )
     return (
@@ -589,21 +593,31 @@ def _untested(result: GateResult) -> str:
 
 
 def _unscored_lines(result: GateResult) -> list[str]:
-    """A line per metric the baseline has no scores for (its other checks scored): those
-    checks are not tested, which a pass must say, not only count."""
+    """A line per metric the baseline has no scores for (its other checks scored), or
+    never scored (not one of its run's metrics): those checks are not tested, which a
+    pass must say, not only count."""
     by_metric: dict[str, list[str]] = {}
     for c in result.unscored:
         by_metric.setdefault(c.metric, []).append(c.label)
+    absent = {c.metric for c in result.not_in_baseline}
     lines = []
     for metric, labels in by_metric.items():
         every = len(labels) == sum(c.metric == metric for c in result.cases) > 1
         which = "any config" if every else ", ".join(labels)
+        has = (
+            f"never scored {metric} (not one of its metrics)"
+            if metric in absent
+            else f"has no {metric} scores for {which}"
+        )
         lines.append(
-            f"{metric} is not tested: {result.baseline} has no {metric} scores for {which}; "
-            f"score it (`evalflow rescore {result.baseline} --metrics {metric}`) for the gate "
-            "to judge it"
+            f"{metric} is not tested: {result.baseline} {has}; score it "
+            f"({_rescore(result.baseline, metric)}) for the gate to judge it"
         )
     return lines
+
+
+def _rescore(baseline: str, metric: str) -> str:
+    return f"`evalflow rescore {baseline} --metrics {metric}`"
 
 
 def _by_label(result: GateResult) -> list[str]:

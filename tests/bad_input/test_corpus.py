@@ -1679,13 +1679,14 @@ def gate_pair(
     cand_num_predict: int | None = None,
     base_scored: bool = True,
     scored_apart: bool = False,
+    cand_metric: str | None = None,
 ) -> Callable[[World], list[str]]:
     """`gate cand --baseline base` plus argv, with two runs of demo's config on demo's
     suite stored first (``base`` right on 2 of 3 cases, ``cand`` on none; scored on
     ``metric``; ``cand`` completed, ``base`` of ``base_status``); one config a temperature
     of ``temperatures``, the candidate's with ``cand_num_predict`` where given; ``base``
     with no score where not ``base_scored``; where ``scored_apart``, ``base`` scored only
-    on the case ``cand`` did not run."""
+    on the case ``cand`` did not run; ``cand`` scored on ``cand_metric`` where given."""
 
     def build(w: World) -> list[str]:
         engine = make_engine(w.db)
@@ -1702,7 +1703,8 @@ def gate_pair(
             right, wrong = [None, None, 1.0], [0.0, 0.0, MISSING]
         with session_scope(engine) as session:
             for name, configs, values in (("base", base, right), ("cand", cand, wrong)):
-                scores = {c: {metric: values} for c in configs}
+                scored = cand_metric if cand_metric and name == "cand" else metric
+                scores = {c: {scored: values} for c in configs}
                 run = add_experiment(session, name, make_suite(3), scores)
                 run.status = base_status if name == "base" else "completed"
         engine.dispose()
@@ -1725,6 +1727,8 @@ def gate_pair(
         stored += ", base never scored"
     if scored_apart:
         stored += ", base scored only on the case cand did not run"
+    if cand_metric:
+        stored += f", cand scored on {cand_metric} only"
     return _shown(build, f"`gate cand --baseline base {shown}` ({stored} stored{scored})")
 
 
@@ -2091,6 +2095,13 @@ OPTION_CASES = [
          "needs 2 of a config): each would go untested, and no gate passes on no evidence; "
          "score the cases they share (`evalflow rescore base --metrics exact_match`), or "
          "name another --baseline",)),
+    Bad("opt-gate-no-metric-in-common", "cli",  # contains dropped silently: it passed
+        gate_pair("--junit", "ROOT/gate.xml", cand_metric="contains"),
+        ("'cand' and 'base' both ran 3 cases, and too few of them are scored in both for any "
+         "quality check of this gate (cases scored in both: contains 0 (not in the baseline); "
+         "a paired test needs 2 of a config): each would go untested, and no gate passes on "
+         "no evidence; score the cases they share (`evalflow rescore base --metrics "
+         "contains`), or name another --baseline",)),
     Bad("opt-gate-two-configs-relabelled", "cli",  # recheck2-1: no config in common, no why
         gate_pair("--junit", "ROOT/gate.xml", temperatures=(0.0, 0.7), cand_num_predict=3),
         ("'cand' and 'base' have no config in common: 'cand' ran m:1b t=0 n=3, m:1b t=0.7 n=3; "

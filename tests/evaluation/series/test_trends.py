@@ -547,13 +547,52 @@ def test_a_metric_the_baseline_never_scored_is_named_in_the_verdict(engine):
         "contains is not tested: half-base has no contains scores for m:3b t=0; score it "
         "(`evalflow rescore half-base --metrics contains`) for the gate to judge it"
     )
+    _said_not_scored(result, "not tested: contains (no baseline scores)", said)
+
+
+def _said_not_scored(result, verdict: str, said: str) -> None:
+    """``verdict`` in the verdict line, ``said`` as its note, in the summary and as the
+    JUnit XML's one property "not scored"."""
     text = gate_text(result)
-    assert "not tested: contains (no baseline scores)" in text.splitlines()[0]
+    assert verdict in text.splitlines()[0]
     assert f"note: {said}" in text
     assert f"> **Not scored:** {said}" in gate_markdown(result)
     properties = ET.fromstring(gate_junit(result)).find("properties")
     assert properties is not None
     assert [p.get("value") for p in properties if p.get("name") == "not scored"] == [said]
+
+
+def test_a_metric_only_the_candidate_scored_is_named_not_dropped(engine):
+    """The candidate scored contains, which the baseline's run never did (not one of its
+    metrics): the gate said "gate passed, 4 checks", contains named nowhere. It is a
+    check not tested, named in the verdict, the summary and the JUnit XML, the exit code
+    left to the checks tested; with no metric in common, nothing is tested: refused."""
+    suite, config = make_suite(12, name="new-metric"), make_config("m:3b")
+    with session_scope(engine) as session:
+        for name, scores in (
+            ("nm-base", {"exact_match": [1.0] * 12}),
+            ("nm-cand", {"exact_match": [1.0] * 12, "contains": [0.0] * 12}),
+            ("nm-other", {"contains": [0.0] * 12}),
+        ):
+            add_experiment(session, name, suite, {config: scores}).status = "completed"
+    with session_scope(engine) as session:
+        result = gate(session, "nm-cand", "nm-base")
+        left_out = gate(session, "nm-cand", "nm-base", skip=["contains"])
+    assert result.exit_code == 0 and [c.metric for c in result.not_in_baseline] == ["contains"]
+    said = (
+        "contains is not tested: nm-base never scored contains (not one of its metrics); "
+        "score it (`evalflow rescore nm-base --metrics contains`) for the gate to judge it"
+    )
+    _said_not_scored(result, "5 checks (2 not tested: contains (not in the baseline), ", said)
+    skipped = ET.fromstring(gate_junit(result)).find("testcase[@name='contains']/skipped")
+    assert skipped is not None and skipped.get("message") == (
+        "not in the baseline: rescore the baseline with "
+        "`evalflow rescore nm-base --metrics contains`"
+    )
+    assert not left_out.not_in_baseline and left_out.skipped == ("contains",)
+    with session_scope(engine) as session, pytest.raises(GateInputError) as refused:
+        gate(session, "nm-other", "nm-base")
+    assert "(cases scored in both: contains 0 (not in the baseline); " in str(refused.value)
 
 
 @pytest.mark.parametrize("paired", [0, 1])
