@@ -86,6 +86,9 @@ BASELINE_UNSCORED = "not scored in the baseline"
 NOT_IN_BASELINE = "not in the baseline"
 """The test of a quality check on a metric the candidate scored and the baseline's run
 never did (not one of its metrics: added to the spec since): not tested, and said so."""
+NOT_IN_CANDIDATE = "not in the candidate"
+"""The test of a quality check on a metric the baseline scored and the candidate's run
+never did (dropped from the spec since): not tested, and said so."""
 STATED_DROP = 0.10  # the gate says when its cases cannot catch a drop this large
 UNDERPOWERED_EXIT = 3  # --require-power: passed, but a quality check cannot catch the drop
 
@@ -164,13 +167,20 @@ class GateResult:
     def unscored(self) -> tuple[GateCase, ...]:
         """The quality checks not tested because the baseline has no score for their
         metric and config (its other checks scored: ``_require_baseline_scores``), or
-        never scored their metric (``NOT_IN_BASELINE``)."""
-        return tuple(c for c in self.cases if c.test in (BASELINE_UNSCORED, NOT_IN_BASELINE))
+        never scored their metric (``NOT_IN_BASELINE``), or the candidate never did
+        (``NOT_IN_CANDIDATE``)."""
+        unscored = (BASELINE_UNSCORED, NOT_IN_BASELINE, NOT_IN_CANDIDATE)
+        return tuple(c for c in self.cases if c.test in unscored)
 
     @property
     def not_in_baseline(self) -> tuple[GateCase, ...]:
         """The quality checks of a metric the baseline's run never scored."""
         return tuple(c for c in self.cases if c.test == NOT_IN_BASELINE)
+
+    @property
+    def not_in_candidate(self) -> tuple[GateCase, ...]:
+        """The quality checks of a metric the candidate's run never scored."""
+        return tuple(c for c in self.cases if c.test == NOT_IN_CANDIDATE)
 
     @property
     def underpowered(self) -> GateCase | None:
@@ -287,14 +297,17 @@ def gate(
     rows: list[
         tuple[str, str, int, float | None, float | None, float | None, str, float | None, bool]
     ] = []
-    scored = _quality(runs[candidate].metrics)
+    cand_metrics = runs[candidate].metrics
+    scored = _quality(cand_metrics)
     metrics = [m for m in scored if m.name in runs[baseline].metrics]
     absent = [m.name for m in scored if m.name not in runs[baseline].metrics]
-    checks = [*[m.name for m in scored], *OPERATIONAL]
+    dropped = [m.name for m in _quality(runs[baseline].metrics) if m.name not in cand_metrics]
+    checks = [*[m.name for m in scored], *dropped, *OPERATIONAL]
     check_skip(skip, checks, GateInputError, noun="check", of="this gate", nothing="gated")
     _check_power_skip(require_drop, skip, [m.name for m in metrics])
     metrics = [m for m in metrics if m.name not in skip]
     absent = [name for name in absent if name not in skip]
+    dropped = [name for name in dropped if name not in skip]
     _check_power_scale(require_drop, metrics)
     operational = [
         check
@@ -317,6 +330,9 @@ def gate(
         rows.extend(_quality_case(cand_scores, base_scores, config, metric) for metric in metrics)
         rows.extend(
             _untested_quality(cand_scores, config, name, NOT_IN_BASELINE) for name in absent
+        )
+        rows.extend(
+            _untested_quality(base_scores, config, name, NOT_IN_CANDIDATE) for name in dropped
         )
         rows.extend(check(cand_gens, base_gens, config) for check in operational)
     both_ran = len(set(cand_gens["case_uid"]) & set(base_gens["case_uid"]))
@@ -568,11 +584,14 @@ def _require_a_tested_quality_check(
     )
 
 
-def _untested_quality(cand: pd.DataFrame, config: str, metric: str, why: str) -> tuple:
-    """A quality check the baseline has nothing for (``BASELINE_UNSCORED``,
-    ``NOT_IN_BASELINE``): not tested, beside the candidate's mean."""
-    mine = _tagged(cand, config, metric, "candidate")["value"]
+def _untested_quality(scores: pd.DataFrame, config: str, metric: str, why: str) -> tuple:
+    """A quality check one run has nothing for (``BASELINE_UNSCORED``,
+    ``NOT_IN_BASELINE``, ``NOT_IN_CANDIDATE``): not tested, beside the other run's mean
+    (``scores``)."""
+    mine = _tagged(scores, config, metric, "run")["value"]
     value = float(mine.mean()) if mine.notna().any() else None
+    if why == NOT_IN_CANDIDATE:
+        return (config, metric, 0, value, None, None, why, None, False)
     return (config, metric, 0, None, value, None, why, None, False)
 
 

@@ -560,6 +560,9 @@ def gate_junit(result: GateResult) -> str:
         elif c in result.not_in_baseline:
             why = f"{c.test}: rescore the baseline with {_rescore(result.baseline, c.metric)}"
             ET.SubElement(case, "skipped", message=why)
+        elif c in result.not_in_candidate:
+            why = f"{c.test}: rescore the candidate with {_rescore(result.candidate, c.metric)}"
+            ET.SubElement(case, "skipped", message=why)
         elif c.p_adjusted is None:
             ET.SubElement(case, "skipped", message=f"not tested ({c.test})")
     for f in result.too_many_failed:
@@ -582,7 +585,7 @@ def _untested(result: GateResult) -> str:
     if not result.untested:
         return left_out
     unscored = {c.metric: "no baseline scores" for c in result.unscored}
-    unscored |= {c.metric: "not in the baseline" for c in result.not_in_baseline}
+    unscored |= {c.metric: c.test for c in (*result.not_in_baseline, *result.not_in_candidate)}
     metrics = ", ".join(
         f"{m} ({unscored[m]})" if m in unscored else m
         for m in dict.fromkeys(c.metric for c in result.untested)
@@ -600,18 +603,20 @@ def _unscored_lines(result: GateResult) -> list[str]:
     for c in result.unscored:
         by_metric.setdefault(c.metric, []).append(c.label)
     absent = {c.metric for c in result.not_in_baseline}
+    dropped = {c.metric for c in result.not_in_candidate}
     lines = []
     for metric, labels in by_metric.items():
         every = len(labels) == sum(c.metric == metric for c in result.cases) > 1
         which = "any config" if every else ", ".join(labels)
+        run = result.candidate if metric in dropped else result.baseline
         has = (
             f"never scored {metric} (not one of its metrics)"
-            if metric in absent
+            if metric in absent | dropped
             else f"has no {metric} scores for {which}"
         )
         lines.append(
-            f"{metric} is not tested: {result.baseline} {has}; score it "
-            f"({_rescore(result.baseline, metric)}) for the gate to judge it"
+            f"{metric} is not tested: {run} {has}; score it ({_rescore(run, metric)}) for the "
+            "gate to judge it"
         )
     return lines
 

@@ -579,20 +579,43 @@ def test_a_metric_only_the_candidate_scored_is_named_not_dropped(engine):
         result = gate(session, "nm-cand", "nm-base")
         left_out = gate(session, "nm-cand", "nm-base", skip=["contains"])
     assert result.exit_code == 0 and [c.metric for c in result.not_in_baseline] == ["contains"]
-    said = (
-        "contains is not tested: nm-base never scored contains (not one of its metrics); "
-        "score it (`evalflow rescore nm-base --metrics contains`) for the gate to judge it"
-    )
-    _said_not_scored(result, "5 checks (2 not tested: contains (not in the baseline), ", said)
-    skipped = ET.fromstring(gate_junit(result)).find("testcase[@name='contains']/skipped")
-    assert skipped is not None and skipped.get("message") == (
-        "not in the baseline: rescore the baseline with "
-        "`evalflow rescore nm-base --metrics contains`"
-    )
+    _said_not_in(result, "baseline", "nm-base")
     assert not left_out.not_in_baseline and left_out.skipped == ("contains",)
     with session_scope(engine) as session, pytest.raises(GateInputError) as refused:
         gate(session, "nm-other", "nm-base")
     assert "(cases scored in both: contains 0 (not in the baseline); " in str(refused.value)
+
+
+def test_a_metric_the_candidate_no_longer_scores_is_named_not_dropped(engine):
+    """The baseline scored contains, the candidate's run no longer does (dropped from its
+    spec): "gate passed, 4 checks", contains named nowhere. Now a check not tested, with
+    the baseline's figure, named as the candidate's, the exit code the tested checks'."""
+    suite, config = make_suite(12, name="dropped-metric"), make_config("m:3b")
+    with session_scope(engine) as session:
+        for name, scores in (
+            ("dm-base", {"exact_match": [1.0] * 12, "contains": [0.5] * 12}),
+            ("dm-cand", {"exact_match": [1.0] * 12}),
+        ):
+            add_experiment(session, name, suite, {config: scores}).status = "completed"
+    with session_scope(engine) as session:
+        result = gate(session, "dm-cand", "dm-base")
+    assert result.exit_code == 0
+    assert [(c.metric, c.baseline) for c in result.not_in_candidate] == [("contains", 0.5)]
+    _said_not_in(result, "candidate", "dm-cand")
+
+
+def _said_not_in(result, role: str, run: str) -> None:
+    """contains, scored by one run and not one of ``run``'s (the ``role``'s) metrics, is
+    said not tested, with the rescore that lets the gate judge it."""
+    said = (
+        f"contains is not tested: {run} never scored contains (not one of its metrics); "
+        f"score it (`evalflow rescore {run} --metrics contains`) for the gate to judge it"
+    )
+    _said_not_scored(result, f"5 checks (2 not tested: contains (not in the {role}), ", said)
+    skipped = ET.fromstring(gate_junit(result)).find("testcase[@name='contains']/skipped")
+    assert skipped is not None and skipped.get("message") == (
+        f"not in the {role}: rescore the {role} with `evalflow rescore {run} --metrics contains`"
+    )
 
 
 @pytest.mark.parametrize("paired", [0, 1])
