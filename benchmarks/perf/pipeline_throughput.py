@@ -229,9 +229,11 @@ def run_flow(
     scenario: tuple,
     latency_s: float,
     timeline: bool = False,
+    workers: int | None = None,
 ):
     """One scenario through the ``evaluate`` flow; its figures (``timeline``: and where
-    the host's idle slot-seconds went, printed)."""
+    the host's idle slot-seconds went, printed; ``workers``: its lane workers, None:
+    ``evaluate``'s default)."""
     from flows.evaluate import evaluate
 
     documents, words, pipeline, grid = scenario
@@ -249,7 +251,8 @@ def run_flow(
     path.write_text(yaml.safe_dump(spec, sort_keys=False))
     database = folder / "results.db"
     process.reset_stats()
-    run = evaluate(spec_path=str(path), database=f"sqlite:///{database}")
+    lanes = {} if workers is None else {"workers": workers}
+    run = evaluate(spec_path=str(path), database=f"sqlite:///{database}", **lanes)
     if timeline:
         from _pipeline_timeline import Timeline
 
@@ -391,6 +394,12 @@ def main() -> None:
         action="store_true",
         help="print where each flow scenario's idle slot-seconds went (_pipeline_timeline.py)",
     )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        help="the flow scenarios' lane workers, as `run --workers N` (default: evaluate's, "
+        "one process); with N > 1 cpu_ms_per_call is the run's own process only",
+    )
     args = parser.parse_args()
     port = free_port()
     process = StandInProcess(
@@ -418,7 +427,9 @@ def main() -> None:
                         )
                         controls["vs_wire" if wire else "vs_control"] = figures
                     else:
-                        figures = run_flow(process, host, scenarios[name], latency_s, args.timeline)
+                        figures = run_flow(
+                            process, host, scenarios[name], latency_s, args.timeline, args.workers
+                        )
                     for key, control in controls.items():
                         if "phase_share" in figures:
                             share = figures["phase_share"] / control["phase_share"]

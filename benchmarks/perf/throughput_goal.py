@@ -16,10 +16,12 @@ other:
     bare-wire:K  the same in K processes at once, each its share of the slots and
               generations: the host's capacity where one process is short of CPU
     evalflow  ``python -m flows.cli run`` as a user runs it: embedded Prefect server,
-              record writer, scoring, statistics, report, fresh homes
-    evalflow:N the same with ``--workers N``: the lanes in N worker processes
-              (evaluation/run/_workers.py), records stored by the command
-    before:N  ``evalflow:N`` from the checkout ``--before DIR`` (before/after, interleaved)
+              record writer, scoring, statistics, report, fresh homes; no ``--workers``
+              (``run``'s default, whatever it is)
+    evalflow:N the same with ``--workers N`` (``evalflow:1``: one process): the lanes in N
+              worker processes (evaluation/run/_workers.py), records stored by the command
+    before:N  ``evalflow:N`` from the checkout ``--before DIR`` (before/after, interleaved;
+              ``before``: no ``--workers``)
     inspect   ``inspect eval`` through its OpenAI-compatible provider, at most ``slots``
               connections, exact-match scoring (skipped with a line when inspect_ai is
               not installed)
@@ -664,12 +666,15 @@ def evalflow_env(home: Path, code: Path | None = None) -> dict[str, str]:
     return env
 
 
-def evalflow_command(db: Path | str, spec: Path, experiment: str, workers: int = 1) -> list[str]:
-    """``run`` of ``spec`` into ``db``: a SQLite file, or a database URL."""
+def evalflow_command(
+    db: Path | str, spec: Path, experiment: str, workers: int | None = None
+) -> list[str]:
+    """``run`` of ``spec`` into ``db``: a SQLite file, or a database URL; ``--workers``
+    only where ``workers`` is given (None: ``run``'s default)."""
     url = db if isinstance(db, str) else f"sqlite:///{db}"
     command = [sys.executable, "-m", "flows.cli", "--database", url]
     command += ["run", str(spec), "--experiment", experiment]
-    return command + (["--workers", str(workers)] if workers > 1 else [])
+    return command + (["--workers", str(workers)] if workers is not None else [])
 
 
 def stored(db: Path | str) -> int:
@@ -730,9 +735,10 @@ def run_client(name: str, n: int, folder: Path, spec: Path, url: str, slots: int
     elif name.startswith(("evalflow", "before")):
         code = BEFORE[0] if name.startswith("before") else CODE[0]
         home = folder / "home"
-        workers = int(name.partition(":")[2] or 1)
+        count = name.partition(":")[2]
+        workers = int(count) if count else None  # None: run's default
         experiment = f"goal-{n}-{time.time():.0f}"
-        tag = f"{name.partition(':')[0]}-w{workers}-{n}"
+        tag = f"{name.partition(':')[0]}-w{count or 'default'}-{n}"
         log = folder / f"{tag}.log"
         command = evalflow_command(folder / f"results-{tag}.db", spec, experiment, workers)
         during = Profiler(name, n, url) if PROFILE[0] else None
@@ -800,7 +806,7 @@ def kill_and_resume(
     spec: Path,
     url: str,
     standin,
-    workers: int = 1,
+    workers: int | None = None,
     server: str | None = None,
 ) -> None:
     """Kill -9 an evalflow run (its process group: the workers too) once ``kill_at``
@@ -811,7 +817,7 @@ def kill_and_resume(
 
 
 def _kill_and_resume(
-    n: int, kill_at: int, folder: Path, spec: Path, url: str, standin, workers: int, db
+    n: int, kill_at: int, folder: Path, spec: Path, url: str, standin, workers: int | None, db
 ) -> None:
     home, name = folder / "home-kill", "goal-killed"
     reset_host(url)
@@ -994,7 +1000,8 @@ def main() -> None:
         "--clients",
         default="bare,bare-wire,evalflow,inspect",
         help="comma-separated, run one after the other (bare,bare-wire,evalflow,inspect); "
-        "evalflow:N runs evalflow with --workers N, before:N the same from --before, "
+        "evalflow runs evalflow with no --workers (its default), evalflow:N with "
+        "--workers N, before[:N] the same from --before, "
         "bare-wire:K the bare loop in K processes",
     )
     parser.add_argument(
@@ -1009,7 +1016,9 @@ def main() -> None:
     )
     parser.add_argument("--kill-at", type=int, help="kill -9 an evalflow run at this count")
     parser.add_argument(
-        "--kill-workers", type=int, default=1, help="--kill-at's run with --workers N (1)"
+        "--kill-workers",
+        type=int,
+        help="--kill-at's run with --workers N (default: none given, run's default)",
     )
     parser.add_argument(
         "--kill-database",

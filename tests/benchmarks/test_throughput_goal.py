@@ -184,3 +184,12 @@ def test_the_pages_two_processes_share_are_counted_once(goal):
     finally:
         for child in children:
             child.communicate(b"")
+
+
+def test_evalflow_runs_with_run_s_own_default_unless_told(goal, tmp_path):
+    """Client ``evalflow`` runs `run` as a user does, no ``--workers`` (its default);
+    ``evalflow:1`` asks for one process, ``evalflow:2`` for two lane workers."""
+    spec, db = tmp_path / "spec.yaml", tmp_path / "r.db"
+    assert "--workers" not in goal.evalflow_command(db, spec, "x")
+    assert goal.evalflow_command(db, spec, "x", 1)[-2:] == ["--workers", "1"]
+    assert goal.evalflow_command(db, spec, "x", 2)[-2:] == ["--workers", "2"]
