@@ -11,7 +11,7 @@ import pandas as pd
 from evaluation.spec import Config
 from evaluation.spec._params import PARAMETERS, Parameter
 from selection._choice import checked_basis
-from selection._considered import simulated
+from selection._considered import considered, simulated
 from selection._evidence_rule import EVIDENCE_WEIGHT
 from selection.features import add_parameter_b
 from selection.frame import CONFIG_COLUMNS
@@ -66,6 +66,39 @@ def candidate_table(
 SHORT_HASH = 8
 """The fewest leading characters of a config hash that name it as a candidate: the short
 form `trends` and `gate` print."""
+MAX_NAMED = 3
+"""The known configs a `next:` line names where none of the candidates is known."""
+
+
+def none_known(
+    model: SelectorModel, candidates: Sequence[Config | str], task_type: str
+) -> tuple[str, ...]:
+    """The `next:` lines of an answer none of whose ``candidates`` is known (only a hash
+    or a label can be: a ``Config`` is predicted): how a config is named, with configs it
+    may name (those of a model named instead of a config, else the task type's), and,
+    unless each is a model it knows, how a config of a model it never saw gets an answer
+    (a newcomer's `candidates=["llama3:70b"]` got no `next:` line)."""
+    known = model.configs
+    models = [c for c in candidates if isinstance(c, str) and c in set(known["model"])]
+    if models:
+        rows = known[known["model"].isin(models)]
+        what = f"{', '.join(models)}: model name(s), not configs; their configs: "
+    else:
+        rows = known[known.index.isin(considered(model.evidence, task_type)["config_hash"])]
+        what = f"the {task_type} configs the selector knows: "
+    labels = [params_label(row) for _, row in rows.head(MAX_NAMED).iterrows()]
+    more = f" and {len(rows) - len(labels)} more" if len(rows) > len(labels) else ""
+    naming = (
+        f"name a config by its label or its hash (whole, or its first {SHORT_HASH} or more "
+        f"characters); {what}{'; '.join(labels)}{more}"
+    )
+    if len(models) == len(candidates):  # every one a model the selector knows
+        return (naming,)
+    return (
+        naming,
+        "for a model the selector never saw, give an evaluation.spec.Config of it (its "
+        f"figures are then predicted), or run it on a {task_type} suite, then `evalflow retrain`",
+    )
 
 
 def _by_prefix(text: str, hashes: pd.Index) -> str | None:

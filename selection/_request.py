@@ -77,6 +77,11 @@ def check_request(
                 "candidates must be a list of configs or config hashes/labels, "
                 f"got {_shown(candidates)}"
             )
+        if not candidates:  # an answer among none: "none known" said nothing of the list
+            raise BadRequest(
+                "candidates must name at least one config (None, the default, considers "
+                f"every known config), got {_shown(candidates)}"
+            )
         for i, c in enumerate(candidates):
             if not isinstance(c, Config) and not (isinstance(c, str) and c.strip()):
                 raise BadRequest(

@@ -49,7 +49,13 @@ from evaluation.errors import StorageError
 from evaluation.spec import Config
 from evaluation.storage.db import database_name, storage_problem
 from evaluation.storage.snapshot import asked_url, snapshot_note
-from selection._candidates import candidate_table, option, params_label, real_only
+from selection._candidates import (
+    candidate_table,
+    none_known,
+    option,
+    params_label,
+    real_only,
+)
 from selection._choice import (
     LATENCY_REASON,
     Prefer,
@@ -286,7 +292,11 @@ def recommend_from_model(
             notes.append(simulated_left_out_note(simulated, task_type))
     if table.empty:
         return Recommendation(
-            "no_data", message="none of the given candidates is known", notes=tuple(notes), **base
+            "no_data",
+            message="none of the given candidates is known",
+            notes=tuple(notes),
+            suggestions=none_known(model, candidates or (), task_type),
+            **base,
         )
     chars = input_chars if input_chars is not None else model.typical_input_chars[task_type]
     scored = scored_candidates(

@@ -563,6 +563,7 @@ def test_the_rag_corpus_with_a_line_separator_passes_plan(
         ({"version": 10**5000}, "version"),
         ({"candidates": 5}, "candidates"),
         ({"candidates": [None]}, "candidates[0]"),
+        ({"candidates": []}, "candidates"),
         ({"candidates": "abc"}, "candidates"),
         ({"version": 2**70}, "version"),
         ({"version": "2"}, "version"),

@@ -1582,6 +1582,33 @@ def test_a_measured_twin_the_selector_cannot_tell_apart_is_named_where_set_aside
     assert not any("set aside" in n for n in named.notes)
 
 
+def test_candidates_none_of_them_known_say_how_to_name_one(trained):
+    """ncsel-3: `candidates=["llama3:70b"]` answered no_data with no `next:` line: not how
+    a config is named, not which ones are known, not how an unseen model gets an answer;
+    a known model's name (not a config's) was only called unknown too."""
+    model = trained.model
+    unseen = recommend_from_model(model, "qa", candidates=["llama3:70b"])
+    assert unseen.status == "no_data" and len(unseen.suggestions) == 2
+    naming, unseen_model = unseen.suggestions
+    assert naming.startswith(
+        "name a config by its label or its hash (whole, or its first 8 or more characters); "
+        "the qa configs the selector knows: "
+    )
+    assert unseen_model == (
+        "for a model the selector never saw, give an evaluation.spec.Config of it (its "
+        "figures are then predicted), or run it on a qa suite, then `evalflow retrain`"
+    )
+    labels = naming.split("knows: ")[1].rsplit(" and ", 1)[0].split("; ")
+    assert len(labels) == 3
+    for label in labels:  # each one it names is a config it takes
+        assert recommend_from_model(model, "qa", candidates=[label]).status != "no_data"
+    name = sorted(set(model.configs["model"]))[0]
+    by_model = recommend_from_model(model, "qa", candidates=[name])
+    [line] = by_model.suggestions
+    assert f"; {name}: model name(s), not configs; their configs: {name} " in line
+    assert f"unknown candidate(s) ignored: {name}" in by_model.notes
+
+
 _CONCISE_AND_COT = {
     "concise": "Answer in a few words.\n\n{input}",
     "cot": "Think step by step.\n\n{input}",
