@@ -694,6 +694,8 @@ def _throughput_case(cand: pd.DataFrame, base: pd.DataFrame, config: str) -> tup
     test = "paired z (log)"
     if 0 < n < LATENCY_MIN_N:
         test += f"; not enough paired cases ({n} < {LATENCY_MIN_N})"
+    elif n == 0:
+        test += "; no case has a tokens/s figure in both runs (a server that reports none)"
     tested = finite and n >= LATENCY_MIN_N
     return (
         config,

@@ -1407,6 +1407,19 @@ def test_tokens_per_s_gets_the_same_day_to_day_allowance_as_latency():
         assert (speed[7] < 0.05, latency[7] < 0.05) == (regressed, regressed)
 
 
+def test_tokens_per_s_with_no_figure_says_why_it_is_not_tested():
+    """A run whose server reported no tokens/s: the check's reason read only "paired z
+    (log)", in the JUnit XML and the summary alike."""
+    gens = pd.DataFrame(
+        {"config_hash": "h", "status": "ok", "case_id": ["a", "b"], "tokens_per_s": [None] * 2}
+    )
+    speed = _throughput_case(gens, gens.assign(tokens_per_s=[50.0, 60.0]), "h")
+    assert (speed[2], speed[7]) == (0, None)
+    assert speed[6] == (
+        "paired z (log); no case has a tokens/s figure in both runs (a server that reports none)"
+    )
+
+
 def test_tokens_per_s_on_too_few_paired_cases_is_not_tested_as_a_p95_on_too_few(engine):
     """A gate on 2 paired cases failed on tokens/s alone (a 30% slower candidate: p 2e-7,
     exit 1): a z on a variance from 2 cases failed 9-16% of null runs at α = 0.05. It needs 10
