@@ -573,6 +573,7 @@ def test_a_metric_only_the_candidate_scored_is_named_not_dropped(engine):
             ("nm-base", {"exact_match": [1.0] * 12}),
             ("nm-cand", {"exact_match": [1.0] * 12, "contains": [0.0] * 12}),
             ("nm-other", {"contains": [0.0] * 12}),
+            ("nm-length", {"output_length": [40.0] * 12}),  # no quality metric (recheck-1)
         ):
             add_experiment(session, name, suite, {config: scores}).status = "completed"
     with session_scope(engine) as session:
@@ -584,6 +585,9 @@ def test_a_metric_only_the_candidate_scored_is_named_not_dropped(engine):
     with session_scope(engine) as session, pytest.raises(GateInputError) as refused:
         gate(session, "nm-other", "nm-base")
     assert "(cases scored in both: contains 0 (not in the baseline); " in str(refused.value)
+    with session_scope(engine) as session, pytest.raises(GateInputError) as refused:
+        gate(session, "nm-base", "nm-length")  # it passed on its operational checks alone
+    assert "(cases scored in both: exact_match 0 (not in the baseline); " in str(refused.value)
 
 
 def test_a_metric_the_candidate_no_longer_scores_is_named_not_dropped(engine):
