@@ -44,6 +44,7 @@ from evaluation.storage.repository import (
     scores_frame,
 )
 from evaluation.storage.runs import experiment_status, finish_first
+from evaluation.wording import counted
 
 
 class GateInputError(EvalError):
@@ -335,9 +336,9 @@ def gate(
             _untested_quality(base_scores, config, name, NOT_IN_CANDIDATE) for name in dropped
         )
         rows.extend(check(cand_gens, base_gens, config) for check in operational)
-    both_ran = len(set(cand_gens["case_uid"]) & set(base_gens["case_uid"]))
+    ran = (set(cand_gens["case_uid"]), set(base_gens["case_uid"]))
     quality_names = [*[m.name for m in metrics], *absent]
-    _require_a_tested_quality_check(rows, quality_names, candidate, baseline, both_ran)
+    _require_a_tested_quality_check(rows, quality_names, (candidate, baseline), ran)
     tested = [r for r in rows if r[7] is not None]
     adjusted_list, _ = (
         adjust_p_values([r[7] for r in tested], alpha, "holm") if tested else ([], [])
@@ -561,12 +562,15 @@ def _require_baseline_scores(
 
 
 def _require_a_tested_quality_check(
-    rows: list[tuple], metrics: list[str], candidate: str, baseline: str, both_ran: int
+    rows: list[tuple], metrics: list[str], names: tuple[str, str], ran: tuple[set, set]
 ) -> None:
     """A baseline scored, but not on the cases the candidate shares with it (or on one of
     them: a paired test needs 2), leaves every quality check untested, and the gate passed
     on its operational checks alone: refused, as a baseline with no score at all is
-    (``_require_baseline_scores``). One tested quality check is evidence."""
+    (``_require_baseline_scores``). One tested quality check is evidence. Where every case
+    the two runs share is scored in both, a rescore cannot help: too few are shared, and
+    the advice is a baseline run on the candidate's cases (recheck-3: "both ran 1 cases",
+    the runs' 18 and 19, and a rescore to do)."""
     quality = [r for r in rows if r[1] in metrics]
     if not quality or any(r[7] is not None for r in quality):
         return
@@ -575,12 +579,19 @@ def _require_a_tested_quality_check(
     counts = ", ".join(
         f"{m} {n}" + (f" ({NOT_IN_BASELINE})" if m in absent else "") for m, n in paired.items()
     )
+    (candidate, baseline), shared = names, len(ran[0] & ran[1])
+    advice = (
+        "run the baseline on the candidate's cases"
+        if not absent and all(n >= shared for n in paired.values())
+        else f"score the cases they share (`evalflow rescore {baseline} --metrics "
+        f"{','.join(metrics)}`)"
+    )
     raise GateInputError(
-        f"{candidate!r} and {baseline!r} both ran {both_ran} cases, and too few of them are "
-        f"scored in both for any quality check of this gate (cases scored in both: {counts}; "
-        "a paired test needs 2 of a config): each would go untested, and no gate passes on "
-        f"no evidence; score the cases they share (`evalflow rescore {baseline} --metrics "
-        f"{','.join(metrics)}`), or name another --baseline"
+        f"{candidate!r} and {baseline!r} share {counted(shared, 'case')} (of the "
+        f"{len(ran[0])} and {len(ran[1])} they ran), and too few of them are scored in both "
+        f"for any quality check of this gate (cases scored in both: {counts}; a paired test "
+        f"needs 2 of a config): each would go untested, and no gate passes on no evidence; "
+        f"{advice}, or name another --baseline"
     )
 
 

@@ -2090,18 +2090,18 @@ OPTION_CASES = [
          "first (`evalflow rescore base --metrics exact_match`), or name another --baseline",)),
     Bad("opt-gate-baseline-scored-apart", "cli",  # scored, not on a shared case: it passed
         gate_pair("--junit", "ROOT/gate.xml", scored_apart=True),
-        ("'cand' and 'base' both ran 2 cases, and too few of them are scored in both for any "
-         "quality check of this gate (cases scored in both: exact_match 0; a paired test "
-         "needs 2 of a config): each would go untested, and no gate passes on no evidence; "
-         "score the cases they share (`evalflow rescore base --metrics exact_match`), or "
-         "name another --baseline",)),
+        ("'cand' and 'base' share 2 cases (of the 2 and 3 they ran), and too few of them are "
+         "scored in both for any quality check of this gate (cases scored in both: "
+         "exact_match 0; a paired test needs 2 of a config): each would go untested, and "
+         "no gate passes on no evidence; score the cases they share (`evalflow rescore "
+         "base --metrics exact_match`), or name another --baseline",)),
     Bad("opt-gate-no-metric-in-common", "cli",  # contains dropped silently: it passed
         gate_pair("--junit", "ROOT/gate.xml", cand_metric="contains"),
-        ("'cand' and 'base' both ran 3 cases, and too few of them are scored in both for any "
-         "quality check of this gate (cases scored in both: contains 0 (not in the baseline); "
-         "a paired test needs 2 of a config): each would go untested, and no gate passes on "
-         "no evidence; score the cases they share (`evalflow rescore base --metrics "
-         "contains`), or name another --baseline",)),
+        ("'cand' and 'base' share 3 cases (of the 3 and 3 they ran), and too few of them are "
+         "scored in both for any quality check of this gate (cases scored in both: "
+         "contains 0 (not in the baseline); a paired test needs 2 of a config): each would "
+         "go untested, and no gate passes on no evidence; score the cases they share "
+         "(`evalflow rescore base --metrics contains`), or name another --baseline",)),
     Bad("opt-gate-two-configs-relabelled", "cli",  # recheck2-1: no config in common, no why
         gate_pair("--junit", "ROOT/gate.xml", temperatures=(0.0, 0.7), cand_num_predict=3),
         ("'cand' and 'base' have no config in common: 'cand' ran m:1b t=0 n=3, m:1b t=0.7 n=3; "

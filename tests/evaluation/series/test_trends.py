@@ -622,27 +622,46 @@ def _said_not_in(result, role: str, run: str) -> None:
     )
 
 
+def _gate_refused(engine, suite: str, values: dict, cand: str, base: str) -> str:
+    """The gate's refusal of ``cand`` against ``base``, completed runs of one config on a
+    12-case ``suite`` with ``values`` as their exact_match scores (MISSING: not run)."""
+    cases, config = make_suite(12, name=suite), make_config("m:3b")
+    with session_scope(engine) as session:
+        for name, scores in values.items():
+            add_experiment(
+                session, name, cases, {config: {"exact_match": scores}}
+            ).status = "completed"
+    with session_scope(engine) as session, pytest.raises(GateInputError) as refused:
+        gate(session, cand, base)
+    return str(refused.value)
+
+
 @pytest.mark.parametrize("paired", [0, 1])
 def test_a_baseline_scored_apart_from_the_candidates_cases_is_refused(engine, paired):
     """The baseline scored 6 of 12 cases, the candidate ran the other 6 (and ``paired``
     of the baseline's): no quality check has the 2 paired cases a test needs, so each
     went "not tested", and the gate passed on its operational checks alone (exit 0)."""
-    suite, config = make_suite(12, name=f"apart-{paired}"), make_config("m:3b")
     base, cand = f"apart{paired}-base", f"apart{paired}-cand"
     values = {base: [None] * (6 - paired) + [1.0] * (6 + paired), cand: [0.0] * 6 + [MISSING] * 6}
-    with session_scope(engine) as session:
-        for name, scores in values.items():
-            add_experiment(
-                session, name, suite, {config: {"exact_match": scores}}
-            ).status = "completed"
-    with session_scope(engine) as session, pytest.raises(GateInputError) as refused:
-        gate(session, cand, base)
-    assert str(refused.value) == (
-        f"{cand!r} and {base!r} both ran 6 cases, and too few of them are scored in both for "
-        f"any quality check of this gate (cases scored in both: exact_match {paired}; a "
-        "paired test needs 2 of a config): each would go untested, and no gate passes on no "
-        f"evidence; score the cases they share (`evalflow rescore {base} --metrics "
-        "exact_match`), or name another --baseline"
+    assert _gate_refused(engine, f"apart-{paired}", values, cand, base) == (
+        f"{cand!r} and {base!r} share 6 cases (of the 6 and 12 they ran), and too few of them "
+        f"are scored in both for any quality check of this gate (cases scored in both: "
+        f"exact_match {paired}; a paired test needs 2 of a config): each would go untested, "
+        f"and no gate passes on no evidence; score the cases they share (`evalflow rescore "
+        f"{base} --metrics exact_match`), or name another --baseline"
+    )
+
+
+def test_runs_sharing_one_case_scored_in_both_are_told_to_share_cases_not_to_rescore(engine):
+    """recheck-3: runs of 7 and 6 cases, one of them shared and scored in both, were said
+    to have "both ran 1 cases" and told to rescore, which cannot help."""
+    values = {"os-base": [1.0] * 7 + [MISSING] * 5, "os-cand": [MISSING] * 6 + [0.0] * 6}
+    assert _gate_refused(engine, "one-shared", values, "os-cand", "os-base") == (
+        "'os-cand' and 'os-base' share 1 case (of the 6 and 7 they ran), and too few of them "
+        "are scored in both for any quality check of this gate (cases scored in both: "
+        "exact_match 1; a paired test needs 2 of a config): each would go untested, and no "
+        "gate passes on no evidence; run the baseline on the candidate's cases, or name "
+        "another --baseline"
     )
 
 
