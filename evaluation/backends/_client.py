@@ -1,9 +1,10 @@
 """What the HTTP backends share: one pooled httpx client per host, the first-request
 timeout for cold models, error translation, streamed answers line by line
-(``_stream_post``), and closing."""
+(``_stream_post``, keep-alive pings not taken for an answer), and closing."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
@@ -142,11 +143,14 @@ class HttpBackend(OwnedClient):
         ``aiter_lines`` cost about as much CPU per streamed generation as the transport
         itself (py-spy, benchmarks/perf/pipeline_throughput.py at 64 slots). The request
         is what httpx would send but for ``Accept-Encoding`` (the answer is not decoded, so
-        none is asked for). A client passed in goes through httpx as before."""
+        none is asked for). A client passed in goes through httpx as before but for the
+        lines, split from its decoded bytes. Either way the lines end in
+        ``httpx.ReadTimeout`` once only keep-alive pings came for the read timeout
+        (``_lines``)."""
         url = self._url(path)
         if self._wire is None:
             async with self._client.stream("POST", url, json=payload, timeout=timeout) as answer:
-                yield answer, answer.aiter_lines()
+                yield answer, _lines(answer.aiter_bytes(), answer.request, timeout.read)
             return
         if self._stream_headers is None:
             self._stream_headers = _stream_headers(self._client, url)
@@ -161,7 +165,7 @@ class HttpBackend(OwnedClient):
         answer = await self._wire.handle_async_request(request)
         answer.request = request
         try:
-            yield answer, _lines(answer.stream)
+            yield answer, _lines(answer.stream, request, timeout.read)
         finally:
             await answer.aclose()
 
@@ -203,14 +207,44 @@ def _stream_headers(client: httpx.AsyncClient, url: httpx.URL) -> httpx.Headers:
     return headers
 
 
-async def _lines(body: AsyncIterable[bytes]) -> AsyncIterator[str]:
-    """A body's lines as they arrive (ended by ``\\n`` or ``\\r\\n``), UTF-8 decoded."""
+async def _lines(
+    body: AsyncIterable[bytes], request: httpx.Request, silence_s: float | None
+) -> AsyncIterator[str]:
+    """A body's lines as they arrive (ended by ``\\n`` or ``\\r\\n``), UTF-8 decoded; ended by
+    ``httpx.ReadTimeout`` when nothing but SSE comments (``:`` lines, a server's keep-alive
+    pings) and blank lines came for ``silence_s``: from the answer's start before its
+    first other line, else from the first ping after one (so a stall between two tokens
+    is given up on within twice ``silence_s``: the transport's read timeout ends a
+    silence before the first ping; a clock read per line cost ~0.1 us). The transport's
+    read timeout bounds only silence between bytes, so pings kept a try waiting past its
+    limit: llama-cpp-python's server pings every 15 s, and a ``request_timeout_s: 20``
+    try stored a 53 s time to first token."""
+    parts = aiter(body)
+    clock = asyncio.get_running_loop().time
+    start = clock()
+    deadline: float | None = None  # set by a ping, cleared by any other line
+    spoke = False
     rest = b""
-    async for part in body:
+    while True:
+        try:
+            if deadline is None:
+                part = await anext(parts)
+            else:
+                async with asyncio.timeout_at(deadline):
+                    part = await anext(parts)
+        except StopAsyncIteration:
+            break
+        except TimeoutError:
+            raise httpx.ReadTimeout("only keep-alive pings came", request=request) from None
         if rest:
             part = rest + part
         *lines, rest = part.split(b"\n")
         for line in lines:
+            if line[:1] == b":":
+                if deadline is None and silence_s is not None:
+                    deadline = (clock() if spoke else start) + silence_s
+            elif (deadline is not None or not spoke) and line.strip():
+                deadline, spoke = None, True
             yield line.rstrip(b"\r").decode("utf-8", "replace")
     if rest:
         yield rest.rstrip(b"\r").decode("utf-8", "replace")
