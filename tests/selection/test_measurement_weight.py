@@ -187,3 +187,16 @@ def test_a_pick_never_run_on_the_task_type_is_all_prediction():
     assert answer.choice.basis == "predicted"
     (note,) = [n for n in answer.notes if "SIMULATED generations" in n]
     assert note.startswith("its figures, all prediction (never run on qa), come from a selector")
+
+
+def test_a_configs_estimate_does_not_depend_on_the_other_candidates_named():
+    """Newcomer ncsel-4: named alone, a config's prior was checked against its own
+    measurement only, so its measurement weighed 100% of the estimate (0.836), against
+    65% (0.691) in the plain answer; the check is the task type's measured configs'."""
+    model = train_selector(validate_training_frame(synthetic_frame()), FAST).model
+    plain = recommend_from_model(model, "qa")
+    for shown in (plain.choice, *plain.alternatives[:2]):
+        alone = recommend_from_model(model, "qa", candidates=[shown.config_hash]).choice
+        assert alone.config_hash == shown.config_hash
+        assert alone.measurement_weight == pytest.approx(shown.measurement_weight)
+        assert alone.quality.value == pytest.approx(shown.quality.value)
