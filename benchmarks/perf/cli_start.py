@@ -241,7 +241,9 @@ def first_page(
                 time.sleep(0.01)
         wall = time.perf_counter() - started
     finally:
-        process.send_signal(signal.SIGINT)
+        # SIGTERM, not SIGINT: run from a script's background job (as issue46_figures.sh
+        # can be) the command inherits SIGINT ignored, as every program does, and would not stop.
+        process.send_signal(signal.SIGTERM)
         process.wait()
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
