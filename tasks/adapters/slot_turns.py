@@ -8,14 +8,14 @@ started while the first ran: 3 of its 36 generations failed ``SlotUnavailable``
 (ncmon-9: 10). So a run whose lanes wait for a slot of a host the limit refused marks
 the wait in the slot registry's folder (``turns/<limit>/<run>-<id>.wait``, locked while
 it waits, as a holder file is while its run lives: a dead run's mark is removed by the
-first run that finds it); a run whose lane ends a chunk holding a slot of that host gives
-it back to the limit rather than parking it for its next chunk (``HostSlots.chunk_over``)
-and says so in the limit's ``handed-over`` file, which the waiting lanes watch: they ask
-the limit at once, not at their next look up to a second later. The waiting run takes
-the slot and removes its mark once none of its lanes waits; the first run's lanes, once
-refused, mark their wait in turn. So the runs take turns of a chunk each, two slot
-writes a turn. With nobody waiting a chunk's end reads a directory that is not there
-(no write).
+first run that finds it). A run that has held a slot of that host ``TURN_S`` or longer,
+and holds more than half of it, gives the slot back between two requests or at a chunk's
+end (``HostSlots.turn_due``, ``hand_over``), not at a chunk's end only: one lane's whole
+run can be one chunk. It says so in the limit's ``handed-over`` file, which the waiting
+lanes watch: they ask the limit at once, not at their next look up to a second later. The
+waiting run takes the slot and removes its mark once none of its lanes waits; the first
+run's lanes, once refused, mark their wait in turn. With nobody waiting a request's turn
+check reads a directory that is not there (no write).
 
 The folder is the registry's: the runs sharing a Prefect server's limits from this
 machine. A run on another machine sharing the server is not seen here.
@@ -82,11 +82,11 @@ class SlotTurns:
     def others_wait(self, limit: str) -> bool:
         """Whether another run's lanes wait for a slot of ``limit`` (a live mark of
         theirs; a dead run's is removed)."""
+        folder = self._folder / limit
         try:
-            names = os.listdir(self._folder / limit)
+            names = os.listdir(folder)
         except FileNotFoundError:
             return False
-        folder = self._folder / limit
         return any(
             name.endswith(MARK) and not name.startswith(self._run) and _alive(folder / name)
             for name in names
